@@ -1,0 +1,139 @@
+/*
+ * membrane datapath: connection tracking. One LRU map holds every tracked
+ * connection keyed by its original-direction tuple plus the side of the
+ * local endpoint that saw it open (DIR_EGRESS: the endpoint opened it;
+ * DIR_INGRESS: it was opened towards the endpoint). Replies of allowed
+ * connections match the reversed tuple and pass without a policy lookup.
+ */
+#ifndef MEMBRANE_CONNTRACK_H
+#define MEMBRANE_CONNTRACK_H
+
+#include "common.h"
+#include "maps.h"
+#include "parse.h"
+
+#define NSEC 1000000000ULL
+#define CT_LIFETIME_TCP (21600ULL * NSEC)   /* established TCP: 6h */
+#define CT_LIFETIME_SYN (60ULL * NSEC)      /* TCP before a reply: 1m */
+#define CT_LIFETIME_CLOSE (10ULL * NSEC)    /* after FIN or RST: 10s */
+#define CT_LIFETIME_NONTCP (60ULL * NSEC)   /* UDP, ICMP, other: 1m */
+#define CT_REFRESH_SLACK (1ULL * NSEC)      /* skip rewriting the deadline for less */
+
+enum ct_status {
+	CT_NEW = 0,
+	CT_ESTABLISHED = 1, /* packet in the connection's original direction */
+	CT_REPLY = 2,       /* packet in the reply direction */
+};
+
+static __always_inline __u8 ct_other_dir(__u8 dir)
+{
+	return dir == DIR_EGRESS ? DIR_INGRESS : DIR_EGRESS;
+}
+
+/* Whether a packet of this protocol is tracked at all (ICMP errors are not, yet). */
+static __always_inline int ct_trackable(const struct pkt *p)
+{
+	return p->proto != IPPROTO_ICMP || p->icmp_echo;
+}
+
+static __always_inline __u64 ct_lifetime(const struct ct_entry *e, const struct pkt *p)
+{
+	if (p->proto != IPPROTO_TCP)
+		return CT_LIFETIME_NONTCP;
+	if (e->flags & CT_F_CLOSING)
+		return CT_LIFETIME_CLOSE;
+	if (e->flags & CT_F_SEEN_REPLY)
+		return CT_LIFETIME_TCP;
+	return CT_LIFETIME_SYN;
+}
+
+/* ct_refresh accounts a packet on an entry and pushes its deadline out. */
+static __always_inline void ct_refresh(struct ct_entry *e, const struct pkt *p, int reply, __u64 now)
+{
+	if (reply) {
+		__sync_fetch_and_add(&e->packets_rev, 1);
+		__sync_fetch_and_add(&e->bytes_rev, p->len);
+		if ((e->tcp_flags_rev | p->tcp_flags) != e->tcp_flags_rev)
+			e->tcp_flags_rev |= p->tcp_flags;
+		if (!(e->flags & CT_F_SEEN_REPLY))
+			e->flags |= CT_F_SEEN_REPLY;
+	} else {
+		__sync_fetch_and_add(&e->packets_fwd, 1);
+		__sync_fetch_and_add(&e->bytes_fwd, p->len);
+		if ((e->tcp_flags_fwd | p->tcp_flags) != e->tcp_flags_fwd)
+			e->tcp_flags_fwd |= p->tcp_flags;
+	}
+	if ((p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && !(e->flags & CT_F_CLOSING))
+		e->flags |= CT_F_CLOSING;
+	__u64 deadline = now + ct_lifetime(e, p);
+	if (deadline > e->expires_ns + CT_REFRESH_SLACK || (e->flags & CT_F_CLOSING && deadline < e->expires_ns))
+		e->expires_ns = deadline;
+}
+
+/*
+ * ct_lookup classifies a packet seen on the local endpoint's side `dir`
+ * (DIR_EGRESS in from-container, DIR_INGRESS in to-container): part of a
+ * connection the endpoint's side opened, a reply to one the other side
+ * opened, or new. A TCP SYN on a closing entry starts a new connection.
+ */
+static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, __u64 now)
+{
+	struct ct_key key = {
+		.saddr = p->saddr, .daddr = p->daddr,
+		.sport = p->sport, .dport = p->dport,
+		.proto = p->proto, .dir = dir,
+	};
+	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
+	if (e) {
+		int syn_only = (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+		if (e->expires_ns < now || (syn_only && (e->flags & CT_F_CLOSING))) {
+			bpf_map_delete_elem(&conntrack, &key);
+		} else {
+			ct_refresh(e, p, 0, now);
+			return CT_ESTABLISHED;
+		}
+	}
+
+	struct ct_key rkey = {
+		.saddr = p->daddr, .daddr = p->saddr,
+		.sport = p->dport, .dport = p->sport,
+		.proto = p->proto, .dir = ct_other_dir(dir),
+	};
+	e = bpf_map_lookup_elem(&conntrack, &rkey);
+	if (e) {
+		if (e->expires_ns < now) {
+			bpf_map_delete_elem(&conntrack, &rkey);
+			return CT_NEW;
+		}
+		ct_refresh(e, p, 1, now);
+		return CT_REPLY;
+	}
+	return CT_NEW;
+}
+
+/* ct_create records a new connection allowed by `cookie`. Returns 0 or a negative reason. */
+static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u16 ep_id, __u32 peer_identity,
+				     __u32 cookie, __u64 now)
+{
+	struct ct_key key = {
+		.saddr = p->saddr, .daddr = p->daddr,
+		.sport = p->sport, .dport = p->dport,
+		.proto = p->proto, .dir = dir,
+	};
+	struct ct_entry e = {
+		.packets_fwd = 1,
+		.bytes_fwd = p->len,
+		.peer_identity = peer_identity,
+		.cookie = cookie,
+		.ep_id = ep_id,
+		.tcp_flags_fwd = p->tcp_flags,
+	};
+	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		e.flags |= CT_F_CLOSING;
+	e.expires_ns = now + ct_lifetime(&e, p);
+	if (bpf_map_update_elem(&conntrack, &key, &e, BPF_ANY) < 0)
+		return -REASON_DROP_CT_CREATE_FAILED;
+	return 0;
+}
+
+#endif

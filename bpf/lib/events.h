@@ -1,0 +1,74 @@
+/* membrane datapath: flow events (ring buffer) and per-reason counters. */
+#ifndef MEMBRANE_EVENTS_H
+#define MEMBRANE_EVENTS_H
+
+#include "common.h"
+#include "maps.h"
+#include "parse.h"
+
+static __always_inline void count_packet(__u8 reason, __u8 dir, __u32 len)
+{
+	__u32 idx = METRICS_INDEX(reason, dir);
+	struct metrics_value *m = bpf_map_lookup_elem(&metrics, &idx);
+	if (m) {
+		m->packets += 1; /* per-CPU: no atomics needed */
+		m->bytes += len;
+	}
+}
+
+static __always_inline void count_lost_event(void)
+{
+	__u32 idx = COUNTER_EVENTS_LOST;
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+	if (c)
+		*c += 1;
+}
+
+struct event_ctx {
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 cookie;
+	__u32 ifindex;
+	__u16 ep_id;
+	__u8 type;
+	__u8 verdict;
+	__u8 reason;
+	__u8 dir;
+	__u8 is_reply;
+	__u8 match_type;
+	__u8 obs_point;
+};
+
+/* emit_event writes one flow event; a full ring buffer is counted, never blocks. */
+static __always_inline void emit_event(const struct pkt *p, const struct event_ctx *c, __u64 now)
+{
+	struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count_lost_event();
+		return;
+	}
+	ev->ts_ns = now;
+	ev->saddr = p->saddr;
+	ev->daddr = p->daddr;
+	ev->sport = p->sport;
+	ev->dport = p->dport;
+	ev->src_identity = c->src_identity;
+	ev->dst_identity = c->dst_identity;
+	ev->cookie = c->cookie;
+	ev->ifindex = c->ifindex;
+	ev->len = p->len;
+	ev->ep_id = c->ep_id;
+	ev->proto = p->proto;
+	ev->type = c->type;
+	ev->verdict = c->verdict;
+	ev->reason = c->reason;
+	ev->dir = c->dir;
+	ev->tcp_flags = p->tcp_flags;
+	ev->is_reply = c->is_reply;
+	ev->match_type = c->match_type;
+	ev->obs_point = c->obs_point;
+	ev->icmp_type = p->icmp_type;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * membrane datapath layouts: every map key/value and event record shared by
+ * the C programs and the agent. This file is the one definition; the agent's
+ * codecs (src/datapath/layout.ts) are checked against the compiled object's
+ * BTF by a test, so the two can never drift apart.
+ */
+#ifndef MEMBRANE_LAYOUT_H
+#define MEMBRANE_LAYOUT_H
+
+#include <linux/types.h>
+
+/* Directions, as Hubble numbers them (TrafficDirection). */
+#define DIR_INGRESS 1
+#define DIR_EGRESS 2
+
+/* Reserved identities (subset the datapath itself needs). */
+#define ID_UNKNOWN 0
+#define ID_HOST 1
+#define ID_WORLD 2
+
+/* Event types, as Cilium's monitor numbers them. */
+#define EVENT_DROP 1
+#define EVENT_TRACE 4
+#define EVENT_POLICY_VERDICT 5
+
+/* Verdicts, as Hubble numbers them. */
+#define VERDICT_FORWARDED 1
+#define VERDICT_DROPPED 2
+#define VERDICT_AUDIT 4
+
+/* Trace observation points, as Hubble numbers them. */
+#define OBS_FROM_ENDPOINT 5
+#define OBS_TO_ENDPOINT 101
+
+/* Policy match types (Hubble policy_match_type). */
+#define MATCH_NONE 0
+#define MATCH_L3_ONLY 1
+#define MATCH_L3_L4 2
+#define MATCH_L4_ONLY 3
+#define MATCH_ALL 4
+#define MATCH_L3_PROTO 5
+#define MATCH_PROTO_ONLY 6
+
+/* endpoints: pod IPv4 (network order) -> the local endpoint behind it. */
+struct endpoint_info {
+	__u32 ifindex;   /* host-side veth */
+	__u32 identity;  /* the endpoint's security identity */
+	__u16 ep_id;     /* endpoint id, also the policy map's endpoint key */
+	__u8 flags;      /* EP_F_* */
+	__u8 pad;
+	__u32 pad2;
+};
+#define EP_F_AUDIT_INGRESS 1
+#define EP_F_AUDIT_EGRESS 2
+
+/* ipcache: longest-prefix match on an IPv4 address -> security identity. */
+struct ipcache_key {
+	__u32 prefixlen; /* 0..32 */
+	__u32 ip4;       /* network order */
+};
+
+struct ipcache_value {
+	__u32 identity;
+	__u32 tunnel_endpoint; /* network order; 0 = local or direct */
+	__u8 flags;
+	__u8 pad[3];
+};
+
+/*
+ * policy: one LPM trie for all local endpoints. The fixed part (peer
+ * identity, endpoint, direction) is always fully significant; the last 24
+ * bits (protocol, port) carry wildcards and port ranges as prefixes.
+ * prefixlen = POLICY_FIXED_BITS + 0..24. Multi-byte fields are big-endian so
+ * that LPM prefixes run from the most significant bit.
+ */
+struct policy_key {
+	__u32 prefixlen;
+	__u32 identity;  /* network order; 0 = any peer */
+	__u16 ep_id;     /* network order */
+	__u8 egress;     /* 1 = egress, 0 = ingress */
+	__u8 protocol;   /* IPPROTO_*; 0 with prefix 0 = any */
+	__u16 dport;     /* network order */
+	__u16 pad;       /* beyond the prefix, always 0 */
+};
+#define POLICY_FIXED_BITS 56
+#define POLICY_FULL_BITS (POLICY_FIXED_BITS + 24)
+
+struct policy_entry {
+	__u16 proxy_port;  /* network order; 0 = no L7 redirect */
+	__u8 flags;        /* POLICY_F_* */
+	__u8 prefix_len;   /* significant bits of protocol+port in the key, 0..24 */
+	__u32 cookie;      /* id of the rule that produced the entry, for attribution */
+};
+#define POLICY_F_DENY 1
+
+/* conntrack: tuple in the connection's original direction + the endpoint side. */
+struct ct_key {
+	__u32 saddr;  /* network order */
+	__u32 daddr;  /* network order */
+	__u16 sport;  /* network order */
+	__u16 dport;  /* network order */
+	__u8 proto;
+	__u8 dir;     /* DIR_EGRESS: opened by the local endpoint; DIR_INGRESS: opened towards it */
+	__u16 pad;
+};
+
+struct ct_entry {
+	__u64 packets_fwd;
+	__u64 bytes_fwd;
+	__u64 packets_rev;
+	__u64 bytes_rev;
+	__u64 expires_ns;     /* bpf_ktime_get_ns() deadline */
+	__u32 peer_identity;  /* identity of the remote side when created */
+	__u32 cookie;         /* rule that allowed the connection */
+	__u16 ep_id;
+	__u8 tcp_flags_fwd;   /* flags seen in the original direction */
+	__u8 tcp_flags_rev;   /* flags seen in the reply direction */
+	__u8 flags;           /* CT_F_* */
+	__u8 pad[3];
+};
+#define CT_F_CLOSING 1
+#define CT_F_SEEN_REPLY 2
+
+/* metrics: per-CPU array indexed by METRICS_INDEX(reason, dir). */
+struct metrics_value {
+	__u64 packets;
+	__u64 bytes;
+};
+#define METRICS_INDEX(reason, dir) ((((__u32)(reason)) << 2) | ((dir) & 3))
+#define METRICS_MAX 1024
+
+/* internal counters: per-CPU array. */
+#define COUNTER_EVENTS_LOST 0
+#define COUNTER_MAX 4
+
+/*
+ * flow_event: one record in the events ring buffer for every new
+ * connection's verdict and every drop. Established packets are counted in
+ * conntrack, not evented.
+ */
+struct flow_event {
+	__u64 ts_ns;         /* bpf_ktime_get_ns() */
+	__u32 saddr;         /* network order */
+	__u32 daddr;         /* network order */
+	__u16 sport;         /* network order */
+	__u16 dport;         /* network order */
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 cookie;        /* rule that decided, 0 = none (default deny) */
+	__u32 ifindex;
+	__u32 len;           /* packet length */
+	__u16 ep_id;         /* the local endpoint whose policy decided */
+	__u8 proto;
+	__u8 type;           /* EVENT_* */
+	__u8 verdict;        /* VERDICT_* */
+	__u8 reason;         /* REASON code (0 = forwarded) */
+	__u8 dir;            /* DIR_* */
+	__u8 tcp_flags;
+	__u8 is_reply;
+	__u8 match_type;     /* MATCH_* */
+	__u8 obs_point;      /* OBS_* */
+	__u8 icmp_type;
+};
+
+#endif

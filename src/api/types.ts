@@ -1,0 +1,178 @@
+/**
+ * The agent's REST API: request and response bodies, shared by the agent
+ * (server), the CLI, the CNI plugin and the lab (clients). JSON over HTTP on
+ * the agent's root-only unix socket. Paths:
+ *
+ *   GET    /v1/healthz                                  -> { ok: true }
+ *   GET    /v1/config                                   -> AgentConfigModel
+ *   GET    /v1/status                                   -> StatusModel
+ *   POST   /v1/ipam            IpamRequest              -> IpamResponse
+ *   DELETE /v1/ipam/{ip}                                -> 204
+ *   PUT    /v1/endpoints       EndpointChangeRequest    -> EndpointModel (returns once enforced)
+ *   GET    /v1/endpoints                                -> EndpointModel[]
+ *   GET    /v1/endpoints/{id}                           -> EndpointModel
+ *   GET    /v1/endpoints/cni/{containerId}/{ifName}     -> EndpointModel
+ *   DELETE /v1/endpoints/cni/{containerId}/{ifName}     -> 204 (also when absent)
+ *   POST   /v1/cni/gc          CniGcRequest             -> CniGcResponse
+ *   GET    /v1/identities                               -> IdentityModel[]
+ *   GET    /v1/policies                                 -> PolicyListModel
+ *   PUT    /v1/policies        PolicyImportRequest      -> PolicyImportResponse (returns once enforced)
+ *   DELETE /v1/policies?all=true                        -> PolicyDeleteResponse
+ *   DELETE /v1/policies/{kind}/{namespace}/{name}       -> PolicyDeleteResponse (namespace "-" for cluster-scoped)
+ *   PUT    /v1/k8s/namespaces/{name}  NamespaceModel    -> 204 (returns once enforced)
+ *   DELETE /v1/k8s/namespaces/{name}                    -> 204
+ *   PUT    /v1/k8s/pods/{ns}/{name}   PodMetaModel      -> 204 (returns once enforced)
+ *   DELETE /v1/k8s/pods/{ns}/{name}                     -> 204
+ *   GET    /v1/flows?number=N&follow=true               -> NDJSON stream of FlowModel
+ *
+ * Errors: HTTP 4xx/5xx with ApiErrorBody.
+ */
+
+export interface ApiErrorBody {
+  error: { code: string; message: string; path?: string };
+}
+
+export interface AgentConfigModel {
+  node: string;
+  clusterName: string;
+  podCIDR: string; // e.g. 10.244.1.0/24
+  gateway: string; // the node-side address pods route through, e.g. 10.244.1.1
+  mtu: number;
+  bpffsDir: string; // /sys/fs/bpf/membrane/<node>
+}
+
+export interface IpamRequest {
+  owner: string; // "<containerId>:<ifName>" or "ns/pod"
+}
+
+export interface IpamResponse {
+  ip: string; // e.g. 10.244.1.7
+  prefixLength: 32;
+  podCIDR: string;
+  gateway: string;
+  mtu: number;
+}
+
+export interface EndpointChangeRequest {
+  containerId: string;
+  ifName: string; // inside the pod, e.g. eth0
+  netns: string; // path of the pod's network namespace
+  hostIfName: string; // lxc + 12 hex
+  hostIfIndex: number;
+  hostMac: string;
+  containerMac: string;
+  ipv4: string;
+  podNamespace?: string; // from K8S_POD_NAMESPACE
+  podName?: string; // from K8S_POD_NAME
+  /** Pod labels for runtimes without an orchestrator (from CNI args); ignored when the pod is known. */
+  labels?: Record<string, string>;
+}
+
+export type EndpointState = 'waiting-for-identity' | 'regenerating' | 'ready' | 'disconnecting';
+
+export interface EndpointPolicyModel {
+  ingressEnforcing: boolean;
+  egressEnforcing: boolean;
+  revision: number; // policy repository revision last realized
+  mapEntries: number; // entries in the endpoint's policy map state
+}
+
+export interface EndpointModel {
+  id: number;
+  containerId: string;
+  ifName: string;
+  netns: string;
+  hostIfName: string;
+  hostIfIndex: number;
+  hostMac: string;
+  containerMac: string;
+  ipv4: string;
+  podNamespace?: string;
+  podName?: string;
+  identity: number;
+  /** Identity labels, "source:key=value", sorted. */
+  labels: string[];
+  state: EndpointState;
+  policy: EndpointPolicyModel;
+}
+
+export interface CniGcRequest {
+  /** Attachments that must be kept; every other endpoint is removed. */
+  validAttachments: { containerId: string; ifName: string }[];
+}
+
+export interface CniGcResponse {
+  removed: { containerId: string; ifName: string; hostIfName: string }[];
+}
+
+export interface IdentityModel {
+  id: number;
+  labels: string[]; // "source:key=value", sorted
+  reserved: boolean;
+  references: number; // endpoints using it
+}
+
+export interface PolicyRef {
+  kind: 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy';
+  namespace: string; // "" for cluster-scoped
+  name: string;
+}
+
+export interface PolicyModel extends PolicyRef {
+  revision: number; // repository revision at which it was last changed
+  /** The object as imported (parsed YAML/JSON). */
+  object: unknown;
+}
+
+export interface PolicyListModel {
+  revision: number;
+  policies: PolicyModel[];
+}
+
+export interface PolicyImportRequest {
+  /** YAML or JSON text, one or more documents (a JSON array is allowed). */
+  text: string;
+  /** Namespace for namespaced policies whose metadata has none; default "default". */
+  defaultNamespace?: string;
+}
+
+export interface PolicyImportResponse {
+  revision: number;
+  results: { ref: PolicyRef; action: 'created' | 'configured' | 'unchanged' }[];
+}
+
+export interface PolicyDeleteResponse {
+  revision: number;
+  deleted: PolicyRef[];
+}
+
+export interface NamespaceModel {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface ContainerPortModel {
+  name?: string;
+  containerPort: number;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+}
+
+export interface PodMetaModel {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  serviceAccount: string; // "default" when unset
+  containerPorts: ContainerPortModel[];
+}
+
+export interface StatusModel {
+  node: string;
+  version: string;
+  uptimeSeconds: number;
+  datapath: { pinnedDir: string; programsAttached: number; adopted: boolean };
+  ipam: { podCIDR: string; allocated: number; capacity: number };
+  endpoints: number;
+  identities: number;
+  policyRevision: number;
+  flows: { current: number; max: number; seen: number; lost: number };
+}

@@ -1,0 +1,229 @@
+/**
+ * The endpoint datapath through BPF_PROG_TEST_RUN: build a packet, run the
+ * program, assert the verdict, the map changes and the emitted event. No
+ * network namespaces: skb->ifindex is loopback (1), so both test endpoints
+ * sit "behind" ifindex 1.
+ */
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { requireRoot } from '../testing/names.js';
+import { LxcDatapath } from './loader.js';
+import {
+  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
+  EP_F_AUDIT_INGRESS, ctKey, ctEntry, endpointInfo, endpointKey, flowEvent, ip4ToInt, ipcacheKey, ipcacheValue,
+  metricsIndex, metricsValue,
+} from './layout.js';
+import { BpfMap } from './map.js';
+import { TCP_ACK, TCP_RST, TCP_SYN, buildArp, buildPacket } from './packet.js';
+import { type PolicyMapKey, encodePolicyKey, encodePolicyValue } from './policymap.js';
+import { RingBuf } from './ringbuf.js';
+
+const TC_ACT_OK = 0;
+const TC_ACT_SHOT = 2;
+const A = { ip: '10.200.0.10', epId: 11, identity: 1001 };
+const B = { ip: '10.200.0.20', epId: 22, identity: 2002 };
+const C = { ip: '10.200.0.30', epId: 33, identity: 3003 };
+
+describe('endpoint datapath (BPF_PROG_TEST_RUN)', () => {
+  let dp: LxcDatapath;
+  let rb: RingBuf;
+
+  before(() => {
+    requireRoot();
+    dp = LxcDatapath.load();
+    rb = new RingBuf(dp.maps.events.fd);
+  });
+  after(() => {
+    rb?.free();
+    dp?.close();
+  });
+
+  function clear(map: BpfMap): void {
+    for (const k of [...map.keys()]) map.delete(k);
+  }
+
+  beforeEach(() => {
+    for (const m of [dp.maps.endpoints, dp.maps.ipcache, dp.maps.policy, dp.maps.conntrack]) clear(m);
+    rb.consume();
+    for (const ep of [A, B, C]) {
+      dp.maps.endpoints.update(endpointKey.encode({ ip4: ip4ToInt(ep.ip) }), endpointInfo.encode({ ifindex: 1, identity: ep.identity, epId: ep.epId }));
+      dp.maps.ipcache.update(ipcacheKey.encode({ prefixlen: 32, ip4: ip4ToInt(ep.ip) }), ipcacheValue.encode({ identity: ep.identity }));
+    }
+  });
+
+  function allow(epId: number, key: Partial<PolicyMapKey> & { egress: boolean }, cookie = 7, deny = false): void {
+    const k: PolicyMapKey = { identity: 0, protocol: 0, port: 0, prefixLen: 0, ...key };
+    dp.maps.policy.update(encodePolicyKey(epId, k), encodePolicyValue(k, { deny, proxyPort: 0, cookie }));
+  }
+  const deny = (epId: number, key: Partial<PolicyMapKey> & { egress: boolean }, cookie = 9) => allow(epId, key, cookie, true);
+
+  function events() {
+    return rb.consume().map((b) => flowEvent.decode(b));
+  }
+
+  it('drops a new connection with no allow entry (default deny, reason 133) and says so in one event', () => {
+    const pkt = buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', sport: 40001, dport: 80, tcpFlags: TCP_SYN });
+    assert.equal(dp.testRun('from_container', pkt).retval, TC_ACT_SHOT);
+    const evs = events();
+    assert.equal(evs.length, 1);
+    const ev = evs[0]!;
+    assert.equal(ev.type, EVENT_DROP);
+    assert.equal(ev.verdict, VERDICT_DROPPED);
+    assert.equal(ev.reason, 133);
+    assert.equal(ev.dir, DIR_EGRESS);
+    assert.equal(ev.srcIdentity, A.identity);
+    assert.equal(ev.dstIdentity, B.identity);
+    assert.equal(ev.epId, A.epId);
+    assert.equal(ev.saddr, ip4ToInt(A.ip));
+    assert.equal(ev.daddr, ip4ToInt(B.ip));
+    assert.equal(ev.sport, 40001);
+    assert.equal(ev.dport, 80);
+    assert.equal(ev.proto, 6);
+    assert.equal(ev.tcpFlags, TCP_SYN);
+    assert.equal(ev.isReply, 0);
+    assert.equal(ev.matchType, 0);
+    assert.equal(ev.cookie, 0);
+    assert.ok(ev.tsNs > 0);
+    assert.equal(ev.len, pkt.length);
+  });
+
+  it('allows an L3/L4 match, records the connection and reports the rule and match type', () => {
+    allow(A.epId, { egress: true, identity: B.identity, protocol: 6, port: 80, prefixLen: 24 }, 4242);
+    const pkt = buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', sport: 40002, dport: 80 });
+    assert.equal(dp.testRun('from_container', pkt).retval, TC_ACT_OK);
+    const [ev] = events();
+    assert.equal(ev!.type, EVENT_POLICY_VERDICT);
+    assert.equal(ev!.verdict, VERDICT_FORWARDED);
+    assert.equal(ev!.reason, 0);
+    assert.equal(ev!.cookie, 4242);
+    assert.equal(ev!.matchType, 2 /* L3_L4 */);
+    const ct = dp.maps.conntrack.lookup(ctKey.encode({ saddr: ip4ToInt(A.ip), daddr: ip4ToInt(B.ip), sport: 40002, dport: 80, proto: 6, dir: DIR_EGRESS }));
+    assert.ok(ct, 'a conntrack entry exists for the new connection');
+    const e = ctEntry.decode(ct);
+    assert.equal(e.cookie, 4242);
+    assert.equal(e.peerIdentity, B.identity);
+    assert.equal(e.packetsFwd, 1);
+  });
+
+  it('denies on another port of the same peer', () => {
+    allow(A.epId, { egress: true, identity: B.identity, protocol: 6, port: 80, prefixLen: 24 });
+    assert.equal(dp.testRun('from_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', dport: 81 })).retval, TC_ACT_SHOT);
+    assert.equal(dp.testRun('from_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'udp', dport: 80 })).retval, TC_ACT_SHOT);
+  });
+
+  it('matches a port range expressed as an LPM prefix', () => {
+    allow(A.epId, { egress: true, identity: B.identity, protocol: 6, port: 8080, prefixLen: 8 + 13 }); // 8080-8087
+    for (const [port, want] of [[8079, TC_ACT_SHOT], [8080, TC_ACT_OK], [8087, TC_ACT_OK], [8088, TC_ACT_SHOT]] as const) {
+      assert.equal(dp.testRun('from_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', sport: 41000 + port, dport: port })).retval, want, `port ${port}`);
+    }
+  });
+
+  it('lets the L4-only (any peer) entry serve every identity', () => {
+    allow(B.epId, { egress: false, identity: 0, protocol: 6, port: 80, prefixLen: 24 }, 5);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_OK);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: '198.51.100.7', dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_OK);
+    const evs = events();
+    assert.equal(evs[0]!.matchType, 3 /* L4_ONLY */);
+    assert.equal(evs[1]!.srcIdentity, 2 /* world: not in the ipcache */);
+  });
+
+  it('gives a deny on the exact peer precedence over an allow for any peer (reason 181)', () => {
+    allow(B.epId, { egress: false, identity: 0, protocol: 0, port: 0, prefixLen: 0 }, 1);
+    deny(B.epId, { egress: false, identity: A.identity, protocol: 6, port: 80, prefixLen: 24 }, 99);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_SHOT);
+    const [ev] = events();
+    assert.equal(ev!.reason, 181);
+    assert.equal(ev!.cookie, 99);
+    assert.equal(ev!.dir, DIR_INGRESS);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: C.ip, dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_OK);
+  });
+
+  it('gives an any-peer deny precedence over an exact-peer allow', () => {
+    allow(B.epId, { egress: false, identity: A.identity, protocol: 6, port: 80, prefixLen: 24 }, 1);
+    deny(B.epId, { egress: false, identity: 0, protocol: 6, port: 80, prefixLen: 24 }, 2);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_SHOT);
+    assert.equal(events()[0]!.reason, 181);
+  });
+
+  it('prefers the longer prefix between the exact-peer and any-peer allows, for attribution', () => {
+    allow(B.epId, { egress: false, identity: A.identity }, 10); // L3 only
+    allow(B.epId, { egress: false, identity: 0, protocol: 6, port: 80, prefixLen: 24 }, 20); // L4 only
+    assert.equal(dp.testRun('to_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_OK);
+    const [ev] = events();
+    assert.equal(ev!.cookie, 20);
+    assert.equal(ev!.matchType, 3);
+  });
+
+  it('lets replies of an allowed connection through both ends without a policy entry or an event', () => {
+    allow(A.epId, { egress: true, identity: B.identity, protocol: 6, port: 80, prefixLen: 24 });
+    allow(B.epId, { egress: false, identity: A.identity, protocol: 6, port: 80, prefixLen: 24 });
+    const syn = buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', sport: 40010, dport: 80, tcpFlags: TCP_SYN });
+    assert.equal(dp.testRun('from_container', syn).retval, TC_ACT_OK);
+    assert.equal(dp.testRun('to_container', syn).retval, TC_ACT_OK);
+    assert.equal(events().length, 2);
+    const synack = buildPacket({ src: B.ip, dst: A.ip, proto: 'tcp', sport: 80, dport: 40010, tcpFlags: TCP_SYN | TCP_ACK });
+    assert.equal(dp.testRun('from_container', synack).retval, TC_ACT_OK, 'B may answer');
+    assert.equal(dp.testRun('to_container', synack).retval, TC_ACT_OK, 'A hears the answer');
+    const ack = buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', sport: 40010, dport: 80, tcpFlags: TCP_ACK });
+    assert.equal(dp.testRun('from_container', ack).retval, TC_ACT_OK);
+    assert.equal(events().length, 0, 'established packets are counted, not evented');
+    const e = ctEntry.decode(dp.maps.conntrack.lookup(ctKey.encode({ saddr: ip4ToInt(A.ip), daddr: ip4ToInt(B.ip), sport: 40010, dport: 80, proto: 6, dir: DIR_EGRESS }))!);
+    assert.equal(e.packetsFwd, 2);
+    assert.equal(e.packetsRev, 1);
+    // B may not open its own connection towards A.
+    const other = buildPacket({ src: B.ip, dst: A.ip, proto: 'tcp', sport: 80, dport: 40011, tcpFlags: TCP_SYN });
+    assert.equal(dp.testRun('from_container', other).retval, TC_ACT_SHOT);
+  });
+
+  it('tracks ICMP echo: the reply passes, an unsolicited reply does not', () => {
+    allow(A.epId, { egress: true, identity: B.identity }, 3);
+    assert.equal(dp.testRun('from_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'icmp', icmpType: 8, icmpId: 77 })).retval, TC_ACT_OK);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: B.ip, dst: A.ip, proto: 'icmp', icmpType: 0, icmpId: 77 })).retval, TC_ACT_OK);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: B.ip, dst: A.ip, proto: 'icmp', icmpType: 0, icmpId: 78 })).retval, TC_ACT_SHOT);
+  });
+
+  it('starts over after a RST when the same tuple opens again', () => {
+    allow(A.epId, { egress: true, identity: B.identity, protocol: 6, port: 80, prefixLen: 24 });
+    const syn = buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', sport: 40020, dport: 80, tcpFlags: TCP_SYN });
+    assert.equal(dp.testRun('from_container', syn).retval, TC_ACT_OK);
+    assert.equal(dp.testRun('from_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', sport: 40020, dport: 80, tcpFlags: TCP_RST })).retval, TC_ACT_OK);
+    events();
+    assert.equal(dp.testRun('from_container', syn).retval, TC_ACT_OK);
+    assert.equal(events().length, 1, 'the reopened connection gets a fresh verdict');
+  });
+
+  it('drops a spoofed source address (132) and a packet for an unknown local target (150)', () => {
+    assert.equal(dp.testRun('from_container', buildPacket({ src: '10.200.0.99', dst: B.ip, proto: 'udp' })).retval, TC_ACT_SHOT);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: A.ip, dst: '10.200.0.99', proto: 'udp' })).retval, TC_ACT_SHOT);
+    assert.deepEqual(events().map((e) => e.reason), [132, 150]);
+  });
+
+  it('passes ARP and drops IPv4 fragments (157)', () => {
+    assert.equal(dp.testRun('from_container', buildArp()).retval, TC_ACT_OK);
+    allow(A.epId, { egress: true, identity: B.identity });
+    assert.equal(dp.testRun('from_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'udp', fragOff: 0x2000 })).retval, TC_ACT_SHOT);
+    assert.equal(events()[0]!.reason, 157);
+  });
+
+  it('lets an audited endpoint through with an AUDIT verdict naming the reason it would have dropped', () => {
+    dp.maps.endpoints.update(endpointKey.encode({ ip4: ip4ToInt(B.ip) }), endpointInfo.encode({ ifindex: 1, identity: B.identity, epId: B.epId, flags: EP_F_AUDIT_INGRESS }));
+    assert.equal(dp.testRun('to_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_OK);
+    const [ev] = events();
+    assert.equal(ev!.verdict, VERDICT_AUDIT);
+    assert.equal(ev!.reason, 133);
+  });
+
+  it('counts packets and bytes per reason and direction', () => {
+    const sum = (reason: number, dir: number) => {
+      const v = dp.maps.metrics.lookup(Buffer.from(new Uint32Array([metricsIndex(reason, dir)]).buffer))!;
+      return BpfMap.perCpuSlots(v, 16).map((s) => metricsValue.decode(s)).reduce((a, x) => a + x.packets, 0);
+    };
+    const before133 = sum(133, DIR_EGRESS);
+    const beforeFwd = sum(0, DIR_EGRESS);
+    dp.testRun('from_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', sport: 40100 }));
+    allow(A.epId, { egress: true, identity: B.identity });
+    dp.testRun('from_container', buildPacket({ src: A.ip, dst: B.ip, proto: 'tcp', sport: 40101 }));
+    assert.equal(sum(133, DIR_EGRESS), before133 + 1);
+    assert.equal(sum(0, DIR_EGRESS), beforeFwd + 1);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Codecs for the datapath's map keys, values and event records. The C
+ * definitions in bpf/lib/layout.h are the source of truth; layout.test.ts
+ * checks every struct here (names, offsets, sizes) against the compiled
+ * object's BTF, so the two cannot drift apart.
+ *
+ * Field kinds: `u8/u16/u32/u64` are host-order (little-endian here);
+ * `be16/be32` are network order in the kernel and plain numbers here.
+ */
+
+export type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32' | 'pad';
+
+export interface FieldSpec {
+  name: string;
+  kind: FieldKind;
+  offset: number;
+  /** Bytes, for `pad` (arrays); implied by kind otherwise. */
+  size?: number;
+}
+
+const KIND_SIZE: Record<Exclude<FieldKind, 'pad'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, be32: 4 };
+
+export function fieldSize(f: FieldSpec): number {
+  return f.kind === 'pad' ? (f.size ?? 0) : KIND_SIZE[f.kind];
+}
+
+export type Record_<F extends string> = { [K in F]: number };
+
+/** A fixed-size C struct as a codec between Buffer and a plain object of numbers. */
+export class StructLayout<F extends string> {
+  readonly fields: readonly FieldSpec[];
+
+  constructor(readonly name: string, readonly size: number, fields: FieldSpec[]) {
+    this.fields = fields;
+  }
+
+  encode(value: Partial<Record_<F>>, out: Buffer = Buffer.alloc(this.size)): Buffer {
+    out.fill(0, 0, this.size);
+    const v = value as Record<string, number | undefined>;
+    for (const f of this.fields) {
+      const x = v[f.name] ?? 0;
+      switch (f.kind) {
+        case 'u8': out.writeUInt8(x, f.offset); break;
+        case 'u16': out.writeUInt16LE(x, f.offset); break;
+        case 'u32': out.writeUInt32LE(x >>> 0, f.offset); break;
+        case 'u64': out.writeBigUInt64LE(BigInt(x), f.offset); break;
+        case 'be16': out.writeUInt16BE(x, f.offset); break;
+        case 'be32': out.writeUInt32BE(x >>> 0, f.offset); break;
+        case 'pad': break;
+      }
+    }
+    return out;
+  }
+
+  decode(buf: Buffer, base = 0): Record_<F> {
+    const r: Record<string, number> = {};
+    for (const f of this.fields) {
+      const o = base + f.offset;
+      switch (f.kind) {
+        case 'u8': r[f.name] = buf.readUInt8(o); break;
+        case 'u16': r[f.name] = buf.readUInt16LE(o); break;
+        case 'u32': r[f.name] = buf.readUInt32LE(o); break;
+        case 'u64': r[f.name] = Number(buf.readBigUInt64LE(o)); break;
+        case 'be16': r[f.name] = buf.readUInt16BE(o); break;
+        case 'be32': r[f.name] = buf.readUInt32BE(o); break;
+        case 'pad': break;
+      }
+    }
+    return r as Record_<F>;
+  }
+}
+
+function layout<F extends string>(name: string, size: number, fields: [F | '', FieldKind, number, number?][]): StructLayout<F> {
+  return new StructLayout<F>(
+    name,
+    size,
+    fields.map(([n, kind, offset, sz]) => (sz === undefined ? { name: n, kind, offset } : { name: n, kind, offset, size: sz })),
+  );
+}
+
+export const endpointKey = layout<'ip4'>('endpoint_key', 4, [['ip4', 'be32', 0]]);
+
+export const endpointInfo = layout<'ifindex' | 'identity' | 'epId' | 'flags'>('endpoint_info', 16, [
+  ['ifindex', 'u32', 0], ['identity', 'u32', 4], ['epId', 'u16', 8], ['flags', 'u8', 10], ['', 'pad', 11, 1], ['', 'pad', 12, 4],
+]);
+
+export const ipcacheKey = layout<'prefixlen' | 'ip4'>('ipcache_key', 8, [['prefixlen', 'u32', 0], ['ip4', 'be32', 4]]);
+
+export const ipcacheValue = layout<'identity' | 'tunnelEndpoint' | 'flags'>('ipcache_value', 12, [
+  ['identity', 'u32', 0], ['tunnelEndpoint', 'be32', 4], ['flags', 'u8', 8], ['', 'pad', 9, 3],
+]);
+
+export const policyKey = layout<'prefixlen' | 'identity' | 'epId' | 'egress' | 'protocol' | 'dport'>('policy_key', 16, [
+  ['prefixlen', 'u32', 0], ['identity', 'be32', 4], ['epId', 'be16', 8], ['egress', 'u8', 10], ['protocol', 'u8', 11],
+  ['dport', 'be16', 12], ['', 'pad', 14, 2],
+]);
+/** Bits of the policy key always significant: identity, endpoint, direction. */
+export const POLICY_FIXED_BITS = 56;
+
+export const policyEntry = layout<'proxyPort' | 'flags' | 'prefixLen' | 'cookie'>('policy_entry', 8, [
+  ['proxyPort', 'be16', 0], ['flags', 'u8', 2], ['prefixLen', 'u8', 3], ['cookie', 'u32', 4],
+]);
+export const POLICY_F_DENY = 1;
+
+export const ctKey = layout<'saddr' | 'daddr' | 'sport' | 'dport' | 'proto' | 'dir'>('ct_key', 16, [
+  ['saddr', 'be32', 0], ['daddr', 'be32', 4], ['sport', 'be16', 8], ['dport', 'be16', 10], ['proto', 'u8', 12], ['dir', 'u8', 13],
+  ['', 'pad', 14, 2],
+]);
+
+export const ctEntry = layout<
+  'packetsFwd' | 'bytesFwd' | 'packetsRev' | 'bytesRev' | 'expiresNs' | 'peerIdentity' | 'cookie' | 'epId' | 'tcpFlagsFwd' | 'tcpFlagsRev' | 'flags'
+>('ct_entry', 56, [
+  ['packetsFwd', 'u64', 0], ['bytesFwd', 'u64', 8], ['packetsRev', 'u64', 16], ['bytesRev', 'u64', 24], ['expiresNs', 'u64', 32],
+  ['peerIdentity', 'u32', 40], ['cookie', 'u32', 44], ['epId', 'u16', 48], ['tcpFlagsFwd', 'u8', 50], ['tcpFlagsRev', 'u8', 51],
+  ['flags', 'u8', 52], ['', 'pad', 53, 3],
+]);
+
+export const metricsValue = layout<'packets' | 'bytes'>('metrics_value', 16, [['packets', 'u64', 0], ['bytes', 'u64', 8]]);
+
+export const flowEvent = layout<
+  | 'tsNs' | 'saddr' | 'daddr' | 'sport' | 'dport' | 'srcIdentity' | 'dstIdentity' | 'cookie' | 'ifindex' | 'len' | 'epId'
+  | 'proto' | 'type' | 'verdict' | 'reason' | 'dir' | 'tcpFlags' | 'isReply' | 'matchType' | 'obsPoint' | 'icmpType'
+>('flow_event', 56, [
+  ['tsNs', 'u64', 0], ['saddr', 'be32', 8], ['daddr', 'be32', 12], ['sport', 'be16', 16], ['dport', 'be16', 18],
+  ['srcIdentity', 'u32', 20], ['dstIdentity', 'u32', 24], ['cookie', 'u32', 28], ['ifindex', 'u32', 32], ['len', 'u32', 36],
+  ['epId', 'u16', 40], ['proto', 'u8', 42], ['type', 'u8', 43], ['verdict', 'u8', 44], ['reason', 'u8', 45], ['dir', 'u8', 46],
+  ['tcpFlags', 'u8', 47], ['isReply', 'u8', 48], ['matchType', 'u8', 49], ['obsPoint', 'u8', 50], ['icmpType', 'u8', 51],
+  ['', 'pad', 52, 4],
+]);
+export type FlowEventRecord = ReturnType<typeof flowEvent.decode>;
+
+/** Every layout the BTF test checks, by C struct name. */
+export const ALL_LAYOUTS: StructLayout<string>[] = [
+  endpointInfo, ipcacheKey, ipcacheValue, policyKey, policyEntry, ctKey, ctEntry, metricsValue, flowEvent,
+] as StructLayout<string>[];
+
+/** Directions and other datapath constants (bpf/lib/layout.h). */
+export const DIR_INGRESS = 1;
+export const DIR_EGRESS = 2;
+export const EVENT_DROP = 1;
+export const EVENT_TRACE = 4;
+export const EVENT_POLICY_VERDICT = 5;
+export const VERDICT_FORWARDED = 1;
+export const VERDICT_DROPPED = 2;
+export const VERDICT_AUDIT = 4;
+export const EP_F_AUDIT_INGRESS = 1;
+export const EP_F_AUDIT_EGRESS = 2;
+export const METRICS_MAX = 1024;
+export const COUNTER_EVENTS_LOST = 0;
+
+export function metricsIndex(reason: number, dir: number): number {
+  return ((reason << 2) | (dir & 3)) >>> 0;
+}
+
+export function ip4ToInt(ip: string): number {
+  const parts = ip.split('.');
+  if (parts.length !== 4) throw new Error(`not an IPv4 address: ${ip}`);
+  let n = 0;
+  for (const p of parts) {
+    const b = Number(p);
+    if (!Number.isInteger(b) || b < 0 || b > 255 || p === '') throw new Error(`not an IPv4 address: ${ip}`);
+    n = n * 256 + b;
+  }
+  return n >>> 0;
+}
+
+export function intToIp4(n: number): string {
+  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}

@@ -1,0 +1,71 @@
+/**
+ * Builds Ethernet/IPv4 frames for datapath tests (BPF_PROG_TEST_RUN) and
+ * benchmarks. Checksums are left zero: the programs under test never verify
+ * them.
+ */
+import { ip4ToInt } from './layout.js';
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_PSH = 0x08;
+export const TCP_ACK = 0x10;
+
+export interface PacketSpec {
+  src: string;
+  dst: string;
+  proto: 'tcp' | 'udp' | 'icmp' | 'sctp' | number;
+  sport?: number;
+  dport?: number;
+  tcpFlags?: number;
+  icmpType?: number;
+  icmpId?: number;
+  /** IP flags/fragment offset field (for fragment tests). */
+  fragOff?: number;
+  payload?: number;
+}
+
+const PROTO: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, sctp: 132 };
+
+export function buildPacket(s: PacketSpec): Buffer {
+  const proto = typeof s.proto === 'number' ? s.proto : PROTO[s.proto]!;
+  const l4Len = proto === 6 ? 20 : proto === 17 || proto === 132 ? 8 : proto === 1 ? 8 : 0;
+  const payload = s.payload ?? 0;
+  const buf = Buffer.alloc(14 + 20 + l4Len + payload);
+  // Ethernet
+  Buffer.from([0x02, 0, 0, 0, 0, 2]).copy(buf, 0);
+  Buffer.from([0x02, 0, 0, 0, 0, 1]).copy(buf, 6);
+  buf.writeUInt16BE(0x0800, 12);
+  // IPv4
+  const ip = 14;
+  buf.writeUInt8(0x45, ip);
+  buf.writeUInt16BE(20 + l4Len + payload, ip + 2);
+  buf.writeUInt16BE(s.fragOff ?? 0x4000, ip + 6);
+  buf.writeUInt8(64, ip + 8);
+  buf.writeUInt8(proto, ip + 9);
+  buf.writeUInt32BE(ip4ToInt(s.src), ip + 12);
+  buf.writeUInt32BE(ip4ToInt(s.dst), ip + 16);
+  const l4 = ip + 20;
+  if (proto === 6) {
+    buf.writeUInt16BE(s.sport ?? 40000, l4);
+    buf.writeUInt16BE(s.dport ?? 80, l4 + 2);
+    buf.writeUInt8(0x50, l4 + 12);
+    buf.writeUInt8(s.tcpFlags ?? TCP_SYN, l4 + 13);
+    buf.writeUInt16BE(64240, l4 + 14);
+  } else if (proto === 17 || proto === 132) {
+    buf.writeUInt16BE(s.sport ?? 40000, l4);
+    buf.writeUInt16BE(s.dport ?? 53, l4 + 2);
+    buf.writeUInt16BE(8 + payload, l4 + 4);
+  } else if (proto === 1) {
+    buf.writeUInt8(s.icmpType ?? 8, l4);
+    buf.writeUInt16BE(s.icmpId ?? 0x1234, l4 + 4);
+  }
+  return buf;
+}
+
+export function buildArp(): Buffer {
+  const buf = Buffer.alloc(42);
+  buf.fill(0xff, 0, 6);
+  buf.writeUInt16BE(0x0806, 12);
+  return buf;
+}
