@@ -105,6 +105,10 @@ export function parseEnv(command: CniCommand, env: NodeJS.ProcessEnv): CniEnv {
     fail(CniCode.InvalidEnvironment, `CNI_CONTAINERID "${containerId}" is invalid`,
       'a container id starts with a letter or digit, followed by letters, digits, "_", "." or "-"');
   }
+  // The path goes into `ip -batch` lines, which split at whitespace.
+  if (netns !== '' && (!netns.startsWith('/') || /\s/.test(netns))) {
+    fail(CniCode.InvalidEnvironment, `CNI_NETNS "${netns}" must be an absolute path without whitespace`);
+  }
   if (ifName !== '') {
     const problem = interfaceNameProblem(ifName);
     if (problem) fail(CniCode.InvalidEnvironment, `CNI_IFNAME ${problem}`);

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# membrane set-up, idempotent: Debian packages, npm dependencies, the
+# TypeScript and BPF builds, bpffs. Run as root on Debian 12; `npm run demo`
+# and `npm test` call it first, so a fresh machine needs nothing else.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "membrane set-up needs root (packages, bpffs, network namespaces): run it with sudo" >&2
+  exit 1
+fi
+
+# Debian packages: compiler and headers for the BPF datapath, libbpf for the
+# agent, iproute2/util-linux for namespaces and links, curl for the demo,
+# bpftool for the layout test; iperf3 and the reference CNI plugins for benchmarks.
+packages=(clang llvm libbpf-dev libbpf1 linux-libc-dev bpftool iproute2 util-linux procps curl iperf3 containernetworking-plugins)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! awk '$2 == "/sys/fs/bpf" && $3 == "bpf" { found = 1 } END { exit !found }' /proc/mounts; then
+  say "mounting bpffs on /sys/fs/bpf"
+  mount -t bpf bpf /sys/fs/bpf
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+bash scripts/build.sh

@@ -1,0 +1,480 @@
+/**
+ * The membrane agent: owns one node's datapath. It allocates pod addresses,
+ * turns endpoint labels into identities, resolves every endpoint's policy
+ * into map state and writes it to the kernel as a diff, and turns datapath
+ * events into flows. All changes run one at a time (a mutex) and are
+ * persisted in the state dir; the kernel side lives in pinned maps, so a
+ * restarted agent adopts what it finds instead of starting over.
+ */
+import path from 'node:path';
+import { MembraneError, ValidationError } from '../common/errors.js';
+import { Mutex } from '../common/mutex.js';
+import { readJsonState, writeJsonState } from '../common/state.js';
+import type {
+  AgentConfigModel, CniGcRequest, CniGcResponse, EndpointChangeRequest, EndpointModel, IdentityModel, NamespaceModel,
+  PodMetaModel, PolicyDeleteResponse, PolicyImportResponse, PolicyListModel, PolicyRef, StatusModel,
+} from '../api/types.js';
+import { LxcDatapath } from '../datapath/loader.js';
+import { flowEvent } from '../datapath/layout.js';
+import { EventStream } from '../datapath/ringbuf.js';
+import { DatapathState } from '../datapath/state.js';
+import { type EndpointRecord, type EndpointStatus, EndpointIdAllocator, attachmentKey, toModel } from '../endpoint/endpoint.js';
+import { IdentityAllocator } from '../identity/allocator.js';
+import { Ipam, type IpamSnapshot } from '../ipam/ipam.js';
+import { FlowRing } from '../hubble/ring.js';
+import { type FlowContext, type FlowPolicy, flowsFromEvent } from '../hubble/flow.js';
+import { listLinks, nodeAddresses, setupNode } from './node.js';
+import { PolicyEngine, type EnforcementMode } from './policy-engine.js';
+import { podIdentityLabels } from './labels.js';
+
+export const VERSION = '0.1.0';
+
+export interface AgentOptions {
+  node: string;
+  clusterName: string;
+  podCIDR: string;
+  stateDir: string;
+  bpffsDir: string;
+  mtu: number;
+  enforcement: EnforcementMode;
+  flowRingCapacity: number;
+  log: (msg: string) => void;
+}
+
+interface PersistedEndpoints {
+  endpoints: EndpointRecord[];
+}
+
+interface PersistedK8s {
+  namespaces: NamespaceModel[];
+  pods: PodMetaModel[];
+}
+
+const LABEL_KEY_RE = /^([A-Za-z0-9][-A-Za-z0-9_.]*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+export class Agent {
+  private readonly mutex = new Mutex();
+  private readonly startedAt = Date.now();
+  private dp!: LxcDatapath;
+  private kernel!: DatapathState;
+  private ipam!: Ipam;
+  private identities!: IdentityAllocator;
+  private policy!: PolicyEngine;
+  private events?: EventStream;
+  private adopted = false;
+  readonly ring: FlowRing;
+  private readonly endpoints = new Map<number, EndpointRecord>();
+  private readonly status = new Map<number, EndpointStatus>();
+  private readonly endpointIds = new EndpointIdAllocator();
+  private readonly namespaces = new Map<string, Record<string, string>>();
+  private readonly pods = new Map<string, PodMetaModel>();
+  private readonly wallOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
+  private eventsReceived = 0;
+
+  constructor(readonly opts: AgentOptions) {
+    this.ring = new FlowRing(opts.flowRingCapacity);
+  }
+
+  private file(name: string): string {
+    return path.join(this.opts.stateDir, name);
+  }
+
+  get gateway(): string {
+    return this.ipam.gateway;
+  }
+
+  /** Sets up the node, loads (or adopts) the datapath and restores persisted state. */
+  async start(): Promise<void> {
+    this.ipam = new Ipam(this.opts.podCIDR, readJsonState<IpamSnapshot | undefined>(this.file('ipam.json'), undefined),
+      (s) => writeJsonState(this.file('ipam.json'), s));
+    this.identities = new IdentityAllocator({
+      snapshot: readJsonState<unknown>(this.file('identities.json'), undefined),
+      onChange: (s) => writeJsonState(this.file('identities.json'), s),
+    });
+    this.policy = new PolicyEngine(this.opts.enforcement, readJsonState<unknown>(this.file('policies.json'), undefined),
+      (s) => writeJsonState(this.file('policies.json'), s));
+    const k8s = readJsonState<PersistedK8s>(this.file('k8s.json'), { namespaces: [], pods: [] });
+    for (const ns of k8s.namespaces) this.namespaces.set(ns.name, ns.labels);
+    for (const p of k8s.pods) this.pods.set(`${p.namespace}/${p.name}`, p);
+
+    await setupNode(this.ipam.gateway);
+    this.dp = LxcDatapath.load({ pinDir: this.opts.bpffsDir });
+    this.adopted = this.dp.adoptedMaps.length > 0;
+    this.kernel = new DatapathState(this.dp);
+    for (const ip of [this.ipam.gateway, ...(await nodeAddresses())]) this.kernel.upsertIpcache(ip, 32, 1);
+
+    await this.restoreEndpoints();
+    this.events = new EventStream(this.dp.maps.events.fd, flowEvent.size, (batch, count) => this.onEvents(batch, count),
+      (err) => this.opts.log(`event reader failed: ${err.message}`));
+    this.opts.log(`agent ready on node ${this.opts.node}: pod CIDR ${this.ipam.podCIDR}, ${this.endpoints.size} endpoints, datapath ${this.adopted ? 'adopted from pinned maps' : 'created'} in ${this.opts.bpffsDir}`);
+  }
+
+  /** Restores persisted endpoints; those whose link vanished while the agent was away are removed. */
+  private async restoreEndpoints(): Promise<void> {
+    const saved = readJsonState<PersistedEndpoints>(this.file('endpoints.json'), { endpoints: [] });
+    const links = await listLinks();
+    for (const r of saved.endpoints) {
+      const link = links.get(r.hostIfName);
+      if (!link) {
+        this.opts.log(`endpoint ${r.id} (${r.containerId.slice(0, 12)}): link ${r.hostIfName} is gone; removing it`);
+        this.ipam.release(r.ipv4);
+        this.kernel.deleteEndpoint(r.ipv4);
+        this.kernel.deleteIpcache(r.ipv4, 32);
+        continue;
+      }
+      r.hostIfIndex = link.ifindex;
+      this.endpoints.set(r.id, r);
+      this.endpointIds.take(r.id);
+      const labels = this.labelsFor(r);
+      const { identity } = this.identities.acquire(labels);
+      this.status.set(r.id, { identity: identity.id, labels: identity.labels.toStrings(), state: 'regenerating', ingressEnforcing: false, egressEnforcing: false, policyRevision: 0, mapEntries: 0 });
+      this.kernel.upsertIpcache(r.ipv4, 32, identity.id);
+    }
+    // Kernel state of endpoints the agent no longer knows.
+    const known = new Set([...this.endpoints.values()].map((e) => e.ipv4));
+    for (const ip of this.kernel.endpointEntries().keys()) if (!known.has(ip)) this.kernel.deleteEndpoint(ip);
+    const ids = new Set(this.endpoints.keys());
+    for (const epId of this.kernel.policyEndpointIds()) if (!ids.has(epId)) this.kernel.removePolicy(epId);
+    this.regenerateAll();
+    for (const r of this.endpoints.values()) this.dp.attach(r.hostIfIndex);
+    this.saveEndpoints();
+  }
+
+  async stop(): Promise<void> {
+    await this.events?.stop();
+    this.dp?.close();
+  }
+
+  // ---- labels and identities ----
+
+  private labelsFor(r: EndpointRecord) {
+    const pod = r.podNamespace && r.podName ? this.pods.get(`${r.podNamespace}/${r.podName}`) : undefined;
+    return podIdentityLabels({
+      namespace: r.podNamespace,
+      podLabels: pod ? pod.labels : r.runtimeLabels,
+      namespaceLabels: r.podNamespace ? this.namespaces.get(r.podNamespace) : undefined,
+      serviceAccount: pod?.serviceAccount,
+      clusterName: this.opts.clusterName,
+    });
+  }
+
+  /** Re-resolves an endpoint's identity from its current labels; true when it changed. */
+  private refreshIdentity(r: EndpointRecord): boolean {
+    const st = this.status.get(r.id)!;
+    const labels = this.labelsFor(r);
+    const { identity } = this.identities.acquire(labels);
+    if (identity.id === st.identity) {
+      this.identities.release(identity.id);
+      return false;
+    }
+    this.identities.release(st.identity);
+    st.identity = identity.id;
+    st.labels = identity.labels.toStrings();
+    this.kernel.upsertIpcache(r.ipv4, 32, identity.id);
+    return true;
+  }
+
+  // ---- policy realization ----
+
+  /** Resolves and writes every endpoint's policy (the desired state diffed against the kernel). */
+  private regenerateAll(): { written: number; deleted: number } {
+    const total = { written: 0, deleted: 0 };
+    const identities = this.identities.list();
+    for (const r of this.endpoints.values()) {
+      const st = this.status.get(r.id)!;
+      const pod = r.podNamespace && r.podName ? this.pods.get(`${r.podNamespace}/${r.podName}`) : undefined;
+      const res = this.policy.resolve(this.identities.lookupById(st.identity)!.labels, identities, pod?.containerPorts ?? []);
+      const stats = this.kernel.syncPolicy(r.id, res.entries);
+      total.written += stats.written;
+      total.deleted += stats.deleted;
+      this.kernel.upsertEndpoint(r.ipv4, { ifindex: r.hostIfIndex, identity: st.identity, epId: r.id, flags: res.auditFlags });
+      st.ingressEnforcing = res.ingressEnforcing;
+      st.egressEnforcing = res.egressEnforcing;
+      st.policyRevision = this.policy.revision;
+      st.mapEntries = res.entries.size;
+      st.state = 'ready';
+    }
+    return total;
+  }
+
+  private saveEndpoints(): void {
+    writeJsonState(this.file('endpoints.json'), { endpoints: [...this.endpoints.values()] } satisfies PersistedEndpoints);
+  }
+
+  private saveK8s(): void {
+    writeJsonState(this.file('k8s.json'), {
+      namespaces: [...this.namespaces].map(([name, labels]) => ({ name, labels })),
+      pods: [...this.pods.values()],
+    } satisfies PersistedK8s);
+  }
+
+  // ---- API operations ----
+
+  config(): AgentConfigModel {
+    return { node: this.opts.node, clusterName: this.opts.clusterName, podCIDR: this.ipam.podCIDR, gateway: this.ipam.gateway, mtu: this.opts.mtu, bpffsDir: this.opts.bpffsDir };
+  }
+
+  allocateIp(owner: string) {
+    return this.mutex.run(() => {
+      if (!owner) throw new ValidationError('owner', 'is required');
+      const ip = this.ipam.allocate(owner);
+      return { ip, prefixLength: 32 as const, podCIDR: this.ipam.podCIDR, gateway: this.ipam.gateway, mtu: this.opts.mtu };
+    });
+  }
+
+  releaseIp(ip: string) {
+    return this.mutex.run(() => {
+      const inUse = [...this.endpoints.values()].some((e) => e.ipv4 === ip);
+      if (!inUse) this.ipam.release(ip);
+    });
+  }
+
+  putEndpoint(req: EndpointChangeRequest): Promise<EndpointModel> {
+    return this.mutex.run(async () => {
+      validateEndpointRequest(req);
+      if (!this.ipam.contains(req.ipv4)) throw new ValidationError('ipv4', `${req.ipv4} is not in this node's pod CIDR ${this.ipam.podCIDR}`);
+      const links = await listLinks();
+      const link = links.get(req.hostIfName);
+      if (!link) throw new ValidationError('hostIfName', `no link ${req.hostIfName} on node ${this.opts.node}`);
+      if (link.ifindex !== req.hostIfIndex) throw new ValidationError('hostIfIndex', `${req.hostIfName} has ifindex ${link.ifindex}, not ${req.hostIfIndex}`);
+
+      const existing = this.findByAttachment(req.containerId, req.ifName);
+      if (existing) this.removeEndpoint(existing);
+      const id = this.endpointIds.allocate();
+      const r: EndpointRecord = {
+        id, containerId: req.containerId, ifName: req.ifName, netns: req.netns, hostIfName: req.hostIfName, hostIfIndex: link.ifindex,
+        hostMac: req.hostMac, containerMac: req.containerMac, ipv4: req.ipv4, createdAt: new Date().toISOString(),
+        ...(req.podNamespace ? { podNamespace: req.podNamespace } : {}),
+        ...(req.podName ? { podName: req.podName } : {}),
+        ...(req.labels ? { runtimeLabels: req.labels } : {}),
+      };
+      if (this.ipam.ownerOf(req.ipv4) === undefined) this.ipam.allocate(attachmentKey(req.containerId, req.ifName));
+      try {
+        this.endpoints.set(id, r);
+        const { identity } = this.identities.acquire(this.labelsFor(r));
+        this.status.set(id, { identity: identity.id, labels: identity.labels.toStrings(), state: 'regenerating', ingressEnforcing: false, egressEnforcing: false, policyRevision: 0, mapEntries: 0 });
+        this.kernel.upsertIpcache(r.ipv4, 32, identity.id);
+        this.regenerateAll();
+        this.dp.attach(r.hostIfIndex);
+        this.saveEndpoints();
+      } catch (err) {
+        this.removeEndpoint(r);
+        throw err;
+      }
+      this.opts.log(`endpoint ${id} created: ${r.podNamespace ?? ''}/${r.podName ?? r.containerId.slice(0, 12)} ${r.ipv4} identity ${this.status.get(id)!.identity}`);
+      return toModel(r, this.status.get(id)!);
+    });
+  }
+
+  private findByAttachment(containerId: string, ifName: string): EndpointRecord | undefined {
+    for (const r of this.endpoints.values()) if (r.containerId === containerId && r.ifName === ifName) return r;
+    return undefined;
+  }
+
+  /** Removes an endpoint from the kernel and from memory (not persisted here). */
+  private removeEndpoint(r: EndpointRecord): void {
+    const st = this.status.get(r.id);
+    this.kernel.deleteEndpoint(r.ipv4);
+    this.kernel.removePolicy(r.id);
+    this.kernel.deleteIpcache(r.ipv4, 32);
+    try {
+      this.dp.detach(r.hostIfIndex);
+    } catch {
+      // the link may already be gone, taking its filters with it
+    }
+    if (st) this.identities.release(st.identity);
+    this.ipam.release(r.ipv4);
+    this.endpoints.delete(r.id);
+    this.status.delete(r.id);
+    this.endpointIds.release(r.id);
+  }
+
+  deleteEndpointByAttachment(containerId: string, ifName: string): Promise<void> {
+    return this.mutex.run(() => {
+      const r = this.findByAttachment(containerId, ifName);
+      if (!r) {
+        const owner = attachmentKey(containerId, ifName);
+        for (const [ip, o] of Object.entries(this.ipam.snapshot().allocations)) if (o === owner) this.ipam.release(ip);
+        return;
+      }
+      this.removeEndpoint(r);
+      this.regenerateAll();
+      this.saveEndpoints();
+      this.opts.log(`endpoint ${r.id} deleted`);
+    });
+  }
+
+  cniGc(req: CniGcRequest): Promise<CniGcResponse> {
+    return this.mutex.run(() => {
+      const keep = new Set(req.validAttachments.map((a) => attachmentKey(a.containerId, a.ifName)));
+      const removed: CniGcResponse['removed'] = [];
+      for (const r of [...this.endpoints.values()]) {
+        if (keep.has(attachmentKey(r.containerId, r.ifName))) continue;
+        this.removeEndpoint(r);
+        removed.push({ containerId: r.containerId, ifName: r.ifName, hostIfName: r.hostIfName });
+      }
+      for (const [ip, owner] of Object.entries(this.ipam.snapshot().allocations)) {
+        if (owner.includes(':') && !keep.has(owner) && ![...this.endpoints.values()].some((e) => e.ipv4 === ip)) this.ipam.release(ip);
+      }
+      if (removed.length) {
+        this.regenerateAll();
+        this.saveEndpoints();
+      }
+      return { removed };
+    });
+  }
+
+  listEndpoints(): EndpointModel[] {
+    return [...this.endpoints.values()].sort((a, b) => a.id - b.id).map((r) => toModel(r, this.status.get(r.id)!));
+  }
+
+  getEndpoint(id: number): EndpointModel {
+    const r = this.endpoints.get(id);
+    if (!r) throw new MembraneError('ENOTFOUND', `endpoint ${id} not found`);
+    return toModel(r, this.status.get(id)!);
+  }
+
+  getEndpointByAttachment(containerId: string, ifName: string): EndpointModel {
+    const r = this.findByAttachment(containerId, ifName);
+    if (!r) throw new MembraneError('ENOTFOUND', `no endpoint for container ${containerId} interface ${ifName}`);
+    return toModel(r, this.status.get(r.id)!);
+  }
+
+  listIdentities(): IdentityModel[] {
+    return this.identities.list().map((i) => ({ id: i.id, labels: i.labels.toStrings(), reserved: i.reserved, references: i.references }));
+  }
+
+  listPolicies(): PolicyListModel {
+    return this.policy.list();
+  }
+
+  importPolicies(text: string, defaultNamespace: string): Promise<PolicyImportResponse> {
+    return this.mutex.run(() => {
+      const res = this.policy.import(text, defaultNamespace);
+      this.regenerateAll();
+      return res;
+    });
+  }
+
+  deletePolicies(ref: PolicyRef | 'all'): Promise<PolicyDeleteResponse> {
+    return this.mutex.run(() => {
+      const res = this.policy.delete(ref);
+      this.regenerateAll();
+      return res;
+    });
+  }
+
+  putNamespace(ns: NamespaceModel): Promise<void> {
+    return this.mutex.run(() => {
+      validateLabels(ns.labels, 'labels');
+      this.namespaces.set(ns.name, { ...ns.labels });
+      this.saveK8s();
+      let changed = false;
+      for (const r of this.endpoints.values()) if (r.podNamespace === ns.name && this.refreshIdentity(r)) changed = true;
+      if (changed) this.saveEndpoints();
+      this.regenerateAll();
+    });
+  }
+
+  deleteNamespace(name: string): Promise<void> {
+    return this.mutex.run(() => {
+      this.namespaces.delete(name);
+      this.saveK8s();
+    });
+  }
+
+  putPod(pod: PodMetaModel): Promise<void> {
+    return this.mutex.run(() => {
+      validateLabels(pod.labels, 'labels');
+      this.pods.set(`${pod.namespace}/${pod.name}`, { ...pod, serviceAccount: pod.serviceAccount || 'default' });
+      this.saveK8s();
+      for (const r of this.endpoints.values()) if (r.podNamespace === pod.namespace && r.podName === pod.name) this.refreshIdentity(r);
+      this.regenerateAll();
+    });
+  }
+
+  deletePod(namespace: string, name: string): Promise<void> {
+    return this.mutex.run(() => {
+      this.pods.delete(`${namespace}/${name}`);
+      this.saveK8s();
+    });
+  }
+
+  statusModel(): StatusModel {
+    const attached = [...this.endpoints.values()].filter((r) => this.dp.isAttached(r.hostIfIndex)).length;
+    return {
+      node: this.opts.node,
+      version: VERSION,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      datapath: { pinnedDir: this.opts.bpffsDir, programsAttached: attached, adopted: this.adopted },
+      ipam: { podCIDR: this.ipam.podCIDR, allocated: this.ipam.allocated, capacity: this.ipam.capacity },
+      endpoints: this.endpoints.size,
+      identities: this.identities.list().length,
+      policyRevision: this.policy.revision,
+      flows: { current: this.ring.size, max: this.ring.capacity, seen: this.ring.seen, lost: this.kernel.eventsLost() },
+    };
+  }
+
+  metrics() {
+    return this.kernel.metrics();
+  }
+
+  // ---- flows ----
+
+  private flowContext(): FlowContext {
+    const byIp = new Map<string, EndpointRecord>();
+    for (const r of this.endpoints.values()) byIp.set(r.ipv4, r);
+    return {
+      nodeName: this.opts.node,
+      wallTimeMs: (ns) => this.wallOffsetMs + ns / 1e6,
+      endpointByIp: (ip) => {
+        const r = byIp.get(ip);
+        if (!r) return undefined;
+        return { id: r.id, ...(r.podNamespace ? { namespace: r.podNamespace } : {}), ...(r.podName ? { podName: r.podName } : {}) };
+      },
+      identityLabels: (id) => this.identities.lookupById(id)?.labels.toStrings(),
+      policiesForCookie: (cookie) => this.policy.policiesForCookie(cookie),
+      defaultDenyPolicies: (epId, ingress) => {
+        const st = this.status.get(epId);
+        const r = this.endpoints.get(epId);
+        if (!st || !r) return [];
+        return this.policy.defaultDenyPolicies(this.identities.lookupById(st.identity)!.labels, ingress);
+      },
+    };
+  }
+
+  private onEvents(batch: Buffer, count: number): void {
+    const ctx = this.flowContext();
+    for (let i = 0; i < count; i++) {
+      const ev = flowEvent.decode(batch, i * flowEvent.size);
+      this.eventsReceived++;
+      for (const f of flowsFromEvent(ev, ctx)) this.ring.push(f);
+    }
+  }
+}
+
+export type FlowPolicyList = FlowPolicy[];
+
+function validateLabels(labels: Record<string, string> | undefined, field: string): void {
+  if (labels === undefined) return;
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) throw new ValidationError(field, 'must be a map of label keys to values');
+  for (const [k, v] of Object.entries(labels)) {
+    if (!LABEL_KEY_RE.test(k) || k.length > 316) throw new ValidationError(`${field}.${k}`, `"${k}" is not a valid label key`);
+    if (typeof v !== 'string' || v.length > 63 || (v !== '' && !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(v))) {
+      throw new ValidationError(`${field}.${k}`, `"${String(v)}" is not a valid label value`);
+    }
+  }
+}
+
+function validateEndpointRequest(req: EndpointChangeRequest): void {
+  const str = (v: unknown, f: string) => {
+    if (typeof v !== 'string' || v === '') throw new ValidationError(f, 'is required and must be a non-empty string');
+  };
+  str(req.containerId, 'containerId');
+  str(req.ifName, 'ifName');
+  str(req.netns, 'netns');
+  str(req.hostIfName, 'hostIfName');
+  str(req.ipv4, 'ipv4');
+  if (!Number.isInteger(req.hostIfIndex) || req.hostIfIndex <= 0) throw new ValidationError('hostIfIndex', 'must be a positive integer');
+  validateLabels(req.labels, 'labels');
+}

@@ -1,0 +1,114 @@
+/**
+ * The agent's use of the policy engine (src/policy): the repository with its
+ * persistence, resolution of an endpoint's labels into datapath entries, and
+ * the attribution of rule cookies to policies for flows.
+ */
+import type { IdentityInfo } from '../identity/allocator.js';
+import type { LabelSet } from '../labels/labels.js';
+import type { ContainerPortModel, PolicyDeleteResponse, PolicyImportResponse, PolicyListModel, PolicyRef } from '../api/types.js';
+import { parsePolicyObject, parsePolicyText } from '../policy/parse.js';
+import { PolicyRepository } from '../policy/repository.js';
+import { resolveEndpointPolicy } from '../policy/resolve.js';
+import type { NamedPort } from '../policy/ports.js';
+import { type DesiredPolicy, policyKeyString } from '../datapath/state.js';
+import type { FlowPolicy } from '../hubble/flow.js';
+
+export type EnforcementMode = 'default' | 'always' | 'never';
+
+interface PersistedPolicies {
+  revision: number;
+  policies: { object: unknown; namespace: string }[];
+}
+
+export interface ResolvedEndpointPolicy {
+  ingressEnforcing: boolean;
+  egressEnforcing: boolean;
+  entries: DesiredPolicy;
+  auditFlags: number;
+}
+
+export class PolicyEngine {
+  private repo: PolicyRepository;
+
+  constructor(private readonly mode: EnforcementMode, snapshot: unknown, private readonly persist: (s: PersistedPolicies) => void) {
+    const saved = snapshot as PersistedPolicies | undefined;
+    this.repo = new PolicyRepository({ revision: saved?.revision ?? 1 });
+    if (saved?.policies.length) {
+      const parsed = saved.policies.map((p) => parsePolicyObject(p.object, p.namespace || 'default'));
+      this.repo = new PolicyRepository({ revision: Math.max(1, saved.revision - 1) });
+      this.repo.import(parsed);
+    }
+  }
+
+  get revision(): number {
+    return this.repo.revision;
+  }
+
+  list(): PolicyListModel {
+    return this.repo.toListModel();
+  }
+
+  /** Parses and imports all documents or none; persists the result. */
+  import(text: string, defaultNamespace: string): PolicyImportResponse {
+    const parsed = parsePolicyText(text, defaultNamespace);
+    const res = this.repo.import(parsed);
+    this.save();
+    return res;
+  }
+
+  delete(ref: PolicyRef | 'all'): PolicyDeleteResponse {
+    const res = ref === 'all' ? this.repo.deleteAll() : this.repo.delete(ref);
+    this.save();
+    return res;
+  }
+
+  private save(): void {
+    this.persist({
+      revision: this.repo.revision,
+      policies: this.repo.list().map((p) => ({ object: p.object, namespace: p.ref.namespace })),
+    });
+  }
+
+  resolve(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[]): ResolvedEndpointPolicy {
+    const namedPorts = new Map<string, NamedPort>();
+    for (const p of ports) if (p.name) namedPorts.set(p.name, { port: p.containerPort, protocol: p.protocol });
+    const res = resolveEndpointPolicy({
+      endpointLabels: labels,
+      repository: this.repo,
+      identities: identities.map((i) => ({ id: i.id, labels: i.labels })),
+      enforcement: this.mode,
+      namedPorts,
+    });
+    const entries: DesiredPolicy = new Map();
+    for (const { key, entry } of res.mapState) {
+      const k = { identity: key.identity, egress: key.egress, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen };
+      entries.set(policyKeyString(k), { key: k, value: { deny: entry.deny, proxyPort: entry.proxyPort, cookie: entry.cookie } });
+    }
+    return { ingressEnforcing: res.ingressEnforcing, egressEnforcing: res.egressEnforcing, entries, auditFlags: 0 };
+  }
+
+  private flowPolicy(ref: PolicyRef): FlowPolicy {
+    const derivedFrom = ref.kind;
+    return {
+      name: ref.name,
+      namespace: ref.namespace,
+      kind: ref.kind,
+      revision: this.repo.revision,
+      labels: [
+        `k8s:io.cilium.k8s.policy.derived-from=${derivedFrom}`,
+        `k8s:io.cilium.k8s.policy.name=${ref.name}`,
+        ...(ref.namespace ? [`k8s:io.cilium.k8s.policy.namespace=${ref.namespace}`] : []),
+      ],
+    };
+  }
+
+  policiesForCookie(cookie: number): FlowPolicy[] {
+    const loc = this.repo.describeCookie(cookie);
+    return loc ? [this.flowPolicy(loc.ref)] : [];
+  }
+
+  defaultDenyPolicies(labels: LabelSet, ingress: boolean): FlowPolicy[] {
+    const res = resolveEndpointPolicy({ endpointLabels: labels, repository: this.repo, identities: [], enforcement: this.mode });
+    return (ingress ? res.defaultDenyBy.ingress : res.defaultDenyBy.egress).map((r: PolicyRef) => this.flowPolicy(r));
+  }
+}

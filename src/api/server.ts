@@ -1,0 +1,229 @@
+/**
+ * The agent's REST API on a root-only unix socket (mode 0600). JSON in and
+ * out; errors are `{error: {code, message, path?}}` with an HTTP status
+ * derived from the error code. Bad requests never change state: the agent
+ * validates before it acts.
+ */
+import http from 'node:http';
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { MembraneError } from '../common/errors.js';
+import type { Agent } from '../agent/agent.js';
+import type { CniGcRequest, EndpointChangeRequest, NamespaceModel, PodMetaModel, PolicyImportRequest, PolicyRef } from './types.js';
+import { type FlowFilter, flowPasses } from '../hubble/filter.js';
+import type { Flow } from '../hubble/flow.js';
+
+const MAX_BODY = 32 * 1024 * 1024;
+const STATUS_OF: Record<string, number> = { EINVAL: 400, ENOTFOUND: 404, EEXIST: 409, EAGENT: 502, EEXHAUSTED: 507, ESTATE: 500, EKERNEL: 500, EEXEC: 500 };
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], url: URL) => Promise<unknown> | unknown;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+function readBody(req: http.IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new MembraneError('EINVAL', `request body over ${MAX_BODY} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (!text) return resolve(undefined);
+      try {
+        resolve(JSON.parse(text));
+      } catch (cause) {
+        reject(new MembraneError('EINVAL', `request body is not valid JSON: ${(cause as Error).message}`));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function requireObject<T>(body: unknown, what: string): T {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MembraneError('EINVAL', `${what}: the body must be a JSON object`);
+  return body as T;
+}
+
+const POLICY_KINDS = new Set(['CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy', 'NetworkPolicy']);
+
+export class ApiServer {
+  private readonly server: http.Server;
+  private readonly routes: Route[] = [];
+
+  constructor(private readonly agent: Agent, private readonly socketPath: string, private readonly log: (m: string) => void) {
+    this.server = http.createServer((req, res) => void this.dispatch(req, res));
+    const r = (method: string, pattern: string, handler: Handler) =>
+      this.routes.push({ method, pattern: new RegExp(`^${pattern.replace(/\{\w+\}/g, '([^/]+)')}$`), handler });
+
+    r('GET', '/v1/healthz', () => ({ ok: true }));
+    r('GET', '/v1/config', () => agent.config());
+    r('GET', '/v1/status', () => agent.statusModel());
+    r('GET', '/v1/metrics', () => agent.metrics());
+    r('POST', '/v1/ipam', async (req) => agent.allocateIp(requireObject<{ owner: string }>(await readBody(req), 'POST /v1/ipam').owner));
+    r('DELETE', '/v1/ipam/{ip}', async (_q, res, [ip]) => { await agent.releaseIp(ip!); res.statusCode = 204; });
+    r('PUT', '/v1/endpoints', async (req) => agent.putEndpoint(requireObject<EndpointChangeRequest>(await readBody(req), 'PUT /v1/endpoints')));
+    r('GET', '/v1/endpoints', () => agent.listEndpoints());
+    r('GET', '/v1/endpoints/cni/{c}/{i}', (_q, _s, [c, i]) => agent.getEndpointByAttachment(c!, i!));
+    r('DELETE', '/v1/endpoints/cni/{c}/{i}', async (_q, res, [c, i]) => { await agent.deleteEndpointByAttachment(c!, i!); res.statusCode = 204; });
+    r('GET', '/v1/endpoints/{id}', (_q, _s, [id]) => {
+      if (!/^\d+$/.test(id!)) throw new MembraneError('EINVAL', `endpoint id "${id}" is not a number`);
+      return agent.getEndpoint(Number(id));
+    });
+    r('POST', '/v1/cni/gc', async (req) => {
+      const body = requireObject<CniGcRequest>(await readBody(req), 'POST /v1/cni/gc');
+      if (!Array.isArray(body.validAttachments)) throw new MembraneError('EINVAL', 'validAttachments: must be an array', { path: 'validAttachments' });
+      return agent.cniGc(body);
+    });
+    r('GET', '/v1/identities', () => agent.listIdentities());
+    r('GET', '/v1/policies', () => agent.listPolicies());
+    r('PUT', '/v1/policies', async (req) => {
+      const body = requireObject<PolicyImportRequest>(await readBody(req), 'PUT /v1/policies');
+      if (typeof body.text !== 'string') throw new MembraneError('EINVAL', 'text: must be the policy YAML or JSON as a string', { path: 'text' });
+      return agent.importPolicies(body.text, body.defaultNamespace ?? 'default');
+    });
+    r('DELETE', '/v1/policies', (_q, _s, _p, url) => {
+      if (url.searchParams.get('all') !== 'true') throw new MembraneError('EINVAL', 'name a policy (/v1/policies/{kind}/{namespace}/{name}) or pass all=true');
+      return agent.deletePolicies('all');
+    });
+    r('DELETE', '/v1/policies/{kind}/{ns}/{name}', (_q, _s, [kind, ns, name]) => {
+      if (!POLICY_KINDS.has(kind!)) throw new MembraneError('EINVAL', `unknown policy kind "${kind}"`);
+      return agent.deletePolicies({ kind: kind as PolicyRef['kind'], namespace: ns === '-' ? '' : ns!, name: name! });
+    });
+    r('PUT', '/v1/k8s/namespaces/{name}', async (req, res, [name]) => {
+      const body = requireObject<NamespaceModel>(await readBody(req), 'PUT namespace');
+      await agent.putNamespace({ name: name!, labels: body.labels ?? {} });
+      res.statusCode = 204;
+    });
+    r('DELETE', '/v1/k8s/namespaces/{name}', async (_q, res, [name]) => { await agent.deleteNamespace(name!); res.statusCode = 204; });
+    r('PUT', '/v1/k8s/pods/{ns}/{name}', async (req, res, [ns, name]) => {
+      const body = requireObject<PodMetaModel>(await readBody(req), 'PUT pod');
+      await agent.putPod({ namespace: ns!, name: name!, labels: body.labels ?? {}, serviceAccount: body.serviceAccount ?? 'default', containerPorts: body.containerPorts ?? [] });
+      res.statusCode = 204;
+    });
+    r('DELETE', '/v1/k8s/pods/{ns}/{name}', async (_q, res, [ns, name]) => { await agent.deletePod(ns!, name!); res.statusCode = 204; });
+    r('GET', '/v1/flows', (req, res, _p, url) => this.flows(req, res, url));
+  }
+
+  listen(): Promise<void> {
+    mkdirSync(path.dirname(this.socketPath), { recursive: true });
+    if (existsSync(this.socketPath)) unlinkSync(this.socketPath);
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.socketPath, () => {
+        chmodSync(this.socketPath, 0o600);
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://membrane');
+    const started = Date.now();
+    try {
+      let matchedPath = false;
+      for (const route of this.routes) {
+        const m = route.pattern.exec(url.pathname);
+        if (!m) continue;
+        matchedPath = true;
+        if (route.method !== req.method) continue;
+        const result = await route.handler(req, res, m.slice(1).map(decodeURIComponent), url);
+        if (res.headersSent || res.writableEnded) return;
+        if (result === undefined) {
+          if (res.statusCode === 200) res.statusCode = 204;
+          res.end();
+        } else {
+          const body = JSON.stringify(result);
+          res.writeHead(res.statusCode || 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+          res.end(body);
+        }
+        return;
+      }
+      throw new MembraneError(matchedPath ? 'EINVAL' : 'ENOTFOUND', matchedPath ? `method ${req.method} not allowed on ${url.pathname}` : `no such API path ${url.pathname}`);
+    } catch (err) {
+      const e = err instanceof MembraneError ? err : new MembraneError('EKERNEL', (err as Error).message ?? String(err), { cause: err });
+      const status = STATUS_OF[e.code] ?? 500;
+      if (status >= 500) this.log(`${req.method} ${url.pathname} failed after ${Date.now() - started} ms: ${e.message}`);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const body = JSON.stringify({ error: { code: e.code, message: e.message, ...(e.path !== undefined ? { path: e.path } : {}) } });
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    }
+  }
+
+  /**
+   * GET /v1/flows: NDJSON of flows, oldest first. Query: number (last N,
+   * default 20; 0 = all), first=true (the first N instead), follow=true,
+   * since/until (ISO or RFC 3339), whitelist/blacklist (JSON FlowFilter arrays).
+   */
+  private flows(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
+    const q = url.searchParams;
+    const parseFilters = (name: string): FlowFilter[] | undefined => {
+      const v = q.get(name);
+      if (!v) return undefined;
+      try {
+        const parsed = JSON.parse(v) as unknown;
+        if (!Array.isArray(parsed)) throw new Error('not an array');
+        return parsed as FlowFilter[];
+      } catch (cause) {
+        throw new MembraneError('EINVAL', `${name}: must be a JSON array of flow filters (${(cause as Error).message})`, { path: name });
+      }
+    };
+    const whitelist = parseFilters('whitelist');
+    const blacklist = parseFilters('blacklist');
+    const numberText = q.get('number');
+    const number = numberText === null ? 20 : Number(numberText);
+    if (!Number.isInteger(number) || number < 0) throw new MembraneError('EINVAL', `number: "${numberText}" is not a non-negative integer`, { path: 'number' });
+    const time = (name: string) => {
+      const v = q.get(name);
+      if (!v) return undefined;
+      const t = Date.parse(v);
+      if (Number.isNaN(t)) throw new MembraneError('EINVAL', `${name}: "${v}" is not a time`, { path: name });
+      return t;
+    };
+    const since = time('since');
+    const until = time('until');
+    const follow = q.get('follow') === 'true';
+    const first = q.get('first') === 'true';
+    const passes = (f: Flow) => {
+      const t = Date.parse(f.time);
+      if (since !== undefined && t < since) return false;
+      if (until !== undefined && t > until) return false;
+      return flowPasses(f, whitelist, blacklist);
+    };
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+    let matched = [...this.agent.ring.values()].filter(passes);
+    if (number > 0) matched = first ? matched.slice(0, number) : matched.slice(-number);
+    for (const f of matched) res.write(JSON.stringify(f) + '\n');
+    if (!follow) {
+      res.end();
+      return;
+    }
+    const unfollow = this.agent.ring.follow((f) => {
+      if (passes(f)) res.write(JSON.stringify(f) + '\n');
+    });
+    const stop = () => unfollow();
+    req.on('close', stop);
+    res.on('close', stop);
+  }
+}

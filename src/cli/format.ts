@@ -1,0 +1,45 @@
+/** Text tables for the CLI, shaped like Cilium's. */
+import type { EndpointModel, IdentityModel, StatusModel } from '../api/types.js';
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').split('\n').reduce((m, l) => Math.max(m, l.length), 0))));
+  const lines: string[] = [];
+  const emit = (cells: string[]) => {
+    const split = cells.map((c) => (c ?? '').split('\n'));
+    const height = Math.max(...split.map((s) => s.length));
+    for (let i = 0; i < height; i++) lines.push(split.map((s, j) => (s[i] ?? '').padEnd(widths[j]!)).join('   ').trimEnd());
+  };
+  emit(header);
+  for (const r of rows) emit(r);
+  return lines.join('\n') + '\n';
+}
+
+export function formatEndpointList(eps: EndpointModel[]): string {
+  return table(
+    ['ENDPOINT', 'POLICY (ingress) ENFORCEMENT', 'POLICY (egress) ENFORCEMENT', 'IDENTITY', 'LABELS (source:key[=value])', 'IPv4', 'STATUS'],
+    eps.map((e) => [
+      String(e.id), e.policy.ingressEnforcing ? 'Enabled' : 'Disabled', e.policy.egressEnforcing ? 'Enabled' : 'Disabled', String(e.identity),
+      e.labels.join('\n') || 'reserved:init', e.ipv4, e.state,
+    ]),
+  );
+}
+
+export function formatIdentityList(ids: IdentityModel[]): string {
+  return table(['ID', 'LABELS'], ids.map((i) => [String(i.id), i.labels.join('\n')]));
+}
+
+export function formatStatus(s: StatusModel): string {
+  const rows: [string, string][] = [
+    ['Node', s.node],
+    ['membrane', `Ok ${s.version}`],
+    ['Datapath', `Ok, maps pinned in ${s.datapath.pinnedDir}${s.datapath.adopted ? ' (adopted after restart)' : ''}, programs on ${s.datapath.programsAttached}/${s.endpoints} endpoints`],
+    ['IPAM', `IPv4: ${s.ipam.allocated}/${s.ipam.capacity} allocated from ${s.ipam.podCIDR}`],
+    ['Endpoints', String(s.endpoints)],
+    ['Identities', String(s.identities)],
+    ['Policy revision', String(s.policyRevision)],
+    ['Flows', `Current/Max Flows: ${s.flows.current}/${s.flows.max} (${((100 * s.flows.current) / s.flows.max).toFixed(2)}%), seen ${s.flows.seen}, lost in the kernel ${s.flows.lost}`],
+    ['Uptime', `${s.uptimeSeconds}s`],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length)) + 1;
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(w)}   ${v}`).join('\n') + '\n';
+}

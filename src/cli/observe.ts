@@ -1,0 +1,163 @@
+/** `membrane observe`: recent and live flows, filtered and printed like `hubble observe`. */
+import type { Command } from 'commander';
+import { formatCompact, matchTypeName, stampMilli } from '../hubble/compact.js';
+import type { FlowFilter } from '../hubble/filter.js';
+import type { Flow } from '../hubble/flow.js';
+import { MembraneError } from '../common/errors.js';
+import type { AgentClient } from '../api/client.js';
+
+const VERDICTS = ['FORWARDED', 'DROPPED', 'AUDIT', 'REDIRECTED', 'ERROR', 'TRACED', 'TRANSLATED'];
+const TYPES: Record<string, number> = { drop: 1, trace: 4, 'policy-verdict': 5, l7: 129 };
+
+interface ObserveOptions {
+  last?: string; first?: string; all?: boolean; follow?: boolean; since?: string; until?: string;
+  pod?: string[]; fromPod?: string[]; toPod?: string[]; namespace?: string[]; fromNamespace?: string[]; toNamespace?: string[];
+  label?: string[]; fromLabel?: string[]; toLabel?: string[]; ip?: string[]; fromIp?: string[]; toIp?: string[];
+  identity?: string[]; fromIdentity?: string[]; toIdentity?: string[]; port?: string[]; fromPort?: string[]; toPort?: string[];
+  protocol?: string[]; verdict?: string[]; dropReasonDesc?: string[]; trafficDirection?: string[]; type?: string[];
+  nodeName?: string[]; output: string; printPolicyNames?: boolean; printNodeName?: boolean;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Relative ("3s", "4m", "1h") or absolute time -> ISO string. */
+export function parseTime(text: string, flag: string): string {
+  const rel = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text);
+  if (rel) {
+    const mult: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+    return new Date(Date.now() - Number(rel[1]) * mult[rel[2]!]!).toISOString();
+  }
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new MembraneError('EINVAL', `${flag}: "${text}" is neither a duration like 30s or 5m nor a time`);
+  return new Date(t).toISOString();
+}
+
+/** Builds Hubble-style whitelist filters: an either-side flag forks every filter into a source and a destination variant. */
+export function buildFilters(o: ObserveOptions): FlowFilter[] {
+  let filters: FlowFilter[] = [{}];
+  const either = (values: string[] | undefined, src: keyof FlowFilter, dst: keyof FlowFilter, map: (v: string) => unknown = (v) => v) => {
+    if (!values?.length) return;
+    const mapped = values.map(map);
+    filters = filters.flatMap((f) => [{ ...f, [src]: mapped }, { ...f, [dst]: mapped }] as FlowFilter[]);
+  };
+  const both = (field: keyof FlowFilter, values: unknown[] | undefined) => {
+    if (!values?.length) return;
+    filters = filters.map((f) => ({ ...f, [field]: values }));
+  };
+  const num = (flag: string) => (v: string) => {
+    if (!/^\d+$/.test(v)) throw new MembraneError('EINVAL', `--${flag}: "${v}" is not a number`);
+    return Number(v);
+  };
+  either(o.pod, 'source_pod', 'destination_pod');
+  either(o.namespace?.map((n) => `${n}/`), 'source_pod', 'destination_pod');
+  either(o.label, 'source_label', 'destination_label');
+  either(o.ip, 'source_ip', 'destination_ip');
+  either(o.identity, 'source_identity', 'destination_identity', num('identity'));
+  either(o.port, 'source_port', 'destination_port', (v) => String(num('port')(v)));
+  both('source_pod', [...(o.fromPod ?? []), ...(o.fromNamespace ?? []).map((n) => `${n}/`)]);
+  both('destination_pod', [...(o.toPod ?? []), ...(o.toNamespace ?? []).map((n) => `${n}/`)]);
+  both('source_label', o.fromLabel);
+  both('destination_label', o.toLabel);
+  both('source_ip', o.fromIp);
+  both('destination_ip', o.toIp);
+  both('source_identity', o.fromIdentity?.map(num('from-identity')));
+  both('destination_identity', o.toIdentity?.map(num('to-identity')));
+  both('source_port', o.fromPort?.map((v) => String(num('from-port')(v))));
+  both('destination_port', o.toPort?.map((v) => String(num('to-port')(v))));
+  both('protocol', o.protocol);
+  both('node_name', o.nodeName);
+  if (o.verdict?.length) {
+    for (const v of o.verdict) if (!VERDICTS.includes(v.toUpperCase())) throw new MembraneError('EINVAL', `--verdict: "${v}" is not one of ${VERDICTS.join(', ')}`);
+    both('verdict', o.verdict.map((v) => v.toUpperCase()));
+  }
+  both('drop_reason_desc', o.dropReasonDesc?.map((d) => d.toUpperCase()));
+  if (o.trafficDirection?.length) {
+    for (const d of o.trafficDirection) if (!['ingress', 'egress'].includes(d.toLowerCase())) throw new MembraneError('EINVAL', `--traffic-direction: "${d}" is not ingress or egress`);
+    both('traffic_direction', o.trafficDirection.map((d) => d.toUpperCase()));
+  }
+  if (o.type?.length) {
+    both('event_type', o.type.map((t) => {
+      const [name, sub] = t.split(':');
+      const type = TYPES[name!];
+      if (type === undefined) throw new MembraneError('EINVAL', `--type: "${t}" is not one of ${Object.keys(TYPES).join(', ')}`);
+      return sub && /^\d+$/.test(sub) ? { type, sub_type: Number(sub) } : { type };
+    }));
+  }
+  return filters.filter((f) => Object.keys(f).length > 0);
+}
+
+function formatDict(f: Flow): string {
+  const l4 = f.l4?.TCP ?? f.l4?.UDP ?? f.l4?.SCTP;
+  const rows: [string, string][] = [
+    ['TIMESTAMP', stampMilli(f.time)], ['SOURCE', `${f.source.pod_name ? `${f.source.namespace}/${f.source.pod_name}` : f.IP.source}${l4 ? `:${l4.source_port}` : ''}`],
+    ['DESTINATION', `${f.destination.pod_name ? `${f.destination.namespace}/${f.destination.pod_name}` : f.IP.destination}${l4 ? `:${l4.destination_port}` : ''}`],
+    ['TYPE', f.event_type.type === 5 ? `policy-verdict:${matchTypeName(f.policy_match_type)} ${f.traffic_direction}` : f.event_type.type === 1 ? 'drop' : 'trace'],
+    ['VERDICT', f.verdict], ['SUMMARY', f.Summary],
+  ];
+  return rows.map(([k, v]) => `${k.padStart(12)}: ${v}`).join('\n') + '\n------------';
+}
+
+export function registerObserveCommand(program: Command, client: () => Promise<AgentClient>): void {
+  program
+    .command('observe')
+    .description('show flows: the datapath\'s verdicts, like `hubble observe`')
+    .option('--last <n>', 'the last N flows (default 20)')
+    .option('--first <n>', 'the first N flows in the ring')
+    .option('--all', 'every flow in the ring')
+    .option('-f, --follow', 'keep following new flows')
+    .option('--since <time>', 'flows since a time or a duration ago (30s, 5m)')
+    .option('--until <time>', 'flows until a time or a duration ago')
+    .option('--pod <ns/pod>', 'either side is this pod (name prefix; namespace default)', collect)
+    .option('--from-pod <ns/pod>', 'source pod', collect)
+    .option('--to-pod <ns/pod>', 'destination pod', collect)
+    .option('-n, --namespace <ns>', 'either side is in this namespace', collect)
+    .option('--from-namespace <ns>', 'source namespace', collect)
+    .option('--to-namespace <ns>', 'destination namespace', collect)
+    .option('-l, --label <selector>', 'either side has these labels (k=v,k2)', collect)
+    .option('--from-label <selector>', 'source labels', collect)
+    .option('--to-label <selector>', 'destination labels', collect)
+    .option('--ip <ip|cidr>', 'either side\'s address', collect)
+    .option('--from-ip <ip|cidr>', 'source address', collect)
+    .option('--to-ip <ip|cidr>', 'destination address', collect)
+    .option('--identity <id>', 'either side\'s identity', collect)
+    .option('--from-identity <id>', 'source identity', collect)
+    .option('--to-identity <id>', 'destination identity', collect)
+    .option('--port <port>', 'either side\'s port', collect)
+    .option('--from-port <port>', 'source port', collect)
+    .option('--to-port <port>', 'destination port', collect)
+    .option('--protocol <proto>', 'tcp, udp, sctp, icmp', collect)
+    .option('--verdict <verdict>', VERDICTS.join(', '), collect)
+    .option('--drop-reason-desc <reason>', 'e.g. POLICY_DENIED, POLICY_DENY', collect)
+    .option('--traffic-direction <dir>', 'ingress or egress', collect)
+    .option('-t, --type <type>', 'drop, trace, policy-verdict, l7 (TYPE[:SUBTYPE])', collect)
+    .option('--node-name <name>', 'flows of this node', collect)
+    .option('-o, --output <format>', 'compact, json, jsonpb, dict', 'compact')
+    .option('--print-policy-names', 'name the policies that allowed or denied each flow')
+    .option('--print-node-name', 'print the node name')
+    .action(async (o: ObserveOptions) => {
+      if (!['compact', 'json', 'jsonpb', 'dict'].includes(o.output)) throw new MembraneError('EINVAL', `--output: "${o.output}" is not one of compact, json, jsonpb, dict`);
+      const params = new URLSearchParams();
+      const filters = buildFilters(o);
+      if (filters.length) params.set('whitelist', JSON.stringify(filters));
+      const count = (flag: string, v: string) => {
+        if (!/^\d+$/.test(v)) throw new MembraneError('EINVAL', `--${flag}: "${v}" is not a number`);
+        return v;
+      };
+      if (o.all) params.set('number', '0');
+      else if (o.first) { params.set('number', count('first', o.first)); params.set('first', 'true'); }
+      else params.set('number', o.last ? count('last', o.last) : o.follow ? '0' : '20');
+      if (o.follow && !o.last && !o.first && !o.all) params.set('number', '1');
+      if (o.since) params.set('since', parseTime(o.since, '--since'));
+      if (o.until) params.set('until', parseTime(o.until, '--until'));
+      if (o.follow) params.set('follow', 'true');
+      const print = (obj: unknown) => {
+        const f = obj as Flow;
+        if (o.output === 'json' || o.output === 'jsonpb') process.stdout.write(JSON.stringify({ flow: f, node_name: f.node_name, time: f.time }) + '\n');
+        else if (o.output === 'dict') process.stdout.write(formatDict(f) + '\n');
+        else process.stdout.write(formatCompact(f, { printPolicyNames: !!o.printPolicyNames, printNodeName: !!o.printNodeName }) + '\n');
+      };
+      const ac = new AbortController();
+      process.once('SIGINT', () => ac.abort());
+      await (await client()).stream(`/v1/flows?${params}`, print, ac.signal);
+    });
+}

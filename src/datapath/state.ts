@@ -1,0 +1,136 @@
+/**
+ * The kernel side of the agent's desired state: endpoints, ipcache and
+ * per-endpoint policy entries in the pinned maps. Policy is synced as a diff
+ * against what the kernel holds (read back from the pinned map when the
+ * agent starts), and in an order that never leaves a packet facing a
+ * half-written policy: new and changed entries first, stale ones last.
+ */
+import {
+  COUNTER_EVENTS_LOST, DIR_EGRESS, DIR_INGRESS, endpointInfo, endpointKey, ip4ToInt, ipcacheKey, ipcacheValue,
+  metricsValue,
+} from './layout.js';
+import { BpfMap } from './map.js';
+import type { LxcDatapath } from './loader.js';
+import {
+  type PolicyMapKey, type PolicyMapValue, decodePolicyKey, decodePolicyValue, encodePolicyKey, encodePolicyValue,
+} from './policymap.js';
+
+export function policyKeyString(k: PolicyMapKey): string {
+  return `${k.identity}/${k.egress ? 'e' : 'i'}/${k.protocol}/${k.port}/${k.prefixLen}`;
+}
+
+export interface PolicyEntryPair {
+  key: PolicyMapKey;
+  value: PolicyMapValue;
+}
+
+export type DesiredPolicy = Map<string, PolicyEntryPair>;
+
+export interface SyncStats {
+  written: number;
+  deleted: number;
+}
+
+export class DatapathState {
+  /** epId -> realized policy entries (what the kernel holds). */
+  private readonly realized = new Map<number, DesiredPolicy>();
+
+  constructor(private readonly dp: LxcDatapath) {
+    this.readRealizedPolicy();
+  }
+
+  private readRealizedPolicy(): void {
+    for (const [k, v] of this.dp.maps.policy.entries()) {
+      const { epId, key } = decodePolicyKey(k);
+      let m = this.realized.get(epId);
+      if (!m) this.realized.set(epId, (m = new Map()));
+      m.set(policyKeyString(key), { key, value: decodePolicyValue(v) });
+    }
+  }
+
+  /** Endpoint ids that have policy entries in the kernel (for garbage collection after a restart). */
+  policyEndpointIds(): number[] {
+    return [...this.realized.keys()];
+  }
+
+  realizedPolicy(epId: number): DesiredPolicy {
+    return this.realized.get(epId) ?? new Map();
+  }
+
+  syncPolicy(epId: number, desired: DesiredPolicy): SyncStats {
+    const current = this.realized.get(epId) ?? new Map<string, PolicyEntryPair>();
+    const stats: SyncStats = { written: 0, deleted: 0 };
+    for (const [ks, want] of desired) {
+      const have = current.get(ks);
+      if (have && have.value.deny === want.value.deny && have.value.proxyPort === want.value.proxyPort && have.value.cookie === want.value.cookie) continue;
+      this.dp.maps.policy.update(encodePolicyKey(epId, want.key), encodePolicyValue(want.key, want.value));
+      stats.written++;
+    }
+    for (const [ks, have] of current) {
+      if (desired.has(ks)) continue;
+      this.dp.maps.policy.delete(encodePolicyKey(epId, have.key));
+      stats.deleted++;
+    }
+    this.realized.set(epId, new Map(desired));
+    return stats;
+  }
+
+  removePolicy(epId: number): SyncStats {
+    const stats = this.syncPolicy(epId, new Map());
+    this.realized.delete(epId);
+    return stats;
+  }
+
+  upsertEndpoint(ip: string, info: { ifindex: number; identity: number; epId: number; flags: number }): void {
+    this.dp.maps.endpoints.update(endpointKey.encode({ ip4: ip4ToInt(ip) }), endpointInfo.encode(info));
+  }
+
+  deleteEndpoint(ip: string): void {
+    this.dp.maps.endpoints.delete(endpointKey.encode({ ip4: ip4ToInt(ip) }));
+  }
+
+  /** Local endpoint entries present in the kernel: ip -> info. */
+  endpointEntries(): Map<string, ReturnType<typeof endpointInfo.decode>> {
+    const out = new Map<string, ReturnType<typeof endpointInfo.decode>>();
+    for (const [k, v] of this.dp.maps.endpoints.entries()) {
+      const ip = endpointKey.decode(k).ip4;
+      out.set(`${(ip >>> 24) & 255}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`, endpointInfo.decode(v));
+    }
+    return out;
+  }
+
+  upsertIpcache(ip: string, prefixlen: number, identity: number): void {
+    this.dp.maps.ipcache.update(ipcacheKey.encode({ prefixlen, ip4: ip4ToInt(ip) }), ipcacheValue.encode({ identity }));
+  }
+
+  deleteIpcache(ip: string, prefixlen: number): void {
+    this.dp.maps.ipcache.delete(ipcacheKey.encode({ prefixlen, ip4: ip4ToInt(ip) }));
+  }
+
+  /** Summed per-CPU packet/byte counters: reason -> direction -> totals. */
+  metrics(): { reason: number; direction: 'ingress' | 'egress'; packets: number; bytes: number }[] {
+    const out: { reason: number; direction: 'ingress' | 'egress'; packets: number; bytes: number }[] = [];
+    const m = this.dp.maps.metrics;
+    for (let idx = 0; idx < m.maxEntries; idx++) {
+      const dir = idx & 3;
+      if (dir !== DIR_INGRESS && dir !== DIR_EGRESS) continue;
+      const v = m.lookup(Buffer.from(new Uint32Array([idx]).buffer));
+      if (!v) continue;
+      let packets = 0;
+      let bytes = 0;
+      for (const slot of BpfMap.perCpuSlots(v, 16)) {
+        const d = metricsValue.decode(slot);
+        packets += d.packets;
+        bytes += d.bytes;
+      }
+      if (packets > 0) out.push({ reason: idx >>> 2, direction: dir === DIR_INGRESS ? 'ingress' : 'egress', packets, bytes });
+    }
+    return out;
+  }
+
+  eventsLost(): number {
+    const v = this.dp.maps.counters.lookup(Buffer.from(new Uint32Array([COUNTER_EVENTS_LOST]).buffer));
+    if (!v) return 0;
+    return BpfMap.perCpuSlots(v, 8).reduce((a, s) => a + Number(s.readBigUInt64LE(0)), 0);
+  }
+}

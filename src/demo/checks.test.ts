@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { firstDeathstar, parseEndpointList, parseTable, policyDropLines, type PodJson } from './checks.js';
+import { shellQuote } from './runner.js';
+
+describe('demo output checks', () => {
+  it('reads a kubectl-style table into rows', () => {
+    const rows = parseTable('NAME    READY   STATUS\nxwing   1/1     Running\ndeathstar-abc   0/1     Failed\n');
+    assert.deepEqual(rows, [{ NAME: 'xwing', READY: '1/1', STATUS: 'Running' }, { NAME: 'deathstar-abc', READY: '0/1', STATUS: 'Failed' }]);
+  });
+
+  it('reads endpoint list rows whose labels span several lines', () => {
+    const text = [
+      'ENDPOINT   POLICY (ingress) ENFORCEMENT   POLICY (egress) ENFORCEMENT   IDENTITY   LABELS (source:key[=value])   IPv4         STATUS',
+      '12         Enabled                        Disabled                      3838       k8s:app.kubernetes.io/name=deathstar   10.244.1.2   ready',
+      '                                                                                   k8s:class=deathstar',
+      '                                                                                   k8s:org=empire',
+      '31         Disabled                       Disabled                      30862      k8s:class=xwing               10.244.1.5   ready',
+    ].join('\n');
+    const rows = parseEndpointList(text);
+    assert.equal(rows.length, 2);
+    assert.equal(rows[0]!.ingress, 'Enabled');
+    assert.ok(rows[0]!.text.includes('k8s:class=deathstar'));
+    assert.equal(rows[1]!.ingress, 'Disabled');
+    assert.ok(!rows[1]!.text.includes('deathstar'));
+  });
+
+  it('picks the first deathstar pod by name', () => {
+    const pod = (name: string, cls: string): PodJson => ({ namespace: 'default', name, ip: `ip-${name}`, status: 'Running', labels: { org: 'empire', class: cls } });
+    assert.equal(firstDeathstar([pod('tiefighter', 'tiefighter'), pod('deathstar-b', 'deathstar'), pod('deathstar-a', 'deathstar')])?.name, 'deathstar-a');
+    assert.equal(firstDeathstar([pod('tiefighter', 'tiefighter')]), undefined);
+  });
+
+  it('finds the policy drop lines of observe output', () => {
+    const text = [
+      'Nov 27 07:23:09.855: default/xwing:50210 (ID:30862) <> default/deathstar-x:80 (ID:3838) policy-verdict:none INGRESS DENIED (TCP Flags: SYN)',
+      'Nov 27 07:23:09.855: default/xwing:50210 (ID:30862) <> default/deathstar-x:80 (ID:3838) Policy denied DROPPED (TCP Flags: SYN)',
+    ].join('\n');
+    assert.deepEqual(policyDropLines(text), [text.split('\n')[1]]);
+  });
+
+  it('quotes printed command arguments only when a shell needs it', () => {
+    assert.equal(shellQuote('-XPOST'), '-XPOST');
+    assert.equal(shellQuote('http://10.244.1.2/v1/request-landing'), 'http://10.244.1.2/v1/request-landing');
+    assert.equal(shellQuote('exit 7'), "'exit 7'");
+    assert.equal(shellQuote("it's"), `'it'\\''s'`);
+  });
+});

@@ -1,0 +1,59 @@
+/**
+ * Readers of the demo's command output, to check each step did what the
+ * story says. Pure.
+ */
+
+/** Rows of a kubectl-style table as header -> cell maps (columns split on 2+ spaces). */
+export function parseTable(text: string): Record<string, string>[] {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length === 0) return [];
+  const headers = lines[0]!.trim().split(/\s{2,}/);
+  return lines.slice(1).map((line) => {
+    const cells = line.trim().split(/\s{2,}/);
+    return Object.fromEntries(headers.map((h, i) => [h, cells[i] ?? '']));
+  });
+}
+
+/**
+ * Endpoints of `membrane endpoint list`, whose LABELS cell spans several
+ * lines (one label per line, as Cilium prints it): each endpoint is the line
+ * starting with its numeric id plus the lines that follow it.
+ */
+export interface EndpointRow {
+  id: number;
+  ingress: string;
+  egress: string;
+  identity: string;
+  text: string;
+}
+
+export function parseEndpointList(text: string): EndpointRow[] {
+  const rows: EndpointRow[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const m = /^\s*(\d+)\s+(\S+)\s+(\S+)\s+(\S+)/.exec(line);
+    if (m) rows.push({ id: Number(m[1]), ingress: m[2]!, egress: m[3]!, identity: m[4]!, text: line });
+    else if (rows.length > 0 && line.trim() !== '') rows[rows.length - 1]!.text += `\n${line}`;
+  }
+  return rows;
+}
+
+/** A pod of `lab get pods -o json`. */
+export interface PodJson {
+  namespace: string;
+  name: string;
+  ip: string;
+  status: string;
+  labels: Record<string, string>;
+}
+
+/** The first deathstar pod (by name), the one the ships address while the lab has no Services. */
+export function firstDeathstar(pods: PodJson[]): PodJson | undefined {
+  return pods
+    .filter((p) => p.labels['class'] === 'deathstar' && p.labels['org'] === 'empire')
+    .sort((a, b) => a.name.localeCompare(b.name))[0];
+}
+
+/** The lines of `observe` output that show a packet dropped by policy. */
+export function policyDropLines(text: string): string[] {
+  return text.split('\n').filter((l) => l.includes('Policy denied') && l.includes('DROPPED'));
+}

@@ -1,0 +1,142 @@
+import path from 'node:path';
+import { readLabState } from '../lab/state.js';
+import { firstDeathstar, parseEndpointList, parseTable, policyDropLines, type PodJson } from './checks.js';
+import type { DemoRunner } from './runner.js';
+
+/**
+ * The Star Wars demo, after Cilium's getting-started guide: the Empire's
+ * deathstar, a tiefighter and an xwing; an L3/L4 policy lets only empire
+ * ships land. Each chapter runs the commands a user would, prints them and
+ * checks their output; the chapters run in order, and `tearDown` always.
+ */
+export interface StoryOptions {
+  lab: string;
+  /** Folder of the Star Wars manifests. */
+  examples: string;
+}
+
+const CURL_TIMEOUT_EXIT = 28;
+
+export class StarWarsStory {
+  private deathstarIp = '';
+  private socket = '';
+
+  constructor(private readonly r: DemoRunner, private readonly opts: StoryOptions) {}
+
+  private lab(args: string[]) {
+    return this.r.membrane(['--lab', this.opts.lab, 'lab', ...args]);
+  }
+
+  private file(name: string): string {
+    return this.r.shown(path.join(this.opts.examples, name));
+  }
+
+  /** The lab, the app, and the deathstar's address. */
+  async setUp(): Promise<boolean> {
+    const r = this.r;
+    r.heading('up', '1. A cluster on this machine');
+    if (readLabState(this.opts.lab)) {
+      r.say(`A lab named ${this.opts.lab} is already there: tearing it down for a fresh start.`);
+      await this.lab(['down']);
+    }
+    r.say('Each node is a network namespace with a membrane agent in it; each pod will be one too, with a real process.');
+    const up = await this.lab(['up']);
+    if (!r.check('the lab is up', up.code === 0, `exit ${up.code}`)) return false;
+
+    r.heading('app', '2. Deploy the Star Wars app');
+    r.say('A deathstar Deployment (2 replicas, org=empire class=deathstar), and two ships: tiefighter (org=empire) and xwing (org=alliance).');
+    const apply = await this.lab(['apply', '-f', this.file('http-sw-app.yaml')]);
+    const expected = ['service/deathstar created', 'deployment.apps/deathstar created', 'pod/tiefighter created', 'pod/xwing created'];
+    const missing = expected.filter((l) => !apply.stdout.split('\n').includes(l));
+    if (!r.check('the app is created', apply.code === 0 && missing.length === 0, apply.code !== 0 ? `exit ${apply.code}` : `missing: ${missing.join(', ')}`)) return false;
+
+    const get = await this.lab(['get', 'pods']);
+    const rows = parseTable(get.stdout);
+    const running = rows.filter((p) => p['STATUS'] === 'Running' && p['READY'] === '1/1');
+    if (!r.check('4 pods are Running and ready', get.code === 0 && rows.length === 4 && running.length === 4, `${running.length} of ${rows.length} running`)) return false;
+
+    r.say('\nThe lab has no Services yet (they come with load balancing), so the ships address the first deathstar pod by its IP:');
+    const json = await this.r.membrane(['--lab', this.opts.lab, 'lab', 'get', 'pods', '-o', 'json'], { echo: false });
+    let target: PodJson | undefined;
+    try {
+      target = firstDeathstar(JSON.parse(json.stdout) as PodJson[]);
+    } catch {
+      target = undefined;
+    }
+    if (!r.check(`the deathstar pod ${target?.name ?? ''} is at ${target?.ip ?? '?'}`, target !== undefined && target.ip !== '', 'no deathstar pod in lab get pods -o json')) return false;
+    this.deathstarIp = target!.ip;
+    return true;
+  }
+
+  private async land(ship: 'xwing' | 'tiefighter') {
+    return this.lab(['exec', `default/${ship}`, '--', 'curl', '-s', '--connect-timeout', '3', '-XPOST', `http://${this.deathstarIp}/v1/request-landing`]);
+  }
+
+  private async expectLanding(ship: 'xwing' | 'tiefighter'): Promise<boolean> {
+    const res = await this.land(ship);
+    return this.r.check(`${ship} landed`, res.code === 0 && res.stdout === 'Ship landed\n', `exit ${res.code}, output ${JSON.stringify(res.stdout)}`);
+  }
+
+  /** Without a policy, every ship may land. */
+  async landWithoutPolicy(): Promise<boolean> {
+    this.r.heading('no-policy', '3. No policy: every ship may land');
+    const xwing = await this.expectLanding('xwing');
+    const tiefighter = await this.expectLanding('tiefighter');
+    return xwing && tiefighter;
+  }
+
+  async applyL3L4(): Promise<boolean> {
+    this.r.heading('l3l4', '4. An L3/L4 policy: only empire ships, only TCP port 80');
+    this.r.say('rule1 selects the deathstar (org=empire, class=deathstar) and allows ingress from org=empire endpoints on TCP 80.');
+    const res = await this.lab(['apply', '-f', this.file('sw_l3_l4_policy.yaml')]);
+    return this.r.check('rule1 is created', res.code === 0 && res.stdout.includes('ciliumnetworkpolicy.cilium.io/rule1 created'), `exit ${res.code}`);
+  }
+
+  /** With rule1, the tiefighter lands and the xwing's packets are dropped. */
+  async landWithPolicy(): Promise<boolean> {
+    this.r.heading('with-policy', '5. The tiefighter lands; the xwing is turned away');
+    const tiefighter = await this.expectLanding('tiefighter');
+    this.r.say('The xwing\'s SYN packets are dropped, so curl gives up after its 3 s connect timeout (exit 28):');
+    const res = await this.land('xwing');
+    const xwing = this.r.check('xwing did not land (curl timed out, exit 28)',
+      res.code === CURL_TIMEOUT_EXIT && !res.stdout.includes('Ship landed'), `exit ${res.code}, output ${JSON.stringify(res.stdout)}`);
+    return tiefighter && xwing;
+  }
+
+  private async nodeSocket(): Promise<boolean> {
+    if (this.socket) return true;
+    const res = await this.lab(['socket']);
+    this.socket = res.stdout.trim();
+    return this.r.check('found the node agent\'s socket', res.code === 0 && this.socket !== '', `exit ${res.code}`);
+  }
+
+  /** The drop shows up as a flow. */
+  async dropFlow(): Promise<boolean> {
+    this.r.heading('observe', '6. Observe the drop');
+    this.r.say('Every verdict of the datapath is a flow. The agent of the node:');
+    if (!await this.nodeSocket()) return false;
+    const res = await this.r.membrane(['--socket', this.socket, 'observe', '--pod', 'deathstar', '--verdict', 'DROPPED', '--last', '5']);
+    const drops = policyDropLines(res.stdout);
+    return this.r.check('the xwing\'s packet to the deathstar was dropped: "Policy denied ... DROPPED"',
+      res.code === 0 && drops.some((l) => l.includes('xwing') || l.includes(this.deathstarIp)),
+      res.code !== 0 ? `exit ${res.code}` : 'no "Policy denied ... DROPPED" flow of the xwing');
+  }
+
+  /** The deathstar endpoints enforce ingress policy. */
+  async endpointEnforcement(): Promise<boolean> {
+    this.r.heading('endpoints', '7. Policy enforcement on the deathstar endpoints');
+    if (!await this.nodeSocket()) return false;
+    const res = await this.r.membrane(['--socket', this.socket, 'endpoint', 'list']);
+    const deathstars = parseEndpointList(res.stdout).filter((e) => e.text.includes('class=deathstar'));
+    const enforced = deathstars.filter((e) => e.ingress === 'Enabled');
+    return this.r.check('both deathstar endpoints enforce ingress policy (POLICY (ingress) ENFORCEMENT = Enabled)',
+      res.code === 0 && deathstars.length === 2 && enforced.length === 2,
+      res.code !== 0 ? `exit ${res.code}` : `${enforced.length} of ${deathstars.length} deathstar endpoints enforce ingress`);
+  }
+
+  async tearDown(): Promise<boolean> {
+    this.r.heading('down', 'The end: tear the lab down');
+    const res = await this.lab(['down']);
+    return this.r.check('the lab is gone', res.code === 0, `exit ${res.code}`);
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Flows: the datapath's events turned into Hubble's Flow shape (field names
+ * as in Hubble's JSON output, proto names), enriched with what the agent
+ * knows: pods, namespaces, identity labels, and the policies that decided.
+ * Pure: enrichment data comes in through the `FlowContext` interface.
+ */
+import {
+  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
+  type FlowEventRecord, intToIp4,
+} from '../datapath/layout.js';
+import { reasonDescription, reasonHubbleName } from '../datapath/reasons.js';
+
+export type Verdict = 'VERDICT_UNKNOWN' | 'FORWARDED' | 'DROPPED' | 'ERROR' | 'AUDIT' | 'REDIRECTED' | 'TRACED' | 'TRANSLATED';
+export type TrafficDirection = 'TRAFFIC_DIRECTION_UNKNOWN' | 'INGRESS' | 'EGRESS';
+
+export interface TcpFlags { FIN?: boolean; SYN?: boolean; RST?: boolean; PSH?: boolean; ACK?: boolean; URG?: boolean; ECE?: boolean; CWR?: boolean }
+
+export interface Layer4 {
+  TCP?: { source_port: number; destination_port: number; flags?: TcpFlags };
+  UDP?: { source_port: number; destination_port: number };
+  SCTP?: { source_port: number; destination_port: number };
+  ICMPv4?: { type: number; code: number };
+}
+
+export interface FlowEndpoint {
+  ID?: number;
+  identity: number;
+  cluster_name?: string;
+  namespace?: string;
+  labels?: string[];
+  pod_name?: string;
+  workloads?: { name: string; kind: string }[];
+}
+
+export interface FlowPolicy {
+  name: string;
+  namespace: string;
+  labels: string[];
+  revision: number;
+  kind: string;
+}
+
+export interface Flow {
+  time: string;
+  uuid: string;
+  verdict: Verdict;
+  drop_reason?: number;
+  drop_reason_desc?: string;
+  IP: { source: string; destination: string; ipVersion: 'IPv4' };
+  l4?: Layer4;
+  source: FlowEndpoint;
+  destination: FlowEndpoint;
+  Type: 'L3_L4' | 'L7';
+  node_name: string;
+  event_type: { type: number; sub_type?: number };
+  traffic_direction: TrafficDirection;
+  trace_observation_point?: string;
+  policy_match_type?: number;
+  is_reply?: boolean;
+  interface?: { index: number; name?: string };
+  ingress_allowed_by?: FlowPolicy[];
+  egress_allowed_by?: FlowPolicy[];
+  ingress_denied_by?: FlowPolicy[];
+  egress_denied_by?: FlowPolicy[];
+  Summary: string;
+}
+
+/** What the agent knows, for enrichment. */
+export interface FlowContext {
+  nodeName: string;
+  /** Monotonic-to-wall clock: wall ms of a bpf_ktime_get_ns() value. */
+  wallTimeMs(monotonicNs: number): number;
+  /** The local endpoint or known pod behind an IP. */
+  endpointByIp(ip: string): { id: number; namespace?: string; podName?: string; workloads?: { name: string; kind: string }[] } | undefined;
+  identityLabels(identity: number): string[] | undefined;
+  /** The policies behind a rule cookie (empty for 0). */
+  policiesForCookie(cookie: number): FlowPolicy[];
+  /** For a default-deny drop: the policies that put the endpoint in default deny for the direction. */
+  defaultDenyPolicies(endpointId: number, ingress: boolean): FlowPolicy[];
+}
+
+const TCP_FLAG_NAMES: [number, keyof TcpFlags][] = [[0x01, 'FIN'], [0x02, 'SYN'], [0x04, 'RST'], [0x08, 'PSH'], [0x10, 'ACK'], [0x20, 'URG'], [0x40, 'ECE'], [0x80, 'CWR']];
+
+export function tcpFlags(bits: number): TcpFlags {
+  const f: TcpFlags = {};
+  for (const [bit, name] of TCP_FLAG_NAMES) if (bits & bit) f[name] = true;
+  return f;
+}
+
+/** "TCP Flags: SYN, ACK" in Hubble's order. */
+export function tcpFlagsSummary(flags: TcpFlags): string {
+  const order: (keyof TcpFlags)[] = ['SYN', 'FIN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
+  return `TCP Flags: ${order.filter((k) => flags[k]).join(', ')}`;
+}
+
+function layer4(ev: FlowEventRecord): Layer4 | undefined {
+  switch (ev.proto) {
+    case 6: return { TCP: { source_port: ev.sport, destination_port: ev.dport, flags: tcpFlags(ev.tcpFlags) } };
+    case 17: return { UDP: { source_port: ev.sport, destination_port: ev.dport } };
+    case 132: return { SCTP: { source_port: ev.sport, destination_port: ev.dport } };
+    case 1: return { ICMPv4: { type: ev.icmpType, code: 0 } };
+    default: return undefined;
+  }
+}
+
+function summary(l4: Layer4 | undefined): string {
+  if (l4?.TCP) return tcpFlagsSummary(l4.TCP.flags ?? {});
+  if (l4?.UDP) return 'UDP';
+  if (l4?.SCTP) return 'SCTP';
+  if (l4?.ICMPv4) return `ICMPv4 ${icmpTypeName(l4.ICMPv4.type)}`;
+  return 'IPv4';
+}
+
+const ICMP_NAMES: Record<number, string> = { 0: 'EchoReply', 3: 'DestinationUnreachable', 8: 'EchoRequest', 11: 'TimeExceeded' };
+export function icmpTypeName(t: number): string {
+  return ICMP_NAMES[t] ?? `Type${t}`;
+}
+
+function endpointFor(ctx: FlowContext, ip: string, identity: number): FlowEndpoint {
+  const ep: FlowEndpoint = { identity };
+  const known = ctx.endpointByIp(ip);
+  if (known) {
+    ep.ID = known.id;
+    if (known.namespace) ep.namespace = known.namespace;
+    if (known.podName) ep.pod_name = known.podName;
+    if (known.workloads?.length) ep.workloads = known.workloads;
+  }
+  const labels = ctx.identityLabels(identity);
+  if (labels) ep.labels = labels;
+  return ep;
+}
+
+let seq = 0;
+function flowUuid(ev: FlowEventRecord): string {
+  seq = (seq + 1) >>> 0;
+  const hex = (n: number, w: number) => n.toString(16).padStart(w, '0').slice(-w);
+  return `${hex(Math.floor(ev.tsNs / 2 ** 32), 8)}-${hex(ev.tsNs >>> 16, 4)}-4${hex(ev.tsNs, 3)}-8${hex(seq >>> 16, 3)}-${hex(seq, 4)}${hex(ev.saddr ^ ev.daddr, 8)}`;
+}
+
+/**
+ * Turns one datapath event into flows, as Hubble shows them: a new
+ * connection's verdict is one policy-verdict flow; a drop is a
+ * policy-verdict flow (when policy decided) followed by the drop flow.
+ */
+export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
+  const src = intToIp4(ev.saddr);
+  const dst = intToIp4(ev.daddr);
+  const l4 = layer4(ev);
+  const ingress = ev.dir === DIR_INGRESS;
+  const direction: TrafficDirection = ev.dir === DIR_INGRESS ? 'INGRESS' : ev.dir === DIR_EGRESS ? 'EGRESS' : 'TRAFFIC_DIRECTION_UNKNOWN';
+  const time = new Date(ctx.wallTimeMs(ev.tsNs)).toISOString();
+  const base = {
+    IP: { source: src, destination: dst, ipVersion: 'IPv4' as const },
+    source: endpointFor(ctx, src, ev.srcIdentity),
+    destination: endpointFor(ctx, dst, ev.dstIdentity),
+    Type: 'L3_L4' as const,
+    node_name: ctx.nodeName,
+    traffic_direction: direction,
+    interface: { index: ev.ifindex },
+    Summary: summary(l4),
+    ...(l4 ? { l4 } : {}),
+  };
+  const policyDecided = ev.reason === 0 || ev.reason === 133 || ev.reason === 181 || ev.verdict === VERDICT_AUDIT;
+  const attribution = (): Partial<Flow> => {
+    const denied = ev.verdict === VERDICT_DROPPED || ev.verdict === VERDICT_AUDIT;
+    const policies = ev.cookie !== 0 ? ctx.policiesForCookie(ev.cookie) : denied ? ctx.defaultDenyPolicies(ev.epId, ingress) : [];
+    if (policies.length === 0) return {};
+    const key = `${ingress ? 'ingress' : 'egress'}_${denied ? 'denied' : 'allowed'}_by` as const;
+    return { [key]: policies };
+  };
+
+  const out: Flow[] = [];
+  if (ev.type === EVENT_POLICY_VERDICT || (ev.type === EVENT_DROP && policyDecided)) {
+    const verdict: Verdict = ev.verdict === VERDICT_FORWARDED ? 'FORWARDED' : ev.verdict === VERDICT_AUDIT ? 'AUDIT' : 'DROPPED';
+    out.push({
+      time, uuid: flowUuid(ev), verdict, ...base,
+      ...(ev.reason !== 0 ? { drop_reason: ev.reason, drop_reason_desc: reasonHubbleName(ev.reason) } : {}),
+      event_type: { type: EVENT_POLICY_VERDICT },
+      policy_match_type: ev.matchType,
+      ...(verdict === 'DROPPED' ? {} : { is_reply: false }),
+      ...attribution(),
+    });
+  }
+  if (ev.type === EVENT_DROP) {
+    out.push({
+      time, uuid: flowUuid(ev), verdict: 'DROPPED', ...base,
+      drop_reason: ev.reason, drop_reason_desc: reasonHubbleName(ev.reason),
+      event_type: { type: EVENT_DROP, sub_type: ev.reason },
+      ...(policyDecided ? attribution() : {}),
+    });
+  }
+  return out;
+}
+
+export function dropDescription(flow: Flow): string {
+  return flow.drop_reason !== undefined ? reasonDescription(flow.drop_reason) : '';
+}

@@ -1,0 +1,36 @@
+/** A fixed-capacity ring of the most recent flows, with followers. */
+import type { Flow } from './flow.js';
+
+export class FlowRing {
+  private readonly buf: (Flow | undefined)[];
+  private next = 0;
+  private count = 0;
+  private seenTotal = 0;
+  private readonly followers = new Set<(f: Flow) => void>();
+
+  constructor(readonly capacity = 4095) {
+    this.buf = new Array(capacity);
+  }
+
+  push(f: Flow): void {
+    this.buf[this.next] = f;
+    this.next = (this.next + 1) % this.capacity;
+    if (this.count < this.capacity) this.count++;
+    this.seenTotal++;
+    for (const fn of this.followers) fn(f);
+  }
+
+  get size(): number { return this.count; }
+  get seen(): number { return this.seenTotal; }
+
+  /** Flows oldest first. */
+  *values(): Generator<Flow> {
+    const start = (this.next - this.count + this.capacity) % this.capacity;
+    for (let i = 0; i < this.count; i++) yield this.buf[(start + i) % this.capacity]!;
+  }
+
+  follow(fn: (f: Flow) => void): () => void {
+    this.followers.add(fn);
+    return () => this.followers.delete(fn);
+  }
+}

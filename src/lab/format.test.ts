@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatAge, formatPods, formatTable, podsJson } from './format.js';
+import type { PodView } from './lab.js';
+
+const view: PodView = {
+  namespace: 'default', name: 'xwing', ready: true, status: 'Running', ip: '10.244.1.7', node: 'starwars-node1',
+  identity: 22654, labels: { org: 'alliance', class: 'xwing' }, pid: 42, containerId: 'c', netns: 'mbr-starwars-0a1b2c3d',
+  createdAt: '2025-01-01T00:00:00.000Z',
+};
+
+describe('lab output', () => {
+  it('aligns columns three spaces apart, as kubectl does', () => {
+    assert.equal(formatTable(['NAME', 'STATUS'], [['a', 'Running'], ['longer', 'Failed']]), 'NAME     STATUS\na        Running\nlonger   Failed\n');
+  });
+
+  it('prints pods with READY, STATUS, IP, NODE and IDENTITY, and NAMESPACE only for -A', () => {
+    const text = formatPods([view, { ...view, name: 'tiefighter', ready: false, identity: undefined }], { allNamespaces: false, wide: false });
+    assert.deepEqual(text.split('\n')[0]!.split(/\s+/), ['NAME', 'READY', 'STATUS', 'IP', 'NODE', 'IDENTITY']);
+    assert.match(text, /^xwing\s+1\/1\s+Running\s+10\.244\.1\.7\s+starwars-node1\s+22654$/m);
+    assert.match(text, /^tiefighter\s+0\/1\s+Running\s+10\.244\.1\.7\s+starwars-node1\s+<none>$/m);
+    assert.match(formatPods([view], { allNamespaces: true, wide: false }), /^NAMESPACE\s+NAME/);
+    assert.match(formatPods([view], { allNamespaces: false, wide: true, now: Date.parse(view.createdAt) + 5000 }), /5s\s+42\s+class=xwing,org=alliance$/m);
+  });
+
+  it('prints pods as JSON with namespace, name, ip, node, identity, status and labels', () => {
+    const [p] = JSON.parse(podsJson([view])) as Record<string, unknown>[];
+    assert.deepEqual(
+      { namespace: p!['namespace'], name: p!['name'], ip: p!['ip'], node: p!['node'], identity: p!['identity'], status: p!['status'], labels: p!['labels'] },
+      { namespace: 'default', name: 'xwing', ip: '10.244.1.7', node: 'starwars-node1', identity: 22654, status: 'Running', labels: view.labels },
+    );
+  });
+
+  it('shortens ages as kubectl does', () => {
+    assert.equal(formatAge(42_000), '42s');
+    assert.equal(formatAge(5 * 60_000 + 12_000), '5m12s');
+    assert.equal(formatAge(42 * 60_000), '42m');
+    assert.equal(formatAge(3 * 3600_000 + 20 * 60_000), '3h20m');
+    assert.equal(formatAge(50 * 3600_000), '2d2h');
+  });
+});

@@ -1,0 +1,231 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { run, type RunResult } from '../common/exec.js';
+import { requireRoot, uniqueName } from '../testing/names.js';
+import { BPFFS_ROOT, labPaths, nodeName, nodeNetnsName } from './names.js';
+import { processStartTime } from './process.js';
+import { readLabState } from './state.js';
+import { defaultToolchain } from './toolchain.js';
+
+/**
+ * The lab end to end, through the `membrane lab` CLI with the real agent and
+ * CNI plugin: pods as network namespaces with real processes and real traffic.
+ */
+
+const MEMBRANE = defaultToolchain().membrane;
+
+const APP = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: galaxy
+  labels: {region: outer-rim}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: deathstar, namespace: galaxy}
+spec:
+  replicas: 2
+  selector: {matchLabels: {class: deathstar}}
+  template:
+    metadata: {labels: {class: deathstar, org: empire}}
+    spec: {containers: [{name: deathstar, image: quay.io/cilium/starwars:v2.1}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: xwing, namespace: galaxy, labels: {class: xwing, org: alliance}}
+spec: {containers: [{name: spaceship, image: quay.io/cilium/json-mock:v1.3.8}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: probe, namespace: galaxy}
+spec:
+  containers:
+  - name: probe
+    image: none
+    command: [sh, -c, 'echo "probe says $GREETING"; ip -4 -o addr show dev eth0; sleep 3600']
+    env: [{name: GREETING, value: hello}]
+`;
+
+interface PodJson {
+  namespace: string;
+  name: string;
+  ip: string;
+  node: string;
+  identity: number | null;
+  status: string;
+  ready: boolean;
+  labels: Record<string, string>;
+  pid: number | null;
+  netns: string;
+}
+
+describe('lab (privileged, real agent and CNI plugin)', () => {
+  const lab = uniqueName('t');
+  const node = nodeName(lab, 1);
+  const nodeNetns = nodeNetnsName(lab, 1);
+  const seenPids = new Set<number>();
+  const seenNetns = new Set<string>();
+  const seenLinks = new Set<string>();
+
+  const membrane = (args: string[], input?: string): Promise<RunResult> =>
+    run(MEMBRANE, ['--lab', lab, ...args], { allowFailure: true, timeoutMs: 300_000, ...(input !== undefined ? { input } : {}) });
+  const ok = async (args: string[], input?: string): Promise<RunResult> => {
+    const res = await membrane(args, input);
+    assert.equal(res.code, 0, `membrane ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
+    return res;
+  };
+  const pods = async (): Promise<PodJson[]> => JSON.parse((await ok(['lab', 'get', 'pods', '-A', '-o', 'json'])).stdout) as PodJson[];
+  const remember = (list: PodJson[]) => {
+    for (const p of list) {
+      if (p.pid !== null) seenPids.add(p.pid);
+      seenNetns.add(p.netns);
+    }
+  };
+
+  before(async () => {
+    requireRoot();
+    await ok(['lab', 'up']);
+  });
+
+  after(async () => {
+    await membrane(['lab', 'down']);
+  });
+
+  it('brings up a node: a netns with a healthy agent, and the CNI conflist', async () => {
+    const status = JSON.parse((await ok(['lab', 'status', '-o', 'json'])).stdout) as { up: boolean; nodes: { name: string; agentPid: number }[] };
+    assert.equal(status.up, true);
+    assert.equal(status.nodes[0]?.name, node);
+    seenPids.add(status.nodes[0]!.agentPid);
+    assert.ok((await run('ip', ['netns', 'list'])).stdout.includes(nodeNetns));
+    const conflist = JSON.parse(fs.readFileSync(path.join(labPaths(lab).dir, node, 'net.d', '05-membrane.conflist'), 'utf8')) as { plugins: { type: string }[] };
+    assert.equal(conflist.plugins[0]?.type, 'membrane-cni');
+    assert.equal((await ok(['lab', 'socket'])).stdout.trim(), path.join(labPaths(lab).dir, node, 'agent.sock'));
+  });
+
+  it('says so and changes nothing when brought up again', async () => {
+    const pid = readLabState(lab)!.nodes[0]!.agent.pid;
+    assert.match((await ok(['lab', 'up'])).stdout, /already up/);
+    assert.equal(readLabState(lab)!.nodes[0]!.agent.pid, pid);
+  });
+
+  it('rejects a bad manifest naming the document and field, and applies nothing of it', async () => {
+    const bad = APP.replace('name: probe', 'name: Probe!');
+    const res = await membrane(['lab', 'apply', '-f', '-'], bad);
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /document 4 \(Pod "Probe!"\): metadata\.name/);
+    assert.deepEqual(await pods(), []);
+  });
+
+  it('applies a manifest and prints kubectl-like lines', async () => {
+    const res = await ok(['lab', 'apply', '-f', '-'], APP);
+    assert.deepEqual(res.stdout.trim().split('\n'), [
+      'namespace/galaxy created', 'deployment.apps/deathstar created', 'pod/xwing created', 'pod/probe created',
+    ]);
+    assert.match((await ok(['lab', 'get', 'namespaces'])).stdout, /^galaxy\s+Active/m);
+  });
+
+  it('lists the pods Running with their IP, node and identity', async () => {
+    const list = await pods();
+    remember(list);
+    assert.equal(list.length, 4);
+    for (const p of list) {
+      assert.equal(p.status, 'Running', `${p.name} is ${p.status}`);
+      assert.equal(p.node, node);
+      assert.match(p.ip, /^10\.244\.1\.\d+$/);
+      assert.ok(typeof p.identity === 'number' && p.identity >= 256, `${p.name} has identity ${p.identity}`);
+      assert.ok(p.pid !== null && processStartTime(p.pid) !== undefined, `${p.name}'s process is alive`);
+    }
+    const deathstars = list.filter((p) => p.labels['class'] === 'deathstar');
+    assert.equal(deathstars.length, 2);
+    for (const d of deathstars) assert.match(d.name, /^deathstar-[a-z0-9]{10}-[a-z0-9]{5}$/);
+    assert.equal(deathstars[0]!.identity, deathstars[1]!.identity, 'replicas share one identity');
+    const table = (await ok(['lab', 'get', 'pods', '-n', 'galaxy'])).stdout;
+    assert.match(table, /^NAME\s+READY\s+STATUS\s+IP\s+NODE\s+IDENTITY$/m);
+    assert.match(table, new RegExp(`^xwing\\s+1/1\\s+Running\\s+10\\.244\\.1\\.\\d+\\s+${node}\\s+\\d+$`, 'm'));
+  });
+
+  it('runs commands in the pod netns and passes their exit code through', async () => {
+    const addr = await ok(['lab', 'exec', 'galaxy/xwing', '--', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    const xwing = (await pods()).find((p) => p.name === 'xwing')!;
+    assert.ok(addr.stdout.includes(`${xwing.ip}/32`));
+    assert.equal((await membrane(['lab', 'exec', '-n', 'galaxy', 'xwing', '--', 'sh', '-c', 'exit 7'])).code, 7);
+  });
+
+  it('carries real traffic from a pod to the deathstar workload of another', async () => {
+    const deathstar = (await pods()).find((p) => p.labels['class'] === 'deathstar')!;
+    const res = await ok(['lab', 'exec', 'galaxy/xwing', '--', 'curl', '-s', '--connect-timeout', '5', '-XPOST', `http://${deathstar.ip}/v1/request-landing`]);
+    assert.equal(res.stdout, 'Ship landed\n');
+  });
+
+  it("shows a pod's output with logs", async () => {
+    const res = await ok(['lab', 'logs', 'galaxy/probe']);
+    assert.match(res.stdout, /^probe says hello$/m);
+    assert.match(res.stdout, /eth0\s+inet 10\.244\.1\.\d+\/32/);
+  });
+
+  it('relabels a pod in place: a new identity, the same process', async () => {
+    const before = (await pods()).find((p) => p.name === 'xwing')!;
+    const res = await ok(['lab', 'apply', '-f', '-'], APP.replace('{class: xwing, org: alliance}', '{class: xwing, org: empire}'));
+    assert.match(res.stdout, /^pod\/xwing configured$/m);
+    assert.match(res.stdout, /^pod\/probe unchanged$/m);
+    const after = (await pods()).find((p) => p.name === 'xwing')!;
+    assert.equal(after.labels['org'], 'empire');
+    assert.equal(after.pid, before.pid, 'the pod was not restarted');
+    assert.equal(after.ip, before.ip);
+    assert.notEqual(after.identity, before.identity, 'the identity follows the labels');
+  });
+
+  it('scales a Deployment down and up', async () => {
+    await ok(['lab', 'apply', '-f', '-'], APP.replace('replicas: 2', 'replicas: 1'));
+    assert.equal((await pods()).filter((p) => p.labels['class'] === 'deathstar').length, 1);
+    await ok(['lab', 'apply', '-f', '-'], APP.replace('replicas: 2', 'replicas: 3'));
+    const list = await pods();
+    remember(list);
+    assert.equal(list.filter((p) => p.labels['class'] === 'deathstar' && p.status === 'Running').length, 3);
+  });
+
+  it('deletes objects of a manifest, and reports one that does not exist', async () => {
+    const probe = APP.split('---\n')[3]!;
+    assert.equal((await ok(['lab', 'delete', '-f', '-'], probe)).stdout.trim(), 'pod "probe" deleted');
+    const again = await membrane(['lab', 'delete', '-f', '-'], probe);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /NotFound.*"probe" not found/);
+    assert.equal((await pods()).some((p) => p.name === 'probe'), false);
+  });
+
+  it('cleans up the remains of a crashed run on the next up', async () => {
+    const links = (await run('ip', ['-n', nodeNetns, '-o', 'link', 'show'])).stdout;
+    for (const m of links.matchAll(/\d+: (lxc[0-9a-f]{12})[@:]/g)) seenLinks.add(m[1]!);
+    assert.ok(seenLinks.size >= 4, `lxc links in the node: ${[...seenLinks].join(', ')}`);
+    remember(await pods());
+    const agent = readLabState(lab)!.nodes[0]!.agent;
+    process.kill(agent.pid, 'SIGKILL');
+    while (processStartTime(agent.pid) !== undefined) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await membrane(['lab', 'status'])).code, 1, 'a lab with a dead agent is not up');
+    const res = await ok(['lab', 'up']);
+    assert.match(res.stderr, /cleaning it up/);
+    assert.deepEqual(await pods(), []);
+    for (const pid of seenPids) if (pid !== agent.pid) assert.equal(processStartTime(pid), undefined, `pid ${pid} was stopped`);
+    const netns = (await run('ip', ['netns', 'list'])).stdout;
+    for (const ns of seenNetns) assert.ok(!netns.includes(ns), `netns ${ns} was removed`);
+  });
+
+  it('tears down leaving no netns, link, process, pinned map or state', async () => {
+    await ok(['lab', 'apply', '-f', '-'], APP);
+    const list = await pods();
+    remember(list);
+    seenPids.add(readLabState(lab)!.nodes[0]!.agent.pid);
+    assert.match((await ok(['lab', 'down'])).stdout, /is down/);
+
+    const netns = (await run('ip', ['netns', 'list'])).stdout;
+    assert.ok(!netns.includes(`mbr-${lab}-`), `leftover netns:\n${netns}`);
+    const hostLinks = (await run('ip', ['-o', 'link', 'show'])).stdout;
+    for (const link of seenLinks) assert.ok(!hostLinks.includes(link), `link ${link} left behind`);
+    for (const pid of seenPids) assert.equal(processStartTime(pid), undefined, `process ${pid} left running`);
+    assert.ok(!fs.existsSync(path.join(BPFFS_ROOT, node)), 'pinned maps left behind');
+    assert.ok(!fs.existsSync(labPaths(lab).dir), 'lab state left behind');
+    assert.match((await ok(['lab', 'down'])).stdout, /not up/);
+  });
+});

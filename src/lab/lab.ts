@@ -1,0 +1,283 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { AgentClient } from '../api/client.js';
+import type { EndpointModel } from '../api/types.js';
+import { MembraneError, errorMessage } from '../common/errors.js';
+import { applyObjects } from './apply.js';
+import { consoleOutput, type LabContext, type LabOutput } from './context.js';
+import { deleteObjects } from './delete.js';
+import { parseManifests } from './manifest.js';
+import { isLabNetns, labPaths, netnsPath, podFiles, validateLabName } from './names.js';
+import { deleteNetns, listNetns, netnsPids } from './netns.js';
+import { leftoverBpffsDirs, nodeHealthy, removeBpffsDir, startNode, stopNode } from './node.js';
+import { deletePod, podEnv, podStatus, type PodPhase } from './pod.js';
+import { isRunning, stopPids } from './process.js';
+import { resolveAgentSocket } from './socket.js';
+import {
+  emptyState, readLabState, removeLabState, withLabLock, writeLabState, type LabState, type NamespaceRecord, type PodRecord,
+} from './state.js';
+import { defaultToolchain, type LabToolchain } from './toolchain.js';
+
+const signalNumbers = osConstants.signals as Record<string, number>;
+
+/** A pod as `lab get pods` shows it. */
+export interface PodView {
+  namespace: string;
+  name: string;
+  ready: boolean;
+  status: PodPhase;
+  ip: string;
+  node: string;
+  /** Numeric security identity, undefined when the agent has no endpoint for the pod (yet). */
+  identity?: number;
+  labels: Record<string, string>;
+  pid?: number;
+  containerId: string;
+  netns: string;
+  createdAt: string;
+  owner?: string;
+}
+
+export interface NodeStatus {
+  name: string;
+  netns: string;
+  podCIDR: string;
+  socket: string;
+  agentPid: number;
+  agentRunning: boolean;
+  healthy: boolean;
+}
+
+export interface LabStatus {
+  name: string;
+  dir: string;
+  up: boolean;
+  nodes: NodeStatus[];
+  pods: { total: number; running: number };
+  namespaces: number;
+  policies: number;
+}
+
+/**
+ * One lab: a cluster on this machine, its nodes and pods network namespaces
+ * with real processes. Every mutating operation holds the lab's lock and
+ * persists the state after each step, so a crash leaves state that `down`
+ * (or the next `up`) can clean.
+ */
+export class Lab {
+  readonly name: string;
+
+  constructor(name: string, readonly toolchain: LabToolchain = defaultToolchain(), private readonly out: LabOutput = consoleOutput) {
+    this.name = validateLabName(name);
+  }
+
+  private async mutate<T>(fn: (ctx: LabContext) => Promise<T>, requireUp = true): Promise<T> {
+    return withLabLock(this.name, async () => {
+      const state = readLabState(this.name);
+      if (requireUp && (!state || state.nodes.length === 0)) throw this.notUp();
+      const ctx: LabContext = {
+        lab: this.name, toolchain: this.toolchain, out: this.out,
+        state: state ?? emptyState(this.name),
+        save: () => writeLabState(ctx.state),
+      };
+      return fn(ctx);
+    });
+  }
+
+  private notUp(): MembraneError {
+    return new MembraneError('ENOTFOUND', `lab ${this.name} is not up: run "membrane lab up --lab ${this.name}"`);
+  }
+
+  /** The lab's state, or a "not up" error. */
+  state(): LabState {
+    const state = readLabState(this.name);
+    if (!state || state.nodes.length === 0) throw this.notUp();
+    return state;
+  }
+
+  /**
+   * Brings the lab up: `nodes` node netns, each with its agent. A healthy lab
+   * is left as it is (returns false); the remains of a run that died are
+   * cleaned first.
+   */
+  async up(nodes = 1): Promise<boolean> {
+    if (!Number.isInteger(nodes) || nodes < 1) throw new MembraneError('EINVAL', `--nodes must be a positive integer, got ${nodes}`, { path: '--nodes' });
+    if (nodes > 1) {
+      throw new MembraneError('EINVAL', `--nodes ${nodes}: multi-node labs are not supported yet; a lab has one node for now`, { path: '--nodes' });
+    }
+    return this.mutate(async (ctx) => {
+      const existing = readLabState(this.name);
+      if (existing && existing.nodes.length > 0) {
+        const health = await Promise.all(existing.nodes.map(nodeHealthy));
+        if (health.every(Boolean)) {
+          this.out.info(`lab ${this.name} is already up (${existing.nodes.length} node${existing.nodes.length > 1 ? 's' : ''}); nothing to do`);
+          return false;
+        }
+        this.out.warn(`lab ${this.name}: an earlier run is half-dead (agent not answering); cleaning it up first`);
+      }
+      await this.teardown(existing);
+      ctx.state = emptyState(this.name);
+      fs.mkdirSync(labPaths(this.name).podsDir, { recursive: true });
+      for (let i = 1; i <= nodes; i++) {
+        const node = await startNode(this.name, i, this.toolchain);
+        ctx.state.nodes.push(node);
+        ctx.save();
+      }
+      const defaultNs: NamespaceRecord = { name: 'default', labels: { 'kubernetes.io/metadata.name': 'default' }, createdAt: new Date().toISOString() };
+      for (const node of ctx.state.nodes) await new AgentClient(node.socket).putNamespace({ name: defaultNs.name, labels: defaultNs.labels });
+      ctx.state.namespaces.push(defaultNs);
+      ctx.save();
+      for (const n of ctx.state.nodes) {
+        this.out.info(`node ${n.name} is up: netns ${n.netns}, pod CIDR ${n.podCIDR}, agent pid ${n.agent.pid}, socket ${n.socket}`);
+      }
+      this.out.info(`lab ${this.name} is up`);
+      return true;
+    }, false);
+  }
+
+  /** Tears the lab down, leaving no netns, link, process, pin or state behind. Returns false when there was nothing to remove. */
+  async down(): Promise<boolean> {
+    return this.mutate(async () => {
+      const state = readLabState(this.name);
+      const removed = await this.teardown(state);
+      this.out.info(removed ? `lab ${this.name} is down` : `lab ${this.name} is not up; nothing to remove`);
+      return removed;
+    }, false);
+  }
+
+  /**
+   * Removes everything of the lab: pods (through CNI when their agent still
+   * answers), agents, node netns, pins, state; then whatever a crashed run
+   * left that the state does not know (found by name).
+   */
+  private async teardown(state: LabState | undefined): Promise<boolean> {
+    let removed = false;
+    if (state) {
+      removed = true;
+      const healthy = new Map<string, boolean>();
+      for (const n of state.nodes) healthy.set(n.name, await nodeHealthy(n));
+      for (const pod of state.pods) {
+        const node = state.nodes.find((n) => n.name === pod.node);
+        const live = node && healthy.get(node.name) ? node : undefined;
+        const warnings = await deletePod(this.name, live, pod, this.toolchain, live !== undefined).catch((e) => [errorMessage(e)]);
+        for (const w of warnings) this.out.warn(`warning: ${w}`);
+      }
+      for (const n of state.nodes) await stopNode(this.name, n);
+    }
+    for (const ns of listNetns().filter((n) => isLabNetns(this.name, n))) {
+      removed = true;
+      await stopPids(netnsPids(ns));
+      await deleteNetns(ns);
+    }
+    for (const dir of leftoverBpffsDirs(this.name)) {
+      removed = true;
+      removeBpffsDir(dir);
+    }
+    if (fs.existsSync(labPaths(this.name).dir)) removed = true;
+    removeLabState(this.name);
+    return removed;
+  }
+
+  async apply(text: string, defaultNamespace?: string): Promise<void> {
+    const objects = parseManifests(text, defaultNamespace ? { defaultNamespace } : {});
+    await this.mutate((ctx) => applyObjects(ctx, objects));
+  }
+
+  /** Returns how many objects were not found (kubectl exits 1 then). */
+  async delete(text: string, opts: { defaultNamespace?: string; ignoreNotFound?: boolean } = {}): Promise<number> {
+    const objects = parseManifests(text, opts.defaultNamespace ? { defaultNamespace: opts.defaultNamespace } : {});
+    const { notFound } = await this.mutate((ctx) => deleteObjects(ctx, objects, opts.ignoreNotFound));
+    return notFound;
+  }
+
+  /** The lab's pods with their status and security identity (asked from their agents). */
+  async pods(namespace?: string): Promise<PodView[]> {
+    const state = this.state();
+    const endpoints = new Map<string, EndpointModel[]>();
+    await Promise.all(state.nodes.map(async (n) => {
+      endpoints.set(n.name, await new AgentClient(n.socket, 5_000).listEndpoints().catch(() => []));
+    }));
+    return state.pods
+      .filter((p) => namespace === undefined || p.namespace === namespace)
+      .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
+      .map((p) => {
+        const ep = endpoints.get(p.node)?.find((e) => e.containerId === p.containerId || (e.podNamespace === p.namespace && e.podName === p.name));
+        const status = podStatus(this.name, p);
+        const view: PodView = {
+          namespace: p.namespace, name: p.name, ready: status.ready, status: status.phase, ip: p.ip, node: p.node,
+          labels: p.labels, containerId: p.containerId, netns: p.netns, createdAt: p.createdAt,
+        };
+        if (ep) view.identity = ep.identity;
+        if (status.phase === 'Running' && p.process) view.pid = p.process.pid;
+        if (p.owner) view.owner = `deployment/${p.owner.deployment}`;
+        return view;
+      });
+  }
+
+  namespaces(): NamespaceRecord[] {
+    return [...this.state().namespaces].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Finds a pod by "ns/name" or "name" (in `defaultNamespace`). */
+  findPod(ref: string, defaultNamespace = 'default'): PodRecord {
+    const slash = ref.indexOf('/');
+    const namespace = slash >= 0 ? ref.slice(0, slash) : defaultNamespace;
+    const name = slash >= 0 ? ref.slice(slash + 1) : ref;
+    const pod = this.state().pods.find((p) => p.namespace === namespace && p.name === name);
+    if (!pod) throw new MembraneError('ENOTFOUND', `pod "${name}" not found in namespace ${namespace} of lab ${this.name} (see: membrane lab get pods -A)`);
+    return pod;
+  }
+
+  /** Runs `argv` in the pod's network namespace with this process's stdio; resolves to its exit code. */
+  exec(ref: string, argv: string[], defaultNamespace?: string): Promise<number> {
+    const pod = this.findPod(ref, defaultNamespace);
+    if (!fs.existsSync(netnsPath(pod.netns))) {
+      throw new MembraneError('ENOTFOUND', `pod ${pod.namespace}/${pod.name} has no network namespace (${pod.netns}); delete and apply it again`);
+    }
+    return new Promise((resolve, reject) => {
+      const child = spawn('nsenter', [`--net=${netnsPath(pod.netns)}`, '--', ...argv], { stdio: 'inherit', env: podEnv(pod, this.toolchain) });
+      child.on('error', (cause) => reject(new MembraneError('EEXEC', `could not run ${argv[0]} in pod ${pod.namespace}/${pod.name}`, { cause })));
+      child.on('close', (code, signal) => {
+        if (code !== null) resolve(code);
+        else resolve(128 + (signal ? (signalNumbers[signal] ?? 1) : 1));
+      });
+    });
+  }
+
+  /** The pod process's output so far. */
+  logs(ref: string, defaultNamespace?: string): string {
+    const pod = this.findPod(ref, defaultNamespace);
+    try {
+      return fs.readFileSync(podFiles(this.name, pod.namespace, pod.name).log, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  async status(): Promise<LabStatus> {
+    const state = readLabState(this.name);
+    const nodes: NodeStatus[] = [];
+    for (const n of state?.nodes ?? []) {
+      nodes.push({
+        name: n.name, netns: n.netns, podCIDR: n.podCIDR, socket: n.socket, agentPid: n.agent.pid,
+        agentRunning: isRunning(n.agent), healthy: await nodeHealthy(n),
+      });
+    }
+    const pods = state?.pods ?? [];
+    return {
+      name: this.name,
+      dir: labPaths(this.name).dir,
+      up: nodes.length > 0 && nodes.every((n) => n.healthy),
+      nodes,
+      pods: { total: pods.length, running: pods.filter((p) => isRunning(p.process)).length },
+      namespaces: state?.namespaces.length ?? 0,
+      policies: state?.policies.length ?? 0,
+    };
+  }
+
+  /** The agent socket of a node (the first by default). */
+  socket(node?: string): string {
+    return resolveAgentSocket(this.name, node);
+  }
+}

@@ -1,0 +1,162 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import type { ContainerPortModel, PolicyRef } from '../api/types.js';
+import { MembraneError, errorMessage } from '../common/errors.js';
+import type { ContainerSpec, PodTemplate } from './manifest.js';
+import { LAB_ROOT, labPaths } from './names.js';
+
+/**
+ * A lab's persisted state: what it created (nodes, pods and their processes)
+ * and the objects applied to it. One JSON file per lab, written atomically
+ * (temp file + rename), so readers never see half a file; writers take the
+ * lab's lock first (`withLabLock`).
+ */
+
+/** A process the lab started. `startTime` (from /proc) guards against pid reuse. */
+export interface ProcessRef {
+  pid: number;
+  startTime: string;
+}
+
+export interface NodeRecord {
+  name: string;
+  index: number;
+  netns: string;
+  podCIDR: string;
+  socket: string;
+  agent: ProcessRef;
+}
+
+export interface NamespaceRecord {
+  name: string;
+  /** Labels as applied, plus kubernetes.io/metadata.name. */
+  labels: Record<string, string>;
+  createdAt: string;
+}
+
+export interface PodOwner {
+  deployment: string;
+  templateHash: string;
+}
+
+export interface PodRecord {
+  namespace: string;
+  name: string;
+  /** 8 hex characters, the pod's netns suffix. */
+  uid: string;
+  netns: string;
+  node: string;
+  containerId: string;
+  ip: string;
+  labels: Record<string, string>;
+  serviceAccount: string;
+  containerPorts: ContainerPortModel[];
+  container: ContainerSpec;
+  /** The argv actually run (the container's, or a built-in workload's). */
+  argv: string[];
+  /** TCP port the pod is ready once listening on (built-in workloads). */
+  readinessPort?: number;
+  process?: ProcessRef;
+  owner?: PodOwner;
+  createdAt: string;
+}
+
+export interface DeploymentRecord {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  replicas: number;
+  selector: Record<string, string>;
+  template: PodTemplate;
+  templateHash: string;
+  createdAt: string;
+}
+
+export interface ServiceRecord {
+  namespace: string;
+  name: string;
+  object: unknown;
+}
+
+export interface PolicyRecord {
+  ref: PolicyRef;
+  object: unknown;
+}
+
+export interface LabState {
+  version: 1;
+  name: string;
+  createdAt: string;
+  nodes: NodeRecord[];
+  namespaces: NamespaceRecord[];
+  deployments: DeploymentRecord[];
+  pods: PodRecord[];
+  services: ServiceRecord[];
+  policies: PolicyRecord[];
+}
+
+export function emptyState(name: string, now = new Date()): LabState {
+  return {
+    version: 1, name, createdAt: now.toISOString(),
+    nodes: [], namespaces: [], deployments: [], pods: [], services: [], policies: [],
+  };
+}
+
+/** Reads a lab's state; undefined when the lab has none. Throws ESTATE when the file is unreadable. */
+export function readLabState(lab: string): LabState | undefined {
+  const file = labPaths(lab).stateFile;
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new MembraneError('ESTATE', `cannot read lab state ${file}: ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    const state = JSON.parse(text) as LabState;
+    if (state.version !== 1) throw new Error(`unknown version ${String(state.version)}`);
+    return state;
+  } catch (err) {
+    throw new MembraneError('ESTATE', `lab state ${file} is corrupt (${errorMessage(err)}); run "membrane lab down --lab ${lab}" to clean up`, { cause: err });
+  }
+}
+
+/** Writes a lab's state atomically. Call only while holding the lab's lock. */
+export function writeLabState(state: LabState): void {
+  const file = labPaths(state.name).stateFile;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+export function removeLabState(lab: string): void {
+  fs.rmSync(labPaths(lab).dir, { recursive: true, force: true });
+}
+
+/**
+ * Runs `fn` holding the lab's lock, so concurrent lab commands on the same lab
+ * take turns instead of corrupting its state. Waits up to ~10 minutes for a
+ * long command (an `up` or an `apply`) to finish.
+ */
+export async function withLabLock<T>(lab: string, fn: () => Promise<T>): Promise<T> {
+  fs.mkdirSync(LAB_ROOT, { recursive: true });
+  const target = labPaths(lab).lockTarget;
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(target, {
+      realpath: false,
+      stale: 20_000,
+      retries: { retries: 1200, factor: 1.2, minTimeout: 100, maxTimeout: 500 },
+      onCompromised: (err) => process.stderr.write(`warning: lost the lock of lab ${lab}: ${err.message}\n`),
+    });
+  } catch (err) {
+    throw new MembraneError('ESTATE', `lab ${lab} is locked by another membrane command (lock ${target}.lock); try again when it has finished`, { cause: err });
+  }
+  try {
+    return await fn();
+  } finally {
+    await release().catch(() => { /* already released or compromised: nothing to undo */ });
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Turns zod's findings about a policy into one ValidationError whose path
+ * names the offending field exactly (`spec.ingress[0].toPorts[0].ports[0].port`)
+ * and whose message says what is wrong and what to write instead.
+ */
+import type { ZodError, ZodErrorMap, ZodIssue } from 'zod';
+import { ValidationError } from '../common/errors.js';
+import { formatFieldPath, joinFieldPath } from '../labels/fieldpath.js';
+
+/** Cilium policy fields membrane does not implement yet: named as such rather than as unknown. */
+export const NOT_YET_SUPPORTED: ReadonlySet<string> = new Set([
+  'nodeSelector', 'log', 'fromRequires', 'toRequires', 'fromGroups', 'toGroups', 'fromNodes', 'toNodes',
+  'toServices', 'toFQDNs', 'icmps', 'authentication', 'terminatingTLS', 'originatingTLS', 'serverNames',
+  'listener', 'dns', 'kafka', 'l7proto', 'l7',
+]);
+
+/** Every field name of the accepted language, for "did you mean" hints. */
+const KNOWN_FIELDS = [
+  'apiVersion', 'kind', 'metadata', 'description', 'spec', 'specs', 'name', 'namespace', 'labels', 'annotations',
+  'endpointSelector', 'enableDefaultDeny', 'ingress', 'ingressDeny', 'egress', 'egressDeny', 'matchLabels',
+  'matchExpressions', 'key', 'operator', 'values', 'fromEndpoints', 'toEndpoints', 'fromCIDR', 'toCIDR', 'fromCIDRSet',
+  'toCIDRSet', 'fromEntities', 'toEntities', 'toPorts', 'ports', 'port', 'endPort', 'protocol', 'rules', 'http', 'path',
+  'method', 'host', 'headers', 'headerMatches', 'cidr', 'except', 'cidrGroupRef', 'cidrGroupSelector', 'value', 'source',
+];
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+function unknownFieldMessage(key: string): string {
+  if (NOT_YET_SUPPORTED.has(key)) return `\`${key}\` is a Cilium policy field that membrane does not support yet`;
+  const near = KNOWN_FIELDS.map((f) => ({ f, d: f.toLowerCase() === key.toLowerCase() ? 0 : editDistance(f, key) }))
+    .filter((x) => x.d <= 2).sort((a, b) => a.d - b.d)[0];
+  return `unknown field \`${key}\`` + (near ? ` (did you mean \`${near.f}\`?)` : '');
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  string: 'a string', number: 'a number', integer: 'a whole number', boolean: 'true or false', array: 'a list',
+  object: 'a mapping', null: 'null', undefined: 'nothing', nan: 'NaN', bigint: 'a number', float: 'a number',
+};
+const typeName = (t: string) => TYPE_NAMES[t] ?? t;
+
+/** Plain-language zod messages; custom issues keep their own message. */
+export const policyErrorMap: ZodErrorMap = (issue, ctx) => {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.received === 'undefined') return { message: 'is required' };
+      return { message: `must be ${typeName(issue.expected)}, not ${typeName(issue.received)}` };
+    case 'invalid_literal':
+      return { message: `must be ${JSON.stringify(issue.expected)}, not ${JSON.stringify(ctx.data)}` };
+    case 'invalid_enum_value':
+      return { message: `${JSON.stringify(issue.received)} is not one of ${issue.options.join(', ')}` };
+    case 'too_small':
+      return { message: issue.type === 'string' ? 'must not be empty' : `needs at least ${issue.minimum} entries` };
+    case 'too_big':
+      return { message: issue.type === 'array' ? `has more than ${issue.maximum} entries` : `is larger than ${issue.maximum}` };
+    default:
+      return { message: ctx.defaultError };
+  }
+};
+
+interface Problem {
+  path: string;
+  message: string;
+}
+
+function problemsOf(issue: ZodIssue): Problem[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => ({ path: formatFieldPath([...issue.path, k]), message: unknownFieldMessage(k) }));
+  }
+  return [{ path: formatFieldPath(issue.path), message: issue.message }];
+}
+
+/**
+ * The first problem as a ValidationError (path prefixed with `pathPrefix`, e.g.
+ * `[1]` for the second document), the next few listed in its message.
+ */
+export function validationErrorFromZod(error: ZodError, pathPrefix: string): ValidationError {
+  const problems = error.issues.flatMap(problemsOf).map((p) => ({ ...p, path: joinFieldPath(pathPrefix, p.path) }));
+  const [first, ...rest] = problems;
+  if (!first) return new ValidationError(pathPrefix, 'invalid policy');
+  const more = rest.slice(0, 4).map((p) => `\n  also ${p.path}: ${p.message}`).join('') +
+    (rest.length > 4 ? `\n  and ${rest.length - 4} more problems` : '');
+  return new ValidationError(first.path, first.message + more);
+}

@@ -1,0 +1,139 @@
+/**
+ * From a validated policy document to ParsedPolicy: defaults filled in, CIDRs
+ * normalized, derived labels added, and selectors scoped as Cilium scopes
+ * them (§3):
+ *  - In a CiliumNetworkPolicy the endpointSelector gets
+ *    `k8s:io.kubernetes.pod.namespace=<ns>`, and so does every peer selector
+ *    that names neither the pod namespace nor namespace labels; `{}` as a peer
+ *    therefore means "every endpoint of this namespace".
+ *  - In a CiliumClusterwideNetworkPolicy the endpointSelector is left alone and
+ *    a peer selector without a namespace requirement gets
+ *    `k8s:io.kubernetes.pod.namespace` Exists: `{}` means every pod in the
+ *    cluster but not the host or world, which have no namespace (as Cilium;
+ *    not when the rule selects `reserved:init` endpoints, which have no labels).
+ *  - Peer selectors on `reserved:` labels are never scoped.
+ * Cannot fail: everything was checked by the schema.
+ */
+import type { PolicyRef } from '../api/types.js';
+import { NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL, POLICY_DERIVED_FROM_LABEL, POLICY_NAMESPACE_LABEL, POLICY_NAME_LABEL } from '../labels/k8s.js';
+import { LabelSet, LabelSource, parseLabel, type Label } from '../labels/labels.js';
+import { EndpointSelector, type LabelSelectorSpec } from '../labels/selector.js';
+import { formatCidr, parseCidr } from './cidr.js';
+import type { Entity } from './entities.js';
+import { readPortValue } from './ports.js';
+import type { CidrRuleDocument, PolicyDocument, PortRuleDocument, RuleDocument } from './schema.js';
+import type { CidrRule, ParsedPolicy, PeerRule, PeerSpec, PolicyRule, PortProtocolName, PortRule, RuleSection } from './types.js';
+
+const NAMESPACE_SOURCES = [LabelSource.K8s, LabelSource.Any];
+const NAMESPACE_KEY = `${LabelSource.K8s}:${POD_NAMESPACE_LABEL}`;
+
+interface Scope {
+  /** "" for cluster-wide policies. */
+  namespace: string;
+  /** The rule selects `reserved:init` endpoints. */
+  subjectMatchesInit: boolean;
+}
+
+/** In a namespaced policy, the policy's namespace replaces any `k8s:` namespace the selector names, as in Cilium. */
+function subjectSelector(spec: LabelSelectorSpec, namespace: string): EndpointSelector {
+  const es = EndpointSelector.fromLabelSelector(spec);
+  if (namespace === '') return es;
+  const others = es.requirements.filter((r) => !(r.source === LabelSource.K8s && r.key === POD_NAMESPACE_LABEL));
+  return EndpointSelector.fromRequirements(others).and(NAMESPACE_KEY, 'In', [namespace]);
+}
+
+function peerSelector(spec: LabelSelectorSpec, scope: Scope): EndpointSelector {
+  const es = EndpointSelector.fromLabelSelector(spec);
+  if (es.hasSource(LabelSource.Reserved) || es.hasKey(POD_NAMESPACE_LABEL, NAMESPACE_SOURCES)) return es;
+  if (scope.namespace === '') return scope.subjectMatchesInit ? es : es.and(NAMESPACE_KEY, 'Exists');
+  if (es.hasKeyPrefix(NAMESPACE_LABELS_PREFIX, NAMESPACE_SOURCES)) return es;
+  return es.and(NAMESPACE_KEY, 'In', [scope.namespace]);
+}
+
+const normalCidr = (text: string): string => formatCidr(parseCidr(text)!);
+
+function cidrRule(doc: CidrRuleDocument): CidrRule {
+  const out: CidrRule = { except: (doc.except ?? []).map(normalCidr) };
+  if (doc.cidr !== undefined) out.cidr = normalCidr(doc.cidr);
+  if (doc.cidrGroupRef !== undefined) out.cidrGroupRef = doc.cidrGroupRef;
+  if (doc.cidrGroupSelector !== undefined) out.cidrGroupSelector = EndpointSelector.fromLabelSelector(doc.cidrGroupSelector);
+  return out;
+}
+
+function peerSpec(doc: Record<string, unknown>, dir: 'from' | 'to', scope: Scope): PeerSpec | undefined {
+  const endpoints = doc[`${dir}Endpoints`] as LabelSelectorSpec[] | undefined;
+  if (endpoints) return { kind: 'endpoints', field: `${dir}Endpoints`, selectors: endpoints.map((s) => peerSelector(s, scope)) };
+  const entities = doc[`${dir}Entities`] as Entity[] | undefined;
+  if (entities) return { kind: 'entities', field: `${dir}Entities`, entities: [...entities] };
+  const cidrs = doc[`${dir}CIDR`] as string[] | undefined;
+  if (cidrs) return { kind: 'cidr', field: `${dir}CIDR`, cidrs: cidrs.map((c) => ({ cidr: normalCidr(c), except: [] })) };
+  const cidrSet = doc[`${dir}CIDRSet`] as CidrRuleDocument[] | undefined;
+  if (cidrSet) return { kind: 'cidr', field: `${dir}CIDRSet`, cidrs: cidrSet.map(cidrRule) };
+  return undefined;
+}
+
+function portRule(doc: PortRuleDocument): PortRule {
+  const ports = (doc.ports ?? []).map((pp) => {
+    const value = readPortValue(pp.port);
+    const out: PortRule['ports'][number] = {
+      port: 'name' in value ? value.name : 'number' in value ? value.number : 0,
+      protocol: (pp.protocol ?? 'ANY') as PortProtocolName,
+    };
+    if (pp.endPort !== undefined) out.endPort = pp.endPort;
+    return out;
+  });
+  const rule: PortRule = { ports };
+  if (doc.rules?.http) rule.rules = { http: doc.rules.http.map((h) => ({ ...h })) };
+  return rule;
+}
+
+function peerRule(doc: Record<string, unknown>, dir: 'from' | 'to', scope: Scope): PeerRule {
+  const out: PeerRule = {};
+  const peer = peerSpec(doc, dir, scope);
+  if (peer) out.peer = peer;
+  const toPorts = doc['toPorts'] as PortRuleDocument[] | undefined;
+  if (toPorts) out.toPorts = toPorts.map(portRule);
+  return out;
+}
+
+function ruleLabels(rule: RuleDocument, ref: PolicyRef): LabelSet {
+  const k8s = (key: string, value: string): Label => ({ source: LabelSource.K8s, key, value });
+  const derived = [k8s(POLICY_DERIVED_FROM_LABEL, ref.kind), k8s(POLICY_NAME_LABEL, ref.name)];
+  if (ref.namespace !== '') derived.push(k8s(POLICY_NAMESPACE_LABEL, ref.namespace));
+  const own = (rule.labels ?? []).map((l) =>
+    typeof l === 'string' ? parseLabel(l, LabelSource.Unspec) : { source: l.source ?? LabelSource.Unspec, key: l.key, value: l.value ?? '' });
+  return LabelSet.of([...own, ...derived]);
+}
+
+function normalizeRule(rule: RuleDocument, index: number, path: string, ref: PolicyRef): PolicyRule {
+  const endpointSelector = subjectSelector(rule.endpointSelector, ref.namespace);
+  const scope: Scope = { namespace: ref.namespace, subjectMatchesInit: endpointSelector.hasKey('init', [LabelSource.Reserved]) };
+  const section = (s: RuleSection, dir: 'from' | 'to'): PeerRule[] =>
+    ((rule[s] ?? []) as Record<string, unknown>[]).map((r) => peerRule(r, dir, scope));
+  const out: PolicyRule = {
+    index,
+    path,
+    endpointSelector,
+    labels: ruleLabels(rule, ref),
+    enableDefaultDeny: { ...rule.enableDefaultDeny },
+    ingress: section('ingress', 'from'),
+    ingressDeny: section('ingressDeny', 'from'),
+    egress: section('egress', 'to'),
+    egressDeny: section('egressDeny', 'to'),
+  };
+  if (rule.description !== undefined) out.description = rule.description;
+  return out;
+}
+
+/** `object` is kept as given; `doc` is its validated form. */
+export function normalizePolicy(doc: PolicyDocument, object: unknown, defaultNamespace: string): ParsedPolicy {
+  const namespace = doc.kind === 'CiliumNetworkPolicy' ? doc.metadata.namespace ?? defaultNamespace : '';
+  const ref: PolicyRef = { kind: doc.kind, namespace, name: doc.metadata.name };
+  const ruleDocs = [
+    ...(doc.spec ? [{ rule: doc.spec, path: 'spec' }] : []),
+    ...(doc.specs ?? []).map((rule, i) => ({ rule, path: `specs[${i}]` })),
+  ];
+  const parsed: ParsedPolicy = { ref, object, rules: ruleDocs.map(({ rule, path }, i) => normalizeRule(rule, i, path, ref)) };
+  if (doc.description !== undefined) parsed.description = doc.description;
+  return parsed;
+}

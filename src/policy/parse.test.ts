@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { LabelSet } from '../labels/labels.js';
+import { parsePolicyObject, parsePolicyText } from './parse.js';
+import { ruleToJSON } from './render.js';
+import { SW_L3_L4, SW_L3_L4_L7 } from './starwars.testdata.js';
+
+const header = 'apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: p\n';
+const withSpec = (spec: string) => `${header}spec:\n  endpointSelector: {}\n${spec}`;
+
+/** Asserts that parsing fails with a ValidationError at exactly `path`, and that the message matches. */
+function rejects(text: string, path: string, message?: RegExp): void {
+  assert.throws(() => parsePolicyText(text), (err: { code?: string; path?: string; message: string }) => {
+    assert.equal(err.code, 'EINVAL', err.message);
+    assert.equal(err.path, path, err.message);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+describe('parsing the Star Wars policies', () => {
+  it('accepts the L3/L4 policy with its top-level description', () => {
+    const [p] = parsePolicyText(SW_L3_L4);
+    assert.deepEqual(p!.ref, { kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'rule1' });
+    assert.equal(p!.description, 'L3-L4 policy to restrict deathstar access to empire ships only');
+    const rule = p!.rules[0]!;
+    assert.equal(rule.endpointSelector.toString(), 'any:class=deathstar,any:org=empire,k8s:io.kubernetes.pod.namespace=default');
+    assert.deepEqual(rule.ingress[0]!.toPorts, [{ ports: [{ port: 80, protocol: 'TCP' }] }]);
+  });
+
+  it('accepts the demo policy files shipped in examples/starwars', () => {
+    for (const file of ['sw_l3_l4_policy.yaml', 'sw_l3_l4_l7_policy.yaml']) {
+      const text = readFileSync(new URL(`../../examples/starwars/${file}`, import.meta.url), 'utf8');
+      assert.deepEqual(parsePolicyText(text).map((p) => p.ref.name), ['rule1']);
+    }
+  });
+
+  it('accepts the L7 policy and keeps its HTTP rules', () => {
+    const [p] = parsePolicyText(SW_L3_L4_L7);
+    const rule = p!.rules[0]!;
+    assert.equal(rule.description, 'L7 policy to restrict access to specific HTTP call');
+    assert.deepEqual(rule.ingress[0]!.toPorts![0]!.rules, { http: [{ method: 'POST', path: '/v1/request-landing' }] });
+  });
+
+  it('renders the stored rule as policy get shows it, with namespace and derived labels', () => {
+    const json = ruleToJSON(parsePolicyText(SW_L3_L4)[0]!.rules[0]!);
+    assert.deepEqual(json['endpointSelector'], { matchLabels: { 'any:class': 'deathstar', 'any:org': 'empire', 'k8s:io.kubernetes.pod.namespace': 'default' } });
+    assert.deepEqual((json['ingress'] as Record<string, unknown>[])[0]!['fromEndpoints'],
+      [{ matchLabels: { 'any:org': 'empire', 'k8s:io.kubernetes.pod.namespace': 'default' } }]);
+    assert.deepEqual(json['labels'], [
+      { key: 'io.cilium.k8s.policy.derived-from', value: 'CiliumNetworkPolicy', source: 'k8s' },
+      { key: 'io.cilium.k8s.policy.name', value: 'rule1', source: 'k8s' },
+      { key: 'io.cilium.k8s.policy.namespace', value: 'default', source: 'k8s' },
+    ]);
+  });
+});
+
+describe('parsing policy text', () => {
+  it('uses metadata.namespace, else the default namespace', () => {
+    assert.equal(parsePolicyText(SW_L3_L4, 'team-a')[0]!.ref.namespace, 'team-a');
+    const ns = SW_L3_L4.replace('name: "rule1"', 'name: "rule1"\n  namespace: prod');
+    assert.equal(parsePolicyText(ns, 'team-a')[0]!.ref.namespace, 'prod');
+  });
+
+  it('reads several YAML documents, a JSON array and a List', () => {
+    assert.equal(parsePolicyText(`${SW_L3_L4}---\n${SW_L3_L4.replace('rule1', 'rule2')}\n---\n`).length, 2);
+    const obj = parsePolicyText(SW_L3_L4)[0]!.object;
+    const two = [obj, { ...(obj as object), metadata: { name: 'rule2' } }];
+    assert.equal(parsePolicyText(JSON.stringify(two)).length, 2);
+    assert.equal(parsePolicyText(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: two })).length, 2);
+  });
+
+  it('keeps the object as given', () => {
+    const [p] = parsePolicyText(SW_L3_L4);
+    assert.equal((p!.object as { description: string }).description, 'L3-L4 policy to restrict deathstar access to empire ships only');
+  });
+
+  it('puts spec first and specs after it, with their paths', () => {
+    const [p] = parsePolicyText(`${header}spec:\n  endpointSelector: {}\nspecs:\n- endpointSelector: {matchLabels: {a: b}}\n- endpointSelector: {}\n`);
+    assert.deepEqual(p!.rules.map((r) => [r.index, r.path]), [[0, 'spec'], [1, 'specs[0]'], [2, 'specs[1]']]);
+  });
+
+  it('parses named ports, port ranges, a default protocol of ANY and port 0', () => {
+    const [p] = parsePolicyText(withSpec('  ingress:\n  - toPorts:\n    - ports:\n      - port: HTTP-8080\n      - {port: 8000, endPort: 8100, protocol: UDP}\n      - {port: "0", protocol: SCTP}\n'));
+    assert.deepEqual(p!.rules[0]!.ingress[0]!.toPorts![0]!.ports, [
+      { port: 'http-8080', protocol: 'ANY' }, { port: 8000, endPort: 8100, protocol: 'UDP' }, { port: 0, protocol: 'SCTP' },
+    ]);
+  });
+
+  it('parses entities, CIDRs (normalized) and CIDR sets', () => {
+    const [p] = parsePolicyText(withSpec('  egress:\n  - toEntities: [world, cluster]\n  - toCIDR: [10.1.2.3/8, "2001:db8::1/32"]\n' +
+      '  - toCIDRSet: [{cidr: 1.0.0.0/8, except: [1.0.0.1/32]}]\n'));
+    const egress = p!.rules[0]!.egress;
+    assert.deepEqual(egress[0]!.peer, { kind: 'entities', field: 'toEntities', entities: ['world', 'cluster'] });
+    assert.deepEqual(egress[1]!.peer, { kind: 'cidr', field: 'toCIDR', cidrs: [{ cidr: '10.0.0.0/8', except: [] }, { cidr: '2001:db8::/32', except: [] }] });
+    assert.deepEqual(egress[2]!.peer, { kind: 'cidr', field: 'toCIDRSet', cidrs: [{ cidr: '1.0.0.0/8', except: ['1.0.0.1/32'] }] });
+  });
+
+  it('parses enableDefaultDeny, rule labels in both forms, and deny sections', () => {
+    const [p] = parsePolicyText(withSpec('  enableDefaultDeny: {ingress: false}\n  labels: ["team=a", {key: tier, value: web, source: k8s}]\n' +
+      '  ingressDeny:\n  - fromEntities: [world]\n    toPorts: [{ports: [{port: 22, protocol: TCP}]}]\n'));
+    const rule = p!.rules[0]!;
+    assert.deepEqual(rule.enableDefaultDeny, { ingress: false });
+    assert.ok(rule.labels.has('team', 'unspec', 'a') && rule.labels.has('tier', 'k8s', 'web'));
+    assert.equal(rule.ingressDeny.length, 1);
+  });
+});
+
+describe('namespace scoping', () => {
+  const peersOf = (text: string) => parsePolicyText(text)[0]!.rules[0]!.ingress.map((r) =>
+    r.peer?.kind === 'endpoints' ? r.peer.selectors.map(String) : []);
+
+  it('limits {} peers of a CiliumNetworkPolicy to its namespace', () => {
+    assert.deepEqual(peersOf(withSpec('  ingress:\n  - fromEndpoints: [{}]\n')), [['k8s:io.kubernetes.pod.namespace=default']]);
+  });
+
+  it('leaves peers that name a namespace, namespace labels or reserved labels alone', () => {
+    const text = withSpec('  ingress:\n  - fromEndpoints:\n    - matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, k8s-app: kube-dns}\n' +
+      '    - matchLabels: {io.kubernetes.pod.namespace: other}\n    - matchLabels: {io.cilium.k8s.namespace.labels.team: a}\n' +
+      '    - matchLabels: {reserved:host: ""}\n');
+    assert.deepEqual(peersOf(text), [['any:k8s-app=kube-dns,k8s:io.kubernetes.pod.namespace=kube-system',
+      'any:io.kubernetes.pod.namespace=other', 'any:io.cilium.k8s.namespace.labels.team=a', 'reserved:host=']]);
+  });
+
+  it('selects all pods but no reserved identity with {} peers of a cluster-wide policy', () => {
+    const ccnp = withSpec('  ingress:\n  - fromEndpoints: [{}]\n').replace('CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy');
+    const [p] = parsePolicyText(ccnp);
+    assert.deepEqual(p!.ref, { kind: 'CiliumClusterwideNetworkPolicy', namespace: '', name: 'p' });
+    assert.equal(p!.rules[0]!.endpointSelector.toString(), '{}');
+    assert.deepEqual(peersOf(ccnp), [['k8s:io.kubernetes.pod.namespace']]);
+    assert.ok(!p!.rules[0]!.labels.has('io.cilium.k8s.policy.namespace'));
+  });
+
+  it('does not scope peers of a cluster-wide rule for reserved:init endpoints', () => {
+    const ccnp = `apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {name: p}\nspec:\n  endpointSelector: {matchLabels: {reserved:init: ""}}\n  egress:\n  - toEndpoints: [{}]\n`;
+    const peer = parsePolicyText(ccnp)[0]!.rules[0]!.egress[0]!.peer;
+    assert.ok(peer?.kind === 'endpoints' && peer.selectors[0]!.selectsAll);
+  });
+
+  it('replaces another namespace named in the endpointSelector of a CiliumNetworkPolicy with its own', () => {
+    const text = `${header}spec:\n  endpointSelector: {matchLabels: {k8s:io.kubernetes.pod.namespace: kube-system, app: x}}\n`;
+    assert.equal(parsePolicyText(text)[0]!.rules[0]!.endpointSelector.toString(), 'any:app=x,k8s:io.kubernetes.pod.namespace=default');
+  });
+
+  it('selects only endpoints of its own namespace with a CiliumNetworkPolicy', () => {
+    const rule = parsePolicyText(SW_L3_L4)[0]!.rules[0]!;
+    const labels = ['k8s:org=empire', 'k8s:class=deathstar'];
+    assert.ok(rule.endpointSelector.matches(LabelSet.parse([...labels, 'k8s:io.kubernetes.pod.namespace=default'])));
+    assert.ok(!rule.endpointSelector.matches(LabelSet.parse([...labels, 'k8s:io.kubernetes.pod.namespace=other'])));
+  });
+});
+
+describe('rejecting malformed policies with the exact path', () => {
+  const cases: [string, string, string, RegExp?][] = [
+    ['an unknown top-level field', `${SW_L3_L4}extra: 1\n`, 'extra', /unknown field/],
+    ['a misspelt peer field, with a hint', withSpec('  ingress:\n  - fromEndpoint: [{}]\n'), 'spec.ingress[0].fromEndpoint', /did you mean `fromEndpoints`/],
+    ['a Cilium field not supported yet', withSpec('  egress:\n  - toFQDNs: [{matchName: x}]\n'), 'spec.egress[0].toFQDNs', /does not support yet/],
+    ['a port above 65535', withSpec('  ingress:\n  - toPorts: [{ports: [{port: "99999"}]}]\n'), 'spec.ingress[0].toPorts[0].ports[0].port', /0-65535/],
+    ['a negative port', withSpec('  ingress:\n  - toPorts: [{ports: [{port: -1}]}]\n'), 'spec.ingress[0].toPorts[0].ports[0].port'],
+    ['a port of the wrong type', withSpec('  ingress:\n  - toPorts: [{ports: [{port: true}]}]\n'), 'spec.ingress[0].toPorts[0].ports[0].port'],
+    ['a malformed port name', withSpec('  ingress:\n  - toPorts: [{ports: [{port: "http_80"}]}]\n'), 'spec.ingress[0].toPorts[0].ports[0].port', /port name/],
+    ['endPort below port', withSpec('  ingress:\n  - toPorts: [{ports: [{port: 90, endPort: 80}]}]\n'), 'spec.ingress[0].toPorts[0].ports[0].endPort', /below/],
+    ['endPort with a named port', withSpec('  ingress:\n  - toPorts: [{ports: [{port: http, endPort: 80}]}]\n'), 'spec.ingress[0].toPorts[0].ports[0].endPort'],
+    ['a lower-case protocol', withSpec('  egress:\n  - toPorts: [{ports: [{port: 53, protocol: udp}]}]\n'), 'spec.egress[0].toPorts[0].ports[0].protocol', /upper case/],
+    ['ICMP as a port protocol', withSpec('  egress:\n  - toPorts: [{ports: [{port: 0, protocol: ICMP}]}]\n'), 'spec.egress[0].toPorts[0].ports[0].protocol', /ICMP/],
+    ['a bad selector operator', withSpec('  ingress:\n  - fromEndpoints: [{matchExpressions: [{key: a, operator: Equals, values: [b]}]}]\n'),
+      'spec.ingress[0].fromEndpoints[0].matchExpressions[0].operator', /unknown operator/],
+    ['In without values', `${header}spec:\n  endpointSelector: {matchExpressions: [{key: a, operator: In}]}\n`, 'spec.endpointSelector.matchExpressions[0].values'],
+    ['two L3 peer kinds in one rule', withSpec('  ingress:\n  - fromEndpoints: [{}]\n    fromCIDR: [10.0.0.0/8]\n'), 'spec.ingress[0]', /cannot be combined/],
+    ['a missing endpointSelector', `${header}spec:\n  ingress: []\n`, 'spec.endpointSelector', /required/],
+    ['neither spec nor specs', header, '', /spec/],
+    ['a section that is not a list', withSpec('  egress: {toEndpoints: []}\n'), 'spec.egress', /list/],
+    ['L7 rules in a deny section', withSpec('  ingressDeny:\n  - toPorts: [{ports: [{port: 80}], rules: {http: [{}]}}]\n'), 'spec.ingressDeny[0].toPorts[0].rules'],
+    ['DNS rules, not supported yet', withSpec('  egress:\n  - toPorts: [{ports: [{port: 53}], rules: {dns: [{matchPattern: "*"}]}}]\n'), 'spec.egress[0].toPorts[0].rules.dns'],
+    ['an invalid HTTP path regex', withSpec('  ingress:\n  - toPorts: [{ports: [{port: 80}], rules: {http: [{path: "/v1/(" }]}}]\n'), 'spec.ingress[0].toPorts[0].rules.http[0].path'],
+    ['an unknown entity', withSpec('  egress:\n  - toEntities: [internet]\n'), 'spec.egress[0].toEntities[0]', /unknown entity/],
+    ['an invalid CIDR', withSpec('  egress:\n  - toCIDR: [10.0.0.300/8]\n'), 'spec.egress[0].toCIDR[0]'],
+    ['an except outside its CIDR', withSpec('  egress:\n  - toCIDRSet: [{cidr: 10.0.0.0/8, except: [11.0.0.0/8]}]\n'), 'spec.egress[0].toCIDRSet[0].except[0]', /not inside/],
+    ['a non-string label value', `${header}spec:\n  endpointSelector: {matchLabels: {app.kubernetes.io/version: 1}}\n`,
+      'spec.endpointSelector.matchLabels["app.kubernetes.io/version"]', /string/],
+    ['a rule label without a key', withSpec('  labels: ["k8s:=x"]\n'), 'spec.labels[0]', /needs a key/],
+    ['an invalid name', SW_L3_L4.replace('"rule1"', '"Rule_1"'), 'metadata.name'],
+    ['a namespace on a cluster-wide policy', SW_L3_L4.replace('CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy').replace('name: "rule1"', 'name: r\n  namespace: x'), 'metadata.namespace'],
+    ['an unknown kind', SW_L3_L4.replace('CiliumNetworkPolicy', 'NetworkPolicy'), 'kind', /not supported yet/],
+    ['a wrong apiVersion', SW_L3_L4.replace('cilium.io/v2', 'cilium.io/v1'), 'apiVersion'],
+    ['more than 40 ports', withSpec(`  ingress:\n  - toPorts: [{ports: [${Array.from({ length: 41 }, (_, i) => `{port: ${i + 1}}`).join(',')}]}]\n`), 'spec.ingress[0].toPorts[0].ports', /40/],
+    ['a mistake in the second document, prefixed with its index', `${SW_L3_L4}---\n${withSpec('  ingress:\n  - toPorts: [{ports: [{port: 70000}]}]\n')}`,
+      '[1].spec.ingress[0].toPorts[0].ports[0].port'],
+    ['the same policy twice', `${SW_L3_L4}---\n${SW_L3_L4}`, '[1].metadata.name', /already defined/],
+    ['broken YAML', 'spec: [', '', /YAML/],
+    ['empty text', '\n---\n', '', /no policy/],
+  ];
+  for (const [name, text, path, message] of cases) {
+    it(`rejects ${name}`, () => rejects(text, path, message));
+  }
+
+  it('names further problems in the message', () => {
+    assert.throws(() => parsePolicyText(withSpec('  ingress:\n  - fromEndpoint: []\n    toPort: 3\n')), /also spec\.ingress\[0\]\.toPort/);
+  });
+
+  it('rejects a document that is not a mapping', () => {
+    assert.throws(() => parsePolicyObject(['x']), { path: '' });
+  });
+});

@@ -1,0 +1,46 @@
+/**
+ * Rules as `policy get` prints them, in the shape Cilium users know: the
+ * stored, namespace-scoped form, with explicit label sources
+ * (`any:org`, `k8s:io.kubernetes.pod.namespace`) and the derived labels.
+ */
+import type { CidrRule, PeerRule, PolicyRule, PortRule } from './types.js';
+import { RULE_SECTIONS } from './types.js';
+
+function cidrToJSON(c: CidrRule): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (c.cidr !== undefined) out['cidr'] = c.cidr;
+  if (c.except.length > 0) out['except'] = [...c.except];
+  if (c.cidrGroupRef !== undefined) out['cidrGroupRef'] = c.cidrGroupRef;
+  if (c.cidrGroupSelector !== undefined) out['cidrGroupSelector'] = c.cidrGroupSelector.toLabelSelector();
+  return out;
+}
+
+function portRuleToJSON(p: PortRule): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    ports: p.ports.map((pp) => ({ port: String(pp.port), ...(pp.endPort !== undefined ? { endPort: pp.endPort } : {}), protocol: pp.protocol })),
+  };
+  if (p.rules) out['rules'] = p.rules;
+  return out;
+}
+
+function peerRuleToJSON(r: PeerRule): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const peer = r.peer;
+  if (peer?.kind === 'endpoints') out[peer.field] = peer.selectors.map((s) => s.toLabelSelector());
+  else if (peer?.kind === 'entities') out[peer.field] = [...peer.entities];
+  else if (peer?.kind === 'cidr') {
+    out[peer.field] = peer.field.endsWith('Set') ? peer.cidrs.map(cidrToJSON) : peer.cidrs.map((c) => c.cidr);
+  }
+  if (r.toPorts) out['toPorts'] = r.toPorts.map(portRuleToJSON);
+  return out;
+}
+
+/** One rule as plain JSON. */
+export function ruleToJSON(rule: PolicyRule): Record<string, unknown> {
+  const out: Record<string, unknown> = { endpointSelector: rule.endpointSelector.toLabelSelector() };
+  for (const section of RULE_SECTIONS) if (rule[section].length > 0) out[section] = rule[section].map(peerRuleToJSON);
+  if (Object.keys(rule.enableDefaultDeny).length > 0) out['enableDefaultDeny'] = { ...rule.enableDefaultDeny };
+  out['labels'] = [...rule.labels].map((l) => ({ key: l.key, value: l.value, source: l.source }));
+  if (rule.description !== undefined) out['description'] = rule.description;
+  return out;
+}

@@ -1,0 +1,137 @@
+/**
+ * Resolves the policy of one endpoint into the desired state of its policy map.
+ *
+ * Rules, numbered as the code follows them:
+ *  1. A rule applies when its endpointSelector matches the endpoint's labels.
+ *  2. Enforcement per direction: `never` enforces nothing and ignores every rule;
+ *     `always` enforces both; `default` enforces a direction when an applying
+ *     rule has a non-empty allow or deny section for it, unless every such rule
+ *     says `enableDefaultDeny.<direction>: false`.
+ *  3. A direction that is not enforced gets the allow-all entry (any peer, any
+ *     protocol and port); deny entries still apply on top of it.
+ *  4. Each section entry yields (peer identity x port block) entries: no L3
+ *     peer means identity 0 (any peer), but an entry with neither peer nor
+ *     toPorts (`ingress: [{}]`) yields nothing; no toPorts means every
+ *     protocol and port; ANY means TCP, UDP and SCTP; named ports resolve
+ *     through the given maps, and an unresolvable one yields nothing.
+ *  5. On the same key a deny replaces an allow; otherwise the first rule in
+ *     repository order keeps the key, and its cookie names the entry.
+ *  6. Allow entries inside a deny block of the same identity are dropped, so
+ *     that the datapath's longest-prefix lookup cannot prefer them (see lookup.ts).
+ */
+import type { PolicyRef } from '../api/types.js';
+import type { LabelSet } from '../labels/labels.js';
+import type { IdentityLike } from './entities.js';
+import { lookupPolicy, type PolicyVerdict } from './lookup.js';
+import { MapState, policyKey, type PolicyEntry } from './mapstate.js';
+import { peerIdentities } from './peers.js';
+import { portBlocks, type NamedPort } from './ports.js';
+import { refKey, type PolicyRepository, type RuleLocation, type StoredPolicy } from './repository.js';
+import { isDenySection, isEgressSection, type PolicyRule, type RuleSection } from './types.js';
+
+export type EnforcementMode = 'default' | 'always' | 'never';
+
+export interface ResolveInput {
+  /** The endpoint's identity labels. */
+  endpointLabels: LabelSet;
+  repository: PolicyRepository;
+  /** Every known identity with its labels, reserved ones included. */
+  identities: readonly IdentityLike[];
+  enforcement: EnforcementMode;
+  /** The endpoint's own named ports (its pod's container ports), for ingress rules. */
+  namedPorts?: ReadonlyMap<string, NamedPort>;
+  /** Named ports of peers, for egress rules, as Cilium resolves them; default: `namedPorts`. */
+  egressNamedPorts?: ReadonlyMap<string, NamedPort>;
+  /** The local cluster's name, which limits the endpoints of the `cluster` entity. */
+  clusterName?: string;
+}
+
+export interface ResolvedPolicy {
+  /** The repository revision this state was computed from. */
+  revision: number;
+  ingressEnforcing: boolean;
+  egressEnforcing: boolean;
+  mapState: MapState;
+  /** The policies that put each direction into default deny, in repository order. */
+  defaultDenyBy: { ingress: PolicyRef[]; egress: PolicyRef[] };
+  /** Every policy with a rule that applies to the endpoint, in repository order. */
+  selectedBy: PolicyRef[];
+}
+
+type Direction = 'ingress' | 'egress';
+const SECTIONS: Record<Direction, readonly RuleSection[]> = { ingress: ['ingress', 'ingressDeny'], egress: ['egress', 'egressDeny'] };
+
+const uniqueRefs = (policies: StoredPolicy[]): PolicyRef[] =>
+  [...new Map(policies.map((p) => [refKey(p.ref), p.ref])).values()];
+
+export function resolveEndpointPolicy(input: ResolveInput): ResolvedPolicy {
+  const { repository } = input;
+  const mapState = new MapState();
+  const allowAll = (egress: boolean) => mapState.set(policyKey(0, egress, 0, 0, 0), { deny: false, proxyPort: 0, cookie: 0 });
+  if (input.enforcement === 'never') {
+    allowAll(false);
+    allowAll(true);
+    return { revision: repository.revision, ingressEnforcing: false, egressEnforcing: false, mapState,
+      defaultDenyBy: { ingress: [], egress: [] }, selectedBy: [] };
+  }
+
+  const applying = repository.rules().filter(({ rule }) => rule.endpointSelector.matches(input.endpointLabels));
+  const defaultDenyBy = (dir: Direction): PolicyRef[] => uniqueRefs(applying
+    .filter(({ rule }) => SECTIONS[dir].some((s) => rule[s].length > 0) && rule.enableDefaultDeny[dir] !== false)
+    .map(({ policy }) => policy));
+  const deniers = { ingress: defaultDenyBy('ingress'), egress: defaultDenyBy('egress') };
+  const enforcing = (dir: Direction) => input.enforcement === 'always' || deniers[dir].length > 0;
+
+  for (const { policy, rule } of applying) addRuleEntries(mapState, input, policy, rule);
+  if (!enforcing('ingress') && !mapState.has(policyKey(0, false, 0, 0, 0))) allowAll(false);
+  if (!enforcing('egress') && !mapState.has(policyKey(0, true, 0, 0, 0))) allowAll(true);
+  mapState.pruneAllowsCoveredByDeny();
+
+  return {
+    revision: repository.revision,
+    ingressEnforcing: enforcing('ingress'),
+    egressEnforcing: enforcing('egress'),
+    mapState,
+    defaultDenyBy: deniers,
+    selectedBy: uniqueRefs(applying.map(({ policy }) => policy)),
+  };
+}
+
+function addRuleEntries(mapState: MapState, input: ResolveInput, policy: StoredPolicy, rule: PolicyRule): void {
+  const named = {
+    ingress: input.namedPorts ?? new Map<string, NamedPort>(),
+    egress: input.egressNamedPorts ?? input.namedPorts ?? new Map<string, NamedPort>(),
+  };
+  for (const section of [...SECTIONS.ingress, ...SECTIONS.egress]) {
+    const egress = isEgressSection(section);
+    const deny = isDenySection(section);
+    rule[section].forEach((peerRule, index) => {
+      if (!peerRule.peer && !peerRule.toPorts?.length) return;
+      const peers = peerIdentities(peerRule.peer, input.identities, input.clusterName);
+      const ids = peers.wildcard ? [0] : peers.ids;
+      const blocks = portBlocks(peerRule.toPorts, egress ? named.egress : named.ingress);
+      if (ids.length === 0 || blocks.length === 0) return;
+      const entry: PolicyEntry = { deny, proxyPort: 0, cookie: input.repository.cookie(policy.ref, rule.index, section, index) };
+      for (const id of ids) {
+        for (const b of blocks) {
+          const key = policyKey(id, egress, b.protocol, b.port, b.prefixLen);
+          const have = mapState.get(key);
+          if (!have || (deny && !have.deny)) mapState.set(key, entry);
+        }
+      }
+    });
+  }
+}
+
+/** A verdict with the rule that decided it, for `policy trace`-style explanations. */
+export interface ExplainedVerdict extends PolicyVerdict {
+  rule?: RuleLocation;
+}
+
+export function explainVerdict(
+  mapState: MapState, repository: PolicyRepository, identity: number, egress: boolean, protocol: number, port: number,
+): ExplainedVerdict {
+  const verdict = lookupPolicy(mapState, identity, egress, protocol, port);
+  const rule = verdict.entry && verdict.entry.cookie !== 0 ? repository.describeCookie(verdict.entry.cookie) : undefined;
+  return rule ? { ...verdict, rule } : verdict;
+}

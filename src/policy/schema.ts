@@ -1,0 +1,236 @@
+/**
+ * The accepted shape of CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy
+ * objects, as zod schemas. Every object is strict, so a misspelt field is an
+ * error instead of a silently ignored rule. Checks that need more than one
+ * field (L3 peer exclusivity, endPort >= port, CIDR except inside its CIDR)
+ * are refinements here too, so that every problem carries its exact path.
+ *
+ * To extend the language, add the field to the schema here and drop its name
+ * from NOT_YET_SUPPORTED in errors.ts.
+ */
+import { z } from 'zod';
+import { splitSource } from '../labels/labels.js';
+import { labelSelectorIssues } from '../labels/selector.js';
+import { cidrContains, parseCidr } from './cidr.js';
+import { ENTITIES, isEntity } from './entities.js';
+import { PORT_PROTOCOLS, readPortValue } from './ports.js';
+
+export const labelSelectorSchema = z
+  .object({
+    matchLabels: z.record(z.string(), z.string()).optional(),
+    matchExpressions: z
+      .array(z.object({ key: z.string(), operator: z.string(), values: z.array(z.string()).optional() }).strict())
+      .optional(),
+  })
+  .strict()
+  .superRefine((sel, ctx) => {
+    for (const issue of labelSelectorIssues(sel)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  });
+
+const regexString = z.string().superRefine((text, ctx) => {
+  try {
+    new RegExp(`^(?:${text})$`);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not a valid regular expression (${(err as Error).message})` });
+  }
+});
+
+const httpRuleSchema = z
+  .object({
+    path: regexString.optional(),
+    method: regexString.optional(),
+    host: regexString.optional(),
+    headers: z.array(z.string()).optional(),
+    headerMatches: z
+      .array(z.object({
+        name: z.string().min(1),
+        value: z.string().optional(),
+        secret: z.object({ namespace: z.string().optional(), name: z.string().min(1) }).strict().optional(),
+        mismatch: z.enum(['LOG', 'ADD', 'DELETE', 'REPLACE']).optional(),
+      }).strict())
+      .optional(),
+  })
+  .strict();
+
+const portProtocolSchema = z
+  .object({
+    port: z.custom<number | string>((v) => typeof v === 'number' || typeof v === 'string', {
+      message: 'must be a port number (0-65535) or a port name',
+    }).optional(),
+    endPort: z.number().optional(),
+    protocol: z.string().optional(),
+  })
+  .strict()
+  .superRefine((pp, ctx) => {
+    const port = readPortValue(pp.port);
+    if ('error' in port) ctx.addIssue({ code: 'custom', path: ['port'], message: port.error });
+    if (pp.protocol !== undefined && !(PORT_PROTOCOLS as readonly string[]).includes(pp.protocol)) {
+      const hint = (PORT_PROTOCOLS as readonly string[]).includes(pp.protocol.toUpperCase())
+        ? `; protocols are upper case: ${pp.protocol.toUpperCase()}`
+        : pp.protocol.toUpperCase() === 'ICMP' ? '; ICMP is not a port protocol' : '';
+      ctx.addIssue({ code: 'custom', path: ['protocol'], message: `unknown protocol ${JSON.stringify(pp.protocol)}; use one of ${PORT_PROTOCOLS.join(', ')}${hint}` });
+    }
+    if (pp.endPort === undefined) return;
+    if (!Number.isInteger(pp.endPort) || pp.endPort < 0 || pp.endPort > 65535) {
+      ctx.addIssue({ code: 'custom', path: ['endPort'], message: `${pp.endPort} is not a port; ports are whole numbers 0-65535` });
+    } else if ('name' in port) {
+      ctx.addIssue({ code: 'custom', path: ['endPort'], message: `a range needs a numeric port, not the named port "${port.name}"` });
+    } else if ('number' in port && port.number === 0) {
+      ctx.addIssue({ code: 'custom', path: ['endPort'], message: 'a range needs a start port above 0 (port 0 already means every port)' });
+    } else if ('number' in port && pp.endPort < port.number) {
+      ctx.addIssue({ code: 'custom', path: ['endPort'], message: `endPort ${pp.endPort} is below port ${port.number}` });
+    }
+  });
+
+const portsSchema = z.array(portProtocolSchema).max(40);
+
+const portRuleSchema = z
+  .object({ ports: portsSchema.optional(), rules: z.object({ http: z.array(httpRuleSchema).optional() }).strict().optional() })
+  .strict();
+
+const portDenyRuleSchema = z.object({ ports: portsSchema.optional() }).strict();
+
+const cidrSchema = z.string().superRefine((text, ctx) => {
+  if (!parseCidr(text)) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not an IPv4 or IPv6 CIDR like 10.0.0.0/8` });
+});
+
+const cidrRuleSchema = z
+  .object({
+    cidr: cidrSchema.optional(),
+    except: z.array(cidrSchema).optional(),
+    cidrGroupRef: z.string().min(1).optional(),
+    cidrGroupSelector: labelSelectorSchema.optional(),
+  })
+  .strict()
+  .superRefine((rule, ctx) => {
+    const given = (['cidr', 'cidrGroupRef', 'cidrGroupSelector'] as const).filter((k) => rule[k] !== undefined);
+    if (given.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: given.length === 0
+        ? 'needs one of cidr, cidrGroupRef or cidrGroupSelector'
+        : `${given.join(' and ')} cannot be combined; give exactly one` });
+    }
+    if (rule.except && rule.cidr === undefined) ctx.addIssue({ code: 'custom', path: ['except'], message: 'except needs cidr' });
+    const outer = rule.cidr === undefined ? undefined : parseCidr(rule.cidr);
+    (rule.except ?? []).forEach((text, i) => {
+      const inner = parseCidr(text);
+      if (outer && inner && !cidrContains(outer, inner)) {
+        ctx.addIssue({ code: 'custom', path: ['except', i], message: `${text} is not inside ${rule.cidr}` });
+      }
+    });
+  });
+
+const entitySchema = z.string().superRefine((name, ctx) => {
+  if (!isEntity(name)) ctx.addIssue({ code: 'custom', message: `unknown entity ${JSON.stringify(name)}; use one of ${ENTITIES.join(', ')}` });
+});
+
+const ingressPeerFields = {
+  fromEndpoints: z.array(labelSelectorSchema).optional(),
+  fromCIDR: z.array(cidrSchema).optional(),
+  fromCIDRSet: z.array(cidrRuleSchema).optional(),
+  fromEntities: z.array(entitySchema).optional(),
+};
+
+const egressPeerFields = {
+  toEndpoints: z.array(labelSelectorSchema).optional(),
+  toCIDR: z.array(cidrSchema).optional(),
+  toCIDRSet: z.array(cidrRuleSchema).optional(),
+  toEntities: z.array(entitySchema).optional(),
+};
+
+/** The L3 peer fields are mutually exclusive within one rule, as in Cilium. */
+function onePeerKind(fields: readonly string[]) {
+  return (rule: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    const given = fields.filter((f) => rule[f] !== undefined);
+    if (given.length > 1) {
+      ctx.addIssue({ code: 'custom', message: `${given.join(' and ')} cannot be combined in one rule; ` +
+        'write one rule per kind of peer (rules in a list are ORed)' });
+    }
+  };
+}
+
+const ingressRuleSchema = z.object({ ...ingressPeerFields, toPorts: z.array(portRuleSchema).optional() })
+  .strict().superRefine(onePeerKind(Object.keys(ingressPeerFields)));
+const ingressDenyRuleSchema = z.object({ ...ingressPeerFields, toPorts: z.array(portDenyRuleSchema).optional() })
+  .strict().superRefine(onePeerKind(Object.keys(ingressPeerFields)));
+const egressRuleSchema = z.object({ ...egressPeerFields, toPorts: z.array(portRuleSchema).optional() })
+  .strict().superRefine(onePeerKind(Object.keys(egressPeerFields)));
+const egressDenyRuleSchema = z.object({ ...egressPeerFields, toPorts: z.array(portDenyRuleSchema).optional() })
+  .strict().superRefine(onePeerKind(Object.keys(egressPeerFields)));
+
+const ruleLabelSchema = z.union(
+  [z.string().refine((text) => splitSource(text.split('=')[0]!, 'unspec').key !== '', {
+    message: 'a label needs a key: write "source:key=value"',
+  }), z.object({ key: z.string().min(1), value: z.string().optional(), source: z.string().optional() }).strict()],
+  { errorMap: () => ({ message: 'must be a label: a string "source:key=value" or {key, value, source}' }) },
+);
+
+export const ruleSchema = z
+  .object({
+    endpointSelector: labelSelectorSchema,
+    description: z.string().optional(),
+    labels: z.array(ruleLabelSchema).optional(),
+    enableDefaultDeny: z.object({ ingress: z.boolean().optional(), egress: z.boolean().optional() }).strict().optional(),
+    ingress: z.array(ingressRuleSchema).optional(),
+    ingressDeny: z.array(ingressDenyRuleSchema).optional(),
+    egress: z.array(egressRuleSchema).optional(),
+    egressDeny: z.array(egressDenyRuleSchema).optional(),
+  })
+  .strict();
+
+const DNS_1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+const metadataSchema = z
+  .object({
+    name: z.string().superRefine((name, ctx) => {
+      if (name.length > 253 || !DNS_1123_SUBDOMAIN.test(name)) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(name)} is not a valid name: use lower-case letters, digits, '-' and '.', ` +
+          'starting and ending with a letter or digit, at most 253 characters' });
+      }
+    }),
+    namespace: z.string().superRefine((ns, ctx) => {
+      if (ns.length > 63 || !DNS_1123_LABEL.test(ns)) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(ns)} is not a valid namespace: use lower-case letters, digits and '-', at most 63 characters` });
+      }
+    }).optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+    // Present in objects exported from a cluster; accepted and ignored.
+    uid: z.string().optional(),
+    resourceVersion: z.string().optional(),
+    generation: z.number().optional(),
+    creationTimestamp: z.string().nullable().optional(),
+  })
+  .strict();
+
+export const POLICY_KINDS = ['CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy'] as const;
+export const POLICY_API_VERSION = 'cilium.io/v2';
+
+export const policyDocumentSchema = z
+  .object({
+    apiVersion: z.literal(POLICY_API_VERSION),
+    kind: z.enum(POLICY_KINDS),
+    metadata: metadataSchema,
+    description: z.string().optional(),
+    spec: ruleSchema.optional(),
+    specs: z.array(ruleSchema).optional(),
+    // Present in objects exported from a cluster; accepted and ignored.
+    status: z.unknown().optional(),
+  })
+  .strict()
+  .superRefine((doc, ctx) => {
+    if (doc.spec === undefined && (doc.specs === undefined || doc.specs.length === 0)) {
+      ctx.addIssue({ code: 'custom', message: 'a policy needs spec (one rule) or specs (a list of rules)' });
+    }
+    if (doc.kind === 'CiliumClusterwideNetworkPolicy' && doc.metadata.namespace !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['metadata', 'namespace'], message: 'a CiliumClusterwideNetworkPolicy is cluster-scoped; remove metadata.namespace' });
+    }
+  });
+
+export type PolicyDocument = z.infer<typeof policyDocumentSchema>;
+export type RuleDocument = z.infer<typeof ruleSchema>;
+export type IngressRuleDocument = z.infer<typeof ingressRuleSchema>;
+export type EgressRuleDocument = z.infer<typeof egressRuleSchema>;
+export type PortRuleDocument = z.infer<typeof portRuleSchema>;
+export type CidrRuleDocument = z.infer<typeof cidrRuleSchema>;
+export type LabelSelectorDocument = z.infer<typeof labelSelectorSchema>;
