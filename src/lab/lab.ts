@@ -72,13 +72,13 @@ export class Lab {
     this.name = validateLabName(name);
   }
 
-  private async mutate<T>(fn: (ctx: LabContext) => Promise<T>, requireUp = true): Promise<T> {
+  /** Runs `fn` on the state of a lab that is up, under the lab's lock. */
+  private async mutate<T>(fn: (ctx: LabContext) => Promise<T>): Promise<T> {
     return withLabLock(this.name, async () => {
       const state = readLabState(this.name);
-      if (requireUp && (!state || state.nodes.length === 0)) throw this.notUp();
+      if (!state || state.nodes.length === 0) throw this.notUp();
       const ctx: LabContext = {
-        lab: this.name, toolchain: this.toolchain, out: this.out,
-        state: state ?? emptyState(this.name),
+        lab: this.name, toolchain: this.toolchain, out: this.out, state,
         save: () => writeLabState(ctx.state),
       };
       return fn(ctx);
@@ -106,7 +106,7 @@ export class Lab {
     if (nodes > 1) {
       throw new MembraneError('EINVAL', `--nodes ${nodes}: multi-node labs are not supported yet; a lab has one node for now`, { path: '--nodes' });
     }
-    return this.mutate(async (ctx) => {
+    return withLabLock(this.name, async () => {
       const existing = readLabState(this.name);
       if (existing && existing.nodes.length > 0) {
         const health = await Promise.all(existing.nodes.map(nodeHealthy));
@@ -117,33 +117,41 @@ export class Lab {
         this.out.warn(`lab ${this.name}: an earlier run is half-dead (agent not answering); cleaning it up first`);
       }
       await this.teardown(existing);
-      ctx.state = emptyState(this.name);
-      fs.mkdirSync(labPaths(this.name).podsDir, { recursive: true });
-      for (let i = 1; i <= nodes; i++) {
-        const node = await startNode(this.name, i, this.toolchain);
-        ctx.state.nodes.push(node);
-        ctx.save();
+      const state = emptyState(this.name);
+      try {
+        await this.create(state, nodes);
+      } catch (err) {
+        await this.teardown(state).catch((e) => this.out.warn(`warning: cleaning up lab ${this.name} failed: ${errorMessage(e)}`));
+        throw err;
       }
-      const defaultNs: NamespaceRecord = { name: 'default', labels: { 'kubernetes.io/metadata.name': 'default' }, createdAt: new Date().toISOString() };
-      for (const node of ctx.state.nodes) await new AgentClient(node.socket).putNamespace({ name: defaultNs.name, labels: defaultNs.labels });
-      ctx.state.namespaces.push(defaultNs);
-      ctx.save();
-      for (const n of ctx.state.nodes) {
+      for (const n of state.nodes) {
         this.out.info(`node ${n.name} is up: netns ${n.netns}, pod CIDR ${n.podCIDR}, agent pid ${n.agent.pid}, socket ${n.socket}`);
       }
       this.out.info(`lab ${this.name} is up`);
       return true;
-    }, false);
+    });
+  }
+
+  /** Starts the nodes and tells their agents about the implicit `default` namespace, saving the state at each step. */
+  private async create(state: LabState, nodes: number): Promise<void> {
+    fs.mkdirSync(labPaths(this.name).podsDir, { recursive: true });
+    for (let i = 1; i <= nodes; i++) {
+      state.nodes.push(await startNode(this.name, i, this.toolchain));
+      writeLabState(state);
+    }
+    const labels = { 'kubernetes.io/metadata.name': 'default' };
+    for (const node of state.nodes) await new AgentClient(node.socket).putNamespace({ name: 'default', labels });
+    state.namespaces.push({ name: 'default', labels, createdAt: new Date().toISOString() });
+    writeLabState(state);
   }
 
   /** Tears the lab down, leaving no netns, link, process, pin or state behind. Returns false when there was nothing to remove. */
   async down(): Promise<boolean> {
-    return this.mutate(async () => {
-      const state = readLabState(this.name);
-      const removed = await this.teardown(state);
+    return withLabLock(this.name, async () => {
+      const removed = await this.teardown(readLabState(this.name));
       this.out.info(removed ? `lab ${this.name} is down` : `lab ${this.name} is not up; nothing to remove`);
       return removed;
-    }, false);
+    });
   }
 
   /**

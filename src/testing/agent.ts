@@ -34,7 +34,12 @@ export interface TestNode {
   bpffsDir: string;
   /** The agent's stdout+stderr, for a failing test's message. */
   logFile: string;
-  agentPid: number;
+  /** The running agent's pid. */
+  readonly agentPid: number;
+  /** Sends `signal` to the agent and waits for it to exit (the datapath stays). */
+  killAgent(signal: NodeJS.Signals): Promise<void>;
+  /** Starts the agent again on the same state dir, socket and pins; resolves once it is ready. */
+  restartAgent(): Promise<void>;
   /** Stops the agent (SIGTERM by pid, SIGKILL after 10 s) and removes the netns, bpffs dir and state. Idempotent. */
   stop(): Promise<void>;
 }
@@ -95,9 +100,7 @@ export async function startTestNode(opts: TestNodeOptions = {}): Promise<TestNod
     rmSync(root, { recursive: true, force: true });
   };
 
-  try {
-    await run('ip', ['netns', 'add', name]);
-    await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  const startAgent = async (): Promise<void> => {
     const log = openSync(logFile, 'a');
     // nsenter execs the agent (no fork): the pid we hold is the agent's own.
     child = spawn('nsenter', [`--net=${nodeNetnsPath}`, MEMBRANE_BIN, 'agent',
@@ -105,11 +108,27 @@ export async function startTestNode(opts: TestNodeOptions = {}): Promise<TestNod
     { stdio: ['ignore', log, log] });
     closeSync(log);
     await waitReady(child, new AgentClient(socket, 2_000), opts.readyTimeoutMs ?? 60_000, logFile);
+  };
+
+  try {
+    await run('ip', ['netns', 'add', name]);
+    await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    await startAgent();
   } catch (err) {
     await stop();
     throw err;
   }
-  return { name, nodeNetns: name, nodeNetnsPath, podCIDR, socket, stateDir, bpffsDir, logFile, agentPid: child.pid!, stop };
+  return {
+    name, nodeNetns: name, nodeNetnsPath, podCIDR, socket, stateDir, bpffsDir, logFile, stop,
+    get agentPid() { return child!.pid!; },
+    async killAgent(signal: NodeJS.Signals) {
+      const c = child!;
+      const done = exited(c);
+      c.kill(signal);
+      await done;
+    },
+    restartAgent: startAgent,
+  };
 }
 
 async function waitReady(child: ChildProcess, client: AgentClient, timeoutMs: number, logFile: string): Promise<void> {
