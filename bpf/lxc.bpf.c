@@ -3,10 +3,12 @@
  * membrane endpoint datapath, attached with tc clsact to the host side of
  * every endpoint's veth:
  *   from_container (tc ingress): packets the pod sends. Source check,
- *     conntrack, destination identity from the ipcache, the endpoint's
- *     egress policy.
- *   to_container (tc egress): packets delivered to the pod. Conntrack,
- *     source identity from the ipcache, the endpoint's ingress policy.
+ *     conntrack and the endpoint's egress policy; when the destination is
+ *     another local endpoint, its ingress side runs here too and the packet
+ *     goes straight into that pod (bpf_redirect_peer), skipping the node's
+ *     stack. Other destinations continue into the node's stack.
+ *   to_container (tc egress): packets the node's stack delivers to the pod.
+ *     Conntrack, source identity from the ipcache, ingress policy.
  * Every new connection's verdict and every drop becomes a flow event;
  * packets of known connections are only counted.
  */
@@ -40,78 +42,121 @@ static __always_inline int drop(const struct pkt *p, struct event_ctx *c, int re
 }
 
 /*
- * handle_lxc runs the endpoint datapath for one packet. `dir` is the side of
- * the local endpoint: DIR_EGRESS for packets it sends, DIR_INGRESS for packets
- * delivered to it.
+ * endpoint_side runs one local endpoint's half of the datapath for a packet:
+ * conntrack, then (for new connections) the endpoint's policy for `dir`
+ * (DIR_EGRESS: the endpoint sends; DIR_INGRESS: it receives) against the
+ * peer's identity. Returns TC_ACT_OK or TC_ACT_SHOT.
  */
-static __always_inline int handle_lxc(struct __sk_buff *skb, __u8 dir)
+static __always_inline int endpoint_side(const struct pkt *p, const struct endpoint_info *ep, __u8 dir,
+					 __u32 peer_id, __u32 ifindex, __u64 now)
 {
-	__u64 now = bpf_ktime_get_ns();
-	struct pkt p = {};
 	struct event_ctx c = {
-		.ifindex = skb->ifindex,
+		.ifindex = ifindex,
 		.dir = dir,
+		.ep_id = ep->ep_id,
 		.obs_point = dir == DIR_EGRESS ? OBS_FROM_ENDPOINT : OBS_TO_ENDPOINT,
+		.src_identity = dir == DIR_EGRESS ? ep->identity : peer_id,
+		.dst_identity = dir == DIR_EGRESS ? peer_id : ep->identity,
 	};
 
-	int ret = parse_ipv4(skb, &p);
-	if (ret == 1)
-		return TC_ACT_OK; /* ARP */
-	if (ret < 0) {
-		p.len = skb->len;
-		return drop(&p, &c, -ret, now);
-	}
-
-	__u32 self_ip = dir == DIR_EGRESS ? p.saddr : p.daddr;
-	struct endpoint_info *ep = bpf_map_lookup_elem(&endpoints, &self_ip);
-	if (!ep || ep->ifindex != skb->ifindex)
-		return drop(&p, &c, dir == DIR_EGRESS ? REASON_DROP_INVALID_SIP : REASON_DROP_UNKNOWN_TARGET, now);
-	c.ep_id = ep->ep_id;
-
-	int tracked = ct_trackable(&p);
-	if (tracked && ct_lookup(&p, dir, now) != CT_NEW) {
-		count_packet(REASON_FORWARDED, dir, p.len);
+	int tracked = ct_trackable(p);
+	if (tracked && ct_lookup(p, dir, now) != CT_NEW) {
+		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
 	}
 
-	__u32 peer_id = ipcache_identity(dir == DIR_EGRESS ? p.daddr : p.saddr);
-	c.src_identity = dir == DIR_EGRESS ? ep->identity : peer_id;
-	c.dst_identity = dir == DIR_EGRESS ? peer_id : ep->identity;
-
 	/* ICMP rules match the ICMP type in the port field, as Cilium does. */
-	__u16 port = p.proto == IPPROTO_ICMP ? bpf_htons(p.icmp_type) : p.dport;
+	__u16 port = p->proto == IPPROTO_ICMP ? bpf_htons(p->icmp_type) : p->dport;
 	struct policy_verdict v;
-	ret = policy_can_access(ep->ep_id, dir == DIR_EGRESS, peer_id, p.proto, port, &v);
+	int ret = policy_can_access(ep->ep_id, dir == DIR_EGRESS, peer_id, p->proto, port, &v);
 	c.cookie = v.cookie;
 	c.match_type = v.match_type;
 	c.verdict = VERDICT_FORWARDED;
 	if (ret < 0) {
 		__u8 audit = dir == DIR_EGRESS ? EP_F_AUDIT_EGRESS : EP_F_AUDIT_INGRESS;
 		if (!(ep->flags & audit))
-			return drop(&p, &c, -ret, now);
+			return drop(p, &c, -ret, now);
 		c.verdict = VERDICT_AUDIT;
 		c.reason = (__u8)-ret;
 	}
 
 	if (tracked) {
-		ret = ct_create(&p, dir, ep->ep_id, peer_id, c.cookie, now);
+		ret = ct_create(p, dir, ep->ep_id, peer_id, c.cookie, now);
 		if (ret < 0)
-			return drop(&p, &c, -ret, now);
+			return drop(p, &c, -ret, now);
 	}
 	c.type = EVENT_POLICY_VERDICT;
-	emit_event(&p, &c, now);
-	count_packet(REASON_FORWARDED, dir, p.len);
+	emit_event(p, &c, now);
+	count_packet(REASON_FORWARDED, dir, p->len);
 	return TC_ACT_OK;
+}
+
+/* Drops a packet that failed before any endpoint's policy ran. */
+static __always_inline int early_drop(struct __sk_buff *skb, struct pkt *p, __u8 dir, __u16 ep_id, int reason, __u64 now)
+{
+	struct event_ctx c = { .ifindex = skb->ifindex, .dir = dir, .ep_id = ep_id };
+	c.obs_point = dir == DIR_EGRESS ? OBS_FROM_ENDPOINT : OBS_TO_ENDPOINT;
+	if (!p->len)
+		p->len = skb->len;
+	return drop(p, &c, reason, now);
+}
+
+/* Rewrites the Ethernet header for delivery into `dst`'s pod, as if the node had routed it. */
+static __always_inline int rewrite_l2(struct __sk_buff *skb, const struct endpoint_info *dst)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	__builtin_memcpy(eth->h_dest, dst->mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, dst->node_mac, ETH_ALEN);
+	return 0;
 }
 
 SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
-	return handle_lxc(skb, DIR_EGRESS);
+	__u64 now = bpf_ktime_get_ns();
+	struct pkt p = {};
+	int ret = parse_ipv4(skb, &p);
+	if (ret == 1)
+		return TC_ACT_OK; /* ARP */
+	if (ret < 0)
+		return early_drop(skb, &p, DIR_EGRESS, 0, -ret, now);
+
+	struct endpoint_info *src = bpf_map_lookup_elem(&endpoints, &p.saddr);
+	if (!src || src->ifindex != skb->ifindex)
+		return early_drop(skb, &p, DIR_EGRESS, 0, REASON_DROP_INVALID_SIP, now);
+
+	struct endpoint_info *dst = bpf_map_lookup_elem(&endpoints, &p.daddr);
+	__u32 dst_id = dst ? dst->identity : ipcache_identity(p.daddr);
+	if (endpoint_side(&p, src, DIR_EGRESS, dst_id, skb->ifindex, now) != TC_ACT_OK)
+		return TC_ACT_SHOT;
+	if (!dst)
+		return TC_ACT_OK; /* not local: the node's stack routes it */
+
+	/* Local destination: its ingress side here, then straight into its pod. */
+	if (endpoint_side(&p, dst, DIR_INGRESS, src->identity, dst->ifindex, now) != TC_ACT_OK)
+		return TC_ACT_SHOT;
+	if (rewrite_l2(skb, dst) < 0)
+		return TC_ACT_SHOT;
+	return bpf_redirect_peer(dst->ifindex, 0);
 }
 
 SEC("tc")
 int to_container(struct __sk_buff *skb)
 {
-	return handle_lxc(skb, DIR_INGRESS);
+	__u64 now = bpf_ktime_get_ns();
+	struct pkt p = {};
+	int ret = parse_ipv4(skb, &p);
+	if (ret == 1)
+		return TC_ACT_OK; /* ARP */
+	if (ret < 0)
+		return early_drop(skb, &p, DIR_INGRESS, 0, -ret, now);
+
+	struct endpoint_info *ep = bpf_map_lookup_elem(&endpoints, &p.daddr);
+	if (!ep || ep->ifindex != skb->ifindex)
+		return early_drop(skb, &p, DIR_INGRESS, 0, REASON_DROP_UNKNOWN_TARGET, now);
+	return endpoint_side(&p, ep, DIR_INGRESS, ipcache_identity(p.saddr), skb->ifindex, now);
 }

@@ -39,6 +39,13 @@ struct event_ctx {
 	__u8 obs_point;
 };
 
+/*
+ * Readers are woken only once this much is pending; below it they find the
+ * events on their next timed poll. One wake-up per event would cost more
+ * than the event itself under a connection storm.
+ */
+#define EVENTS_WAKEUP_BYTES (64 * 1024)
+
 /* emit_event writes one flow event; a full ring buffer is counted, never blocks. */
 static __always_inline void emit_event(const struct pkt *p, const struct event_ctx *c, __u64 now)
 {
@@ -68,7 +75,8 @@ static __always_inline void emit_event(const struct pkt *p, const struct event_c
 	ev->match_type = c->match_type;
 	ev->obs_point = c->obs_point;
 	ev->icmp_type = p->icmp_type;
-	bpf_ringbuf_submit(ev, 0);
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(ev, pending >= EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 #endif

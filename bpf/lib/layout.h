@@ -48,7 +48,8 @@ struct endpoint_info {
 	__u16 ep_id;     /* endpoint id, also the policy map's endpoint key */
 	__u8 flags;      /* EP_F_* */
 	__u8 pad;
-	__u32 pad2;
+	__u8 mac[6];     /* the pod's eth0 */
+	__u8 node_mac[6];/* the host-side veth */
 };
 #define EP_F_AUDIT_INGRESS 1
 #define EP_F_AUDIT_EGRESS 2

@@ -187,7 +187,7 @@ export class Agent {
       const stats = this.kernel.syncPolicy(r.id, res.entries);
       total.written += stats.written;
       total.deleted += stats.deleted;
-      this.kernel.upsertEndpoint(r.ipv4, { ifindex: r.hostIfIndex, identity: st.identity, epId: r.id, flags: res.auditFlags });
+      this.kernel.upsertEndpoint(r.ipv4, { ifindex: r.hostIfIndex, identity: st.identity, epId: r.id, flags: res.auditFlags, mac: r.containerMac, nodeMac: r.hostMac });
       st.ingressEnforcing = res.ingressEnforcing;
       st.egressEnforcing = res.egressEnforcing;
       st.policyRevision = this.policy.revision;

@@ -8,7 +8,7 @@
  * `be16/be32` are network order in the kernel and plain numbers here.
  */
 
-export type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32' | 'pad';
+export type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'be16' | 'be32' | 'mac' | 'pad';
 
 export interface FieldSpec {
   name: string;
@@ -18,27 +18,35 @@ export interface FieldSpec {
   size?: number;
 }
 
-const KIND_SIZE: Record<Exclude<FieldKind, 'pad'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, be32: 4 };
+const KIND_SIZE: Record<Exclude<FieldKind, 'pad'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, be16: 2, be32: 4, mac: 6 };
 
 export function fieldSize(f: FieldSpec): number {
   return f.kind === 'pad' ? (f.size ?? 0) : KIND_SIZE[f.kind];
 }
 
-export type Record_<F extends string> = { [K in F]: number };
+/** Numeric fields F; MAC address fields M ("aa:bb:cc:dd:ee:ff" strings). */
+export type Record_<F extends string, M extends string = never> = { [K in F]: number } & { [K in M]: string };
 
-/** A fixed-size C struct as a codec between Buffer and a plain object of numbers. */
-export class StructLayout<F extends string> {
+/** A fixed-size C struct as a codec between Buffer and a plain object. */
+export class StructLayout<F extends string, M extends string = never> {
   readonly fields: readonly FieldSpec[];
 
   constructor(readonly name: string, readonly size: number, fields: FieldSpec[]) {
     this.fields = fields;
   }
 
-  encode(value: Partial<Record_<F>>, out: Buffer = Buffer.alloc(this.size)): Buffer {
+  encode(value: Partial<Record_<F, M>>, out: Buffer = Buffer.alloc(this.size)): Buffer {
     out.fill(0, 0, this.size);
-    const v = value as Record<string, number | undefined>;
+    const v = value as Record<string, number | string | undefined>;
     for (const f of this.fields) {
-      const x = v[f.name] ?? 0;
+      if (f.kind === 'mac') {
+        const text = (v[f.name] as string | undefined) ?? '00:00:00:00:00:00';
+        const bytes = text.split(':').map((h) => parseInt(h, 16));
+        if (bytes.length !== 6 || bytes.some((b) => !(b >= 0 && b <= 255))) throw new Error(`not a MAC address: ${text}`);
+        Buffer.from(bytes).copy(out, f.offset);
+        continue;
+      }
+      const x = (v[f.name] as number | undefined) ?? 0;
       switch (f.kind) {
         case 'u8': out.writeUInt8(x, f.offset); break;
         case 'u16': out.writeUInt16LE(x, f.offset); break;
@@ -52,8 +60,8 @@ export class StructLayout<F extends string> {
     return out;
   }
 
-  decode(buf: Buffer, base = 0): Record_<F> {
-    const r: Record<string, number> = {};
+  decode(buf: Buffer, base = 0): Record_<F, M> {
+    const r: Record<string, number | string> = {};
     for (const f of this.fields) {
       const o = base + f.offset;
       switch (f.kind) {
@@ -63,15 +71,16 @@ export class StructLayout<F extends string> {
         case 'u64': r[f.name] = Number(buf.readBigUInt64LE(o)); break;
         case 'be16': r[f.name] = buf.readUInt16BE(o); break;
         case 'be32': r[f.name] = buf.readUInt32BE(o); break;
+        case 'mac': r[f.name] = [...buf.subarray(o, o + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':'); break;
         case 'pad': break;
       }
     }
-    return r as Record_<F>;
+    return r as Record_<F, M>;
   }
 }
 
-function layout<F extends string>(name: string, size: number, fields: [F | '', FieldKind, number, number?][]): StructLayout<F> {
-  return new StructLayout<F>(
+function layout<F extends string, M extends string = never>(name: string, size: number, fields: [F | M | '', FieldKind, number, number?][]): StructLayout<F, M> {
+  return new StructLayout<F, M>(
     name,
     size,
     fields.map(([n, kind, offset, sz]) => (sz === undefined ? { name: n, kind, offset } : { name: n, kind, offset, size: sz })),
@@ -80,8 +89,8 @@ function layout<F extends string>(name: string, size: number, fields: [F | '', F
 
 export const endpointKey = layout<'ip4'>('endpoint_key', 4, [['ip4', 'be32', 0]]);
 
-export const endpointInfo = layout<'ifindex' | 'identity' | 'epId' | 'flags'>('endpoint_info', 16, [
-  ['ifindex', 'u32', 0], ['identity', 'u32', 4], ['epId', 'u16', 8], ['flags', 'u8', 10], ['', 'pad', 11, 1], ['', 'pad', 12, 4],
+export const endpointInfo = layout<'ifindex' | 'identity' | 'epId' | 'flags', 'mac' | 'nodeMac'>('endpoint_info', 24, [
+  ['ifindex', 'u32', 0], ['identity', 'u32', 4], ['epId', 'u16', 8], ['flags', 'u8', 10], ['', 'pad', 11, 1], ['mac', 'mac', 12], ['nodeMac', 'mac', 18],
 ]);
 
 export const ipcacheKey = layout<'prefixlen' | 'ip4'>('ipcache_key', 8, [['prefixlen', 'u32', 0], ['ip4', 'be32', 4]]);
@@ -130,9 +139,9 @@ export const flowEvent = layout<
 export type FlowEventRecord = ReturnType<typeof flowEvent.decode>;
 
 /** Every layout the BTF test checks, by C struct name. */
-export const ALL_LAYOUTS: StructLayout<string>[] = [
+export const ALL_LAYOUTS = [
   endpointInfo, ipcacheKey, ipcacheValue, policyKey, policyEntry, ctKey, ctEntry, metricsValue, flowEvent,
-] as StructLayout<string>[];
+] as unknown as StructLayout<string>[];
 
 /** Directions and other datapath constants (bpf/lib/layout.h). */
 export const DIR_INGRESS = 1;

@@ -81,7 +81,7 @@ export class DatapathState {
     return stats;
   }
 
-  upsertEndpoint(ip: string, info: { ifindex: number; identity: number; epId: number; flags: number }): void {
+  upsertEndpoint(ip: string, info: { ifindex: number; identity: number; epId: number; flags: number; mac: string; nodeMac: string }): void {
     this.dp.maps.endpoints.update(endpointKey.encode({ ip4: ip4ToInt(ip) }), endpointInfo.encode(info));
   }
 

@@ -40,6 +40,7 @@ export class DemoRunner {
   readonly checks: CheckRecord[] = [];
   private step = '';
   private current: ChildProcess | undefined;
+  private interrupted = false;
 
   constructor(private readonly opts: RunnerOptions) {}
 
@@ -64,6 +65,7 @@ export class DemoRunner {
 
   /** Runs `membrane args...`, printing the command and (unless `echo` is false) its output. */
   membrane(args: string[], { echo = true, timeoutMs = 180_000 }: { echo?: boolean; timeoutMs?: number } = {}): Promise<CommandResult> {
+    this.interrupted = false;
     this.opts.write(`${this.style('1', `$ ${[this.shown(this.opts.membrane), ...args].map(shellQuote).join(' ')}`)}\n`);
     return new Promise((resolve) => {
       const child = spawn(this.opts.membrane, args, { cwd: this.opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -86,8 +88,9 @@ export class DemoRunner {
     });
   }
 
-  /** Records and prints one check. */
+  /** Records and prints one check; one of an interrupted command only fails (the command was stopped, not wrong). */
   check(what: string, ok: boolean, detail?: string): boolean {
+    if (this.interrupted) return false;
     const record: CheckRecord = { step: this.step, what, ok };
     if (!ok && detail) record.detail = detail;
     this.checks.push(record);
@@ -99,8 +102,9 @@ export class DemoRunner {
     return this.checks.some((c) => !c.ok);
   }
 
-  /** Stops the command running now (Ctrl-C). */
+  /** Stops the command running now (Ctrl-C); the checks of its output are not printed. */
   interrupt(): void {
+    this.interrupted = true;
     this.current?.kill('SIGINT');
   }
 }

@@ -46,8 +46,11 @@ export async function runStarWarsDemo(opts: DemoOptions, signal?: AbortSignal): 
     else opts.write(`\nThe lab is still up: explore it with "bin/membrane --lab ${opts.lab} lab get pods", then "bin/membrane --lab ${opts.lab} lab down".\n`);
   }
   const ok = !runner.failed && !signal?.aborted;
-  const passed = runner.checks.filter((c) => c.ok).length;
-  opts.write(`\n${ok ? '✔' : '✘'} ${passed} of ${runner.checks.length} checks passed\n`);
+  const total = runner.checks.length;
+  const failed = runner.checks.filter((c) => !c.ok).length;
+  if (ok) opts.write(`\n✔ all ${total} checks passed\n`);
+  else if (signal?.aborted) opts.write(`\n✘ interrupted after ${total - failed} passed checks\n`);
+  else opts.write(`\n✘ ${failed} of ${total} checks failed: ${runner.checks.filter((c) => !c.ok).map((c) => c.what).join('; ')}\n`);
   return { ok, runner };
 }
 

@@ -195,6 +195,14 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
     assert.equal((await pods()).some((p) => p.name === 'probe'), false);
   });
 
+  it('lets concurrent lab commands take turns on the lock, losing nothing', async () => {
+    const pod = (name: string) => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: galaxy}\nspec: {containers: [{name: c, image: pause}]}\n`;
+    const results = await Promise.all(['ywing', 'awing', 'bwing'].map((n) => membrane(['lab', 'apply', '-f', '-'], pod(n))));
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const names = (await pods()).map((p) => p.name);
+    for (const n of ['ywing', 'awing', 'bwing']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
+  });
+
   it('cleans up the remains of a crashed run on the next up', async () => {
     const links = (await run('ip', ['-n', nodeNetns, '-o', 'link', 'show'])).stdout;
     for (const m of links.matchAll(/\d+: (lxc[0-9a-f]{12})[@:]/g)) seenLinks.add(m[1]!);

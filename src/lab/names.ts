@@ -30,8 +30,8 @@ export function validateLabName(name: string): string {
 export interface LabPaths {
   dir: string;
   stateFile: string;
-  /** proper-lockfile's lock, beside (not inside) the lab folder so `lab down` can remove the folder while locked. */
-  lockTarget: string;
+  /** The lock (a folder, proper-lockfile's), beside and not inside the lab folder so `lab down` can remove that while locked. */
+  lockDir: string;
   podsDir: string;
 }
 
@@ -40,7 +40,7 @@ export function labPaths(lab: string): LabPaths {
   return {
     dir,
     stateFile: path.join(dir, 'state.json'),
-    lockTarget: path.join(LAB_ROOT, `${lab}.lock`),
+    lockDir: path.join(LAB_ROOT, `${lab}.lock`),
     podsDir: path.join(dir, 'pods'),
   };
 }

@@ -142,17 +142,18 @@ export function removeLabState(lab: string): void {
  */
 export async function withLabLock<T>(lab: string, fn: () => Promise<T>): Promise<T> {
   fs.mkdirSync(LAB_ROOT, { recursive: true });
-  const target = labPaths(lab).lockTarget;
+  const { dir, lockDir } = labPaths(lab);
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(target, {
+    release = await lockfile.lock(dir, {
       realpath: false,
+      lockfilePath: lockDir,
       stale: 20_000,
       retries: { retries: 1200, factor: 1.2, minTimeout: 100, maxTimeout: 500 },
       onCompromised: (err) => process.stderr.write(`warning: lost the lock of lab ${lab}: ${err.message}\n`),
     });
   } catch (err) {
-    throw new MembraneError('ESTATE', `lab ${lab} is locked by another membrane command (lock ${target}.lock); try again when it has finished`, { cause: err });
+    throw new MembraneError('ESTATE', `lab ${lab} is locked by another membrane command (lock ${lockDir}); try again when it has finished`, { cause: err });
   }
   try {
     return await fn();
