@@ -127,7 +127,7 @@ export class Agent {
       this.endpointIds.take(r.id);
       const labels = this.labelsFor(r);
       const { identity } = this.identities.acquire(labels);
-      this.status.set(r.id, { identity: identity.id, labels: identity.labels.toStrings(), state: 'regenerating', ingressEnforcing: false, egressEnforcing: false, policyRevision: 0, mapEntries: 0 });
+      this.status.set(r.id, { identity: identity.id, labels: identity.labels.toStrings(), state: 'regenerating', ingressEnforcing: false, egressEnforcing: false, policyRevision: 0, mapEntries: 0, defaultDenyBy: { ingress: [], egress: [] } });
       this.kernel.upsertIpcache(r.ipv4, 32, identity.id);
     }
     // Kernel state of endpoints the agent no longer knows.
@@ -192,6 +192,7 @@ export class Agent {
       st.egressEnforcing = res.egressEnforcing;
       st.policyRevision = this.policy.revision;
       st.mapEntries = res.entries.size;
+      st.defaultDenyBy = res.defaultDenyBy;
       st.state = 'ready';
     }
     return total;
@@ -252,7 +253,7 @@ export class Agent {
       try {
         this.endpoints.set(id, r);
         const { identity } = this.identities.acquire(this.labelsFor(r));
-        this.status.set(id, { identity: identity.id, labels: identity.labels.toStrings(), state: 'regenerating', ingressEnforcing: false, egressEnforcing: false, policyRevision: 0, mapEntries: 0 });
+        this.status.set(id, { identity: identity.id, labels: identity.labels.toStrings(), state: 'regenerating', ingressEnforcing: false, egressEnforcing: false, policyRevision: 0, mapEntries: 0, defaultDenyBy: { ingress: [], egress: [] } });
         this.kernel.upsertIpcache(r.ipv4, 32, identity.id);
         this.regenerateAll();
         this.dp.attach(r.hostIfIndex);
@@ -436,9 +437,8 @@ export class Agent {
       policiesForCookie: (cookie) => this.policy.policiesForCookie(cookie),
       defaultDenyPolicies: (epId, ingress) => {
         const st = this.status.get(epId);
-        const r = this.endpoints.get(epId);
-        if (!st || !r) return [];
-        return this.policy.defaultDenyPolicies(this.identities.lookupById(st.identity)!.labels, ingress);
+        if (!st) return [];
+        return (ingress ? st.defaultDenyBy.ingress : st.defaultDenyBy.egress).map((r) => this.policy.flowPolicy(r));
       },
     };
   }

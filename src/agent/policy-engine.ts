@@ -25,6 +25,8 @@ export interface ResolvedEndpointPolicy {
   egressEnforcing: boolean;
   entries: DesiredPolicy;
   auditFlags: number;
+  /** The policies that put the endpoint into default deny, per direction (for drop attribution). */
+  defaultDenyBy: { ingress: PolicyRef[]; egress: PolicyRef[] };
 }
 
 export class PolicyEngine {
@@ -84,10 +86,10 @@ export class PolicyEngine {
       const k = { identity: key.identity, egress: key.egress, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen };
       entries.set(policyKeyString(k), { key: k, value: { deny: entry.deny, proxyPort: entry.proxyPort, cookie: entry.cookie } });
     }
-    return { ingressEnforcing: res.ingressEnforcing, egressEnforcing: res.egressEnforcing, entries, auditFlags: 0 };
+    return { ingressEnforcing: res.ingressEnforcing, egressEnforcing: res.egressEnforcing, entries, auditFlags: 0, defaultDenyBy: res.defaultDenyBy };
   }
 
-  private flowPolicy(ref: PolicyRef): FlowPolicy {
+  flowPolicy(ref: PolicyRef): FlowPolicy {
     const derivedFrom = ref.kind;
     return {
       name: ref.name,
@@ -107,8 +109,4 @@ export class PolicyEngine {
     return loc ? [this.flowPolicy(loc.ref)] : [];
   }
 
-  defaultDenyPolicies(labels: LabelSet, ingress: boolean): FlowPolicy[] {
-    const res = resolveEndpointPolicy({ endpointLabels: labels, repository: this.repo, identities: [], enforcement: this.mode });
-    return (ingress ? res.defaultDenyBy.ingress : res.defaultDenyBy.egress).map((r: PolicyRef) => this.flowPolicy(r));
-  }
 }

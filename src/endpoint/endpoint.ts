@@ -4,7 +4,7 @@
  * regenerate, delete, restore) is driven by the agent.
  */
 import { MembraneError } from '../common/errors.js';
-import type { EndpointModel, EndpointState } from '../api/types.js';
+import type { EndpointModel, EndpointState, PolicyRef } from '../api/types.js';
 
 export interface EndpointRecord {
   id: number;
@@ -32,6 +32,8 @@ export interface EndpointStatus {
   egressEnforcing: boolean;
   policyRevision: number;
   mapEntries: number;
+  /** Policies that put the endpoint into default deny (drop attribution). */
+  defaultDenyBy: { ingress: PolicyRef[]; egress: PolicyRef[] };
 }
 
 export function attachmentKey(containerId: string, ifName: string): string {
