@@ -114,20 +114,43 @@ static __always_inline int rewrite_l2(struct __sk_buff *skb, const struct endpoi
 	return 0;
 }
 
+/*
+ * packet_endpoint parses the packet and finds the local endpoint on whose
+ * veth it was seen: by its source address for DIR_EGRESS (from the pod), by
+ * its destination for DIR_INGRESS (to the pod). Returns NULL when the
+ * program is done with the packet, with *verdict set: ARP passes; malformed
+ * packets, spoofed sources and foreign destinations are dropped.
+ */
+static __always_inline struct endpoint_info *packet_endpoint(struct __sk_buff *skb, struct pkt *p, __u8 dir,
+							     __u64 now, int *verdict)
+{
+	int ret = parse_ipv4(skb, p);
+	if (ret == 1) {
+		*verdict = TC_ACT_OK; /* ARP */
+		return NULL;
+	}
+	if (ret < 0) {
+		*verdict = early_drop(skb, p, dir, 0, -ret, now);
+		return NULL;
+	}
+	__u32 self_ip = dir == DIR_EGRESS ? p->saddr : p->daddr;
+	struct endpoint_info *ep = bpf_map_lookup_elem(&endpoints, &self_ip);
+	if (!ep || ep->ifindex != skb->ifindex) {
+		*verdict = early_drop(skb, p, dir, 0, dir == DIR_EGRESS ? REASON_DROP_INVALID_SIP : REASON_DROP_UNKNOWN_TARGET, now);
+		return NULL;
+	}
+	return ep;
+}
+
 SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct pkt p = {};
-	int ret = parse_ipv4(skb, &p);
-	if (ret == 1)
-		return TC_ACT_OK; /* ARP */
-	if (ret < 0)
-		return early_drop(skb, &p, DIR_EGRESS, 0, -ret, now);
-
-	struct endpoint_info *src = bpf_map_lookup_elem(&endpoints, &p.saddr);
-	if (!src || src->ifindex != skb->ifindex)
-		return early_drop(skb, &p, DIR_EGRESS, 0, REASON_DROP_INVALID_SIP, now);
+	int verdict;
+	struct endpoint_info *src = packet_endpoint(skb, &p, DIR_EGRESS, now, &verdict);
+	if (!src)
+		return verdict;
 
 	struct endpoint_info *dst = bpf_map_lookup_elem(&endpoints, &p.daddr);
 	__u32 dst_id = dst ? dst->identity : ipcache_identity(p.daddr);
@@ -149,14 +172,9 @@ int to_container(struct __sk_buff *skb)
 {
 	__u64 now = bpf_ktime_get_ns();
 	struct pkt p = {};
-	int ret = parse_ipv4(skb, &p);
-	if (ret == 1)
-		return TC_ACT_OK; /* ARP */
-	if (ret < 0)
-		return early_drop(skb, &p, DIR_INGRESS, 0, -ret, now);
-
-	struct endpoint_info *ep = bpf_map_lookup_elem(&endpoints, &p.daddr);
-	if (!ep || ep->ifindex != skb->ifindex)
-		return early_drop(skb, &p, DIR_INGRESS, 0, REASON_DROP_UNKNOWN_TARGET, now);
+	int verdict;
+	struct endpoint_info *ep = packet_endpoint(skb, &p, DIR_INGRESS, now, &verdict);
+	if (!ep)
+		return verdict;
 	return endpoint_side(&p, ep, DIR_INGRESS, ipcache_identity(p.saddr), skb->ifindex, now);
 }

@@ -6,22 +6,13 @@
 import { MembraneError } from '../common/errors.js';
 import type { EndpointModel, EndpointState, PolicyRef } from '../api/types.js';
 
-export interface EndpointRecord {
-  id: number;
-  containerId: string;
-  ifName: string;
-  netns: string;
-  hostIfName: string;
-  hostIfIndex: number;
-  hostMac: string;
-  containerMac: string;
-  ipv4: string;
-  podNamespace?: string;
-  podName?: string;
+/** What the agent persists of an endpoint: the CNI attachment as the plugin reported it. */
+export type EndpointRecord = Pick<EndpointModel,
+  'id' | 'containerId' | 'ifName' | 'netns' | 'hostIfName' | 'hostIfIndex' | 'hostMac' | 'containerMac' | 'ipv4' | 'podNamespace' | 'podName'> & {
   /** Labels given by the runtime (CNI args) for pods no orchestrator knows. */
   runtimeLabels?: Record<string, string>;
   createdAt: string;
-}
+};
 
 /** Runtime (not persisted) state of an endpoint. */
 export interface EndpointStatus {
@@ -41,24 +32,14 @@ export function attachmentKey(containerId: string, ifName: string): string {
 }
 
 export function toModel(r: EndpointRecord, s: EndpointStatus): EndpointModel {
-  const m: EndpointModel = {
-    id: r.id,
-    containerId: r.containerId,
-    ifName: r.ifName,
-    netns: r.netns,
-    hostIfName: r.hostIfName,
-    hostIfIndex: r.hostIfIndex,
-    hostMac: r.hostMac,
-    containerMac: r.containerMac,
-    ipv4: r.ipv4,
+  const { runtimeLabels: _labels, createdAt: _created, ...attachment } = r;
+  return {
+    ...attachment,
     identity: s.identity,
     labels: s.labels,
     state: s.state,
     policy: { ingressEnforcing: s.ingressEnforcing, egressEnforcing: s.egressEnforcing, revision: s.policyRevision, mapEntries: s.mapEntries },
   };
-  if (r.podNamespace !== undefined) m.podNamespace = r.podNamespace;
-  if (r.podName !== undefined) m.podName = r.podName;
-  return m;
 }
 
 /** Endpoint ids 1..65535 (they key the datapath's u16 fields), lowest free first. */
