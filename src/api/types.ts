@@ -122,6 +122,8 @@ export interface PolicyModel extends PolicyRef {
   revision: number; // repository revision at which it was last changed
   /** The object as imported (parsed YAML/JSON). */
   object: unknown;
+  /** Its rules as enforced: namespace-scoped selectors with explicit label sources, and the derived labels. */
+  rules: unknown[];
 }
 
 export interface PolicyListModel {

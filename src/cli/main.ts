@@ -81,14 +81,17 @@ policy.command('import <file>').description('import policies from a YAML or JSON
     }
     process.stdout.write(`Revision: ${res.revision}\n`);
   });
-policy.command('get').description('print the policies in force, then the revision').option('-o, --output <fmt>', 'json or yaml', 'json')
+policy.command('get').description('print the rules in force (namespace-scoped, with label sources), then the revision')
+  .option('-o, --output <fmt>', 'json (the rules as enforced) or yaml (the policies as imported)', 'json')
   .action(async (o: { output: string }) => {
     const list = await (await client()).listPolicies();
     if (o.output === 'yaml') {
       const YAML = await import('yaml');
       process.stdout.write(list.policies.map((p) => YAML.stringify(p.object)).join('---\n'));
+    } else if (o.output === 'json') {
+      json(list.policies.flatMap((p) => p.rules));
     } else {
-      json(list.policies.map((p) => p.object));
+      throw new MembraneError('EINVAL', `--output: "${o.output}" is not json or yaml`);
     }
     process.stdout.write(`Revision: ${list.revision}\n`);
   });

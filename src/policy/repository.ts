@@ -7,6 +7,7 @@
  * behave like `kubectl apply`: a policy with the same kind, namespace and name
  * replaces the old one in place.
  */
+import { ruleToJSON } from './render.js';
 import type { PolicyDeleteResponse, PolicyImportResponse, PolicyListModel, PolicyRef } from '../api/types.js';
 import { MembraneError, ValidationError } from '../common/errors.js';
 import { RULE_SECTIONS, type ParsedPolicy, type PolicyRule, type RuleSection } from './types.js';
@@ -134,7 +135,7 @@ export class PolicyRepository {
   toListModel(): PolicyListModel {
     return {
       revision: this.rev,
-      policies: this.list().map((p) => ({ ...p.ref, revision: p.revision, object: p.object })),
+      policies: this.list().map((p) => ({ ...p.ref, revision: p.revision, object: p.object, rules: p.rules.map(ruleToJSON) })),
     };
   }
 
