@@ -60,7 +60,7 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 	};
 
 	int tracked = ct_trackable(p);
-	if (tracked && ct_lookup(p, dir, now) != CT_NEW) {
+	if ((tracked && ct_lookup(p, dir, now) != CT_NEW) || (p->icmp_related && ct_related(p, dir, now))) {
 		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
 	}

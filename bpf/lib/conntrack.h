@@ -111,6 +111,31 @@ static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, _
 	return CT_NEW;
 }
 
+/*
+ * ct_related tells whether an ICMP error is about a tracked connection of
+ * the local endpoint on side `dir`. The quoted packet travelled the other
+ * way: an error delivered to the endpoint quotes a packet it sent.
+ */
+static __always_inline int ct_related(const struct pkt *p, __u8 dir, __u64 now)
+{
+	__u8 inner_dir = ct_other_dir(dir);
+	struct ct_key key = {
+		.saddr = p->inner_saddr, .daddr = p->inner_daddr,
+		.sport = p->inner_sport, .dport = p->inner_dport,
+		.proto = p->inner_proto, .dir = inner_dir,
+	};
+	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
+	if (e && e->expires_ns >= now)
+		return 1;
+	struct ct_key rkey = {
+		.saddr = p->inner_daddr, .daddr = p->inner_saddr,
+		.sport = p->inner_dport, .dport = p->inner_sport,
+		.proto = p->inner_proto, .dir = ct_other_dir(inner_dir),
+	};
+	e = bpf_map_lookup_elem(&conntrack, &rkey);
+	return e && e->expires_ns >= now;
+}
+
 /* ct_create records a new connection allowed by `cookie`. Returns 0 or a negative reason. */
 static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u16 ep_id, __u32 peer_identity,
 				     __u32 cookie, __u64 now)

@@ -14,7 +14,35 @@ struct pkt {
 	__u8 icmp_type;
 	__u8 icmp_echo;  /* 1 = echo request, 2 = echo reply, 0 = other ICMP */
 	__u32 len;
+	/* ICMP errors: the tuple of the packet the error is about (icmp_related = 1). */
+	__u8 icmp_related;
+	__u8 inner_proto;
+	__u16 inner_sport;
+	__u16 inner_dport;
+	__u32 inner_saddr;
+	__u32 inner_daddr;
 };
+
+#define ICMP_DEST_UNREACH 3
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+
+/* parse_icmp_inner reads the IPv4 header and ports quoted by an ICMP error. */
+static __always_inline void parse_icmp_inner(void *inner, void *data_end, struct pkt *p)
+{
+	struct iphdr *ip = inner;
+	if ((void *)(ip + 1) > data_end || ip->ihl != 5)
+		return;
+	__u16 *ports = (void *)(ip + 1);
+	if ((void *)(ports + 2) > data_end)
+		return;
+	p->icmp_related = 1;
+	p->inner_proto = ip->protocol;
+	p->inner_saddr = ip->saddr;
+	p->inner_daddr = ip->daddr;
+	p->inner_sport = ports[0];
+	p->inner_dport = ports[1];
+}
 
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
@@ -59,6 +87,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	p->tcp_flags = 0;
 	p->icmp_type = 0;
 	p->icmp_echo = 0;
+	p->icmp_related = 0;
 
 	void *l4 = (void *)ip + ip->ihl * 4;
 	switch (ip->protocol) {
@@ -92,6 +121,9 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 		} else if (icmp->type == ICMP_ECHOREPLY) {
 			p->icmp_echo = 2;
 			p->dport = icmp->id;
+		} else if (icmp->type == ICMP_DEST_UNREACH || icmp->type == ICMP_TIME_EXCEEDED ||
+			   icmp->type == ICMP_PARAMETERPROB) {
+			parse_icmp_inner((void *)(icmp + 1), data_end, p);
 		}
 		break;
 	}

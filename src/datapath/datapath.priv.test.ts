@@ -206,6 +206,19 @@ describe('endpoint datapath (BPF_PROG_TEST_RUN)', () => {
     assert.equal(dp.testRun('to_container', buildPacket({ src: R.ip, dst: A.ip, proto: 'icmp', icmpType: 0, icmpId: 78 })).retval, TC_ACT_SHOT);
   });
 
+  it('lets an ICMP error about a tracked connection through, and drops one about nothing it knows', () => {
+    allow(A.epId, { egress: true, identity: R.identity, protocol: 17, port: 9999, prefixLen: 24 });
+    const probe = { src: A.ip, dst: R.ip, proto: 'udp' as const, sport: 33000, dport: 9999 };
+    assert.equal(dp.testRun('from_container', buildPacket(probe)).retval, TC_ACT_OK);
+    events();
+    const unreachable = buildPacket({ src: R.ip, dst: A.ip, proto: 'icmp', icmpType: 3, quoted: probe });
+    assert.equal(dp.testRun('to_container', unreachable).retval, TC_ACT_OK, 'port unreachable for the probe reaches A');
+    assert.equal(events().length, 0, 'a related packet is counted, not evented');
+    const stray = buildPacket({ src: R.ip, dst: A.ip, proto: 'icmp', icmpType: 3, quoted: { ...probe, sport: 33001 } });
+    assert.equal(dp.testRun('to_container', stray).retval, TC_ACT_SHOT);
+    assert.equal(events()[0]!.reason, 133);
+  });
+
   it('starts over after a RST when the same tuple opens again', () => {
     allow(A.epId, { egress: true, identity: R.identity, protocol: 6, port: 80, prefixLen: 24 });
     const syn = buildPacket({ src: A.ip, dst: R.ip, proto: 'tcp', sport: 40020, dport: 80, tcpFlags: TCP_SYN });

@@ -20,6 +20,8 @@ export interface PacketSpec {
   tcpFlags?: number;
   icmpType?: number;
   icmpId?: number;
+  /** For ICMP errors (type 3, 11, 12): the packet the error quotes (IP header + 8 bytes). */
+  quoted?: PacketSpec;
   /** IP flags/fragment offset field (for fragment tests). */
   fragOff?: number;
   payload?: number;
@@ -29,7 +31,8 @@ const PROTO: Record<string, number> = { tcp: 6, udp: 17, icmp: 1, sctp: 132 };
 
 export function buildPacket(s: PacketSpec): Buffer {
   const proto = typeof s.proto === 'number' ? s.proto : PROTO[s.proto]!;
-  const l4Len = proto === 6 ? 20 : proto === 17 || proto === 132 ? 8 : proto === 1 ? 8 : 0;
+  const quoted = s.quoted ? buildPacket(s.quoted).subarray(14, 14 + 28) : undefined;
+  const l4Len = proto === 6 ? 20 : proto === 17 || proto === 132 ? 8 : proto === 1 ? 8 + (quoted?.length ?? 0) : 0;
   const payload = s.payload ?? 0;
   const buf = Buffer.alloc(14 + 20 + l4Len + payload);
   // Ethernet
@@ -58,7 +61,8 @@ export function buildPacket(s: PacketSpec): Buffer {
     buf.writeUInt16BE(8 + payload, l4 + 4);
   } else if (proto === 1) {
     buf.writeUInt8(s.icmpType ?? 8, l4);
-    buf.writeUInt16BE(s.icmpId ?? 0x1234, l4 + 4);
+    if (quoted) quoted.copy(buf, l4 + 8);
+    else buf.writeUInt16BE(s.icmpId ?? 0x1234, l4 + 4);
   }
   return buf;
 }
