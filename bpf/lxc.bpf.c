@@ -42,10 +42,13 @@ static __always_inline int drop(const struct pkt *p, struct event_ctx *c, int re
 }
 
 /*
- * endpoint_side runs one local endpoint's half of the datapath for a packet:
- * conntrack, then (for new connections) the endpoint's policy for `dir`
- * (DIR_EGRESS: the endpoint sends; DIR_INGRESS: it receives) against the
- * peer's identity. Returns TC_ACT_OK or TC_ACT_SHOT.
+ * endpoint_side runs one local endpoint's half of the datapath for a packet
+ * (DIR_EGRESS: the endpoint sends; DIR_INGRESS: it receives). Replies and
+ * ICMP errors about tracked connections pass without a policy lookup. Every
+ * other packet is checked against the endpoint's policy for the peer's
+ * identity, established connections included, so a new deny cuts an open
+ * connection. A new connection's verdict is a flow event; packets of known
+ * connections are only counted. Returns TC_ACT_OK or TC_ACT_SHOT.
  */
 static __always_inline int endpoint_side(const struct pkt *p, const struct endpoint_info *ep, __u8 dir,
 					 __u32 peer_id, __u32 ifindex, __u64 now)
@@ -60,7 +63,8 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 	};
 
 	int tracked = ct_trackable(p);
-	if ((tracked && ct_lookup(p, dir, now) != CT_NEW) || (p->icmp_related && ct_related(p, dir, now))) {
+	enum ct_status st = tracked ? ct_lookup(p, dir, now) : CT_NEW;
+	if (st == CT_REPLY || (p->icmp_related && ct_related(p, dir, now))) {
 		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
 	}
@@ -78,6 +82,10 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 			return drop(p, &c, -ret, now);
 		c.verdict = VERDICT_AUDIT;
 		c.reason = (__u8)-ret;
+	}
+	if (st == CT_ESTABLISHED) {
+		count_packet(REASON_FORWARDED, dir, p->len);
+		return TC_ACT_OK;
 	}
 
 	if (tracked) {

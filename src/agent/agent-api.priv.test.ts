@@ -129,6 +129,85 @@ spec:
     assert.equal(await curl(stranger), 0, 'with the policy gone the stranger gets through');
   });
 
+  it('refuses malformed bodies on every mutating path and stays up', async () => {
+    const cases: [string, string, unknown, RegExp][] = [
+      ['POST', '/v1/ipam', { owner: {} }, /owner/],
+      ['POST', '/v1/cni/gc', { validAttachments: [5] }, /validAttachments\[0\]/],
+      ['PUT', '/v1/k8s/pods/default/p', { labels: {}, containerPorts: 'x' }, /containerPorts/],
+      ['PUT', '/v1/k8s/pods/default/p', { labels: {}, serviceAccount: 123 }, /serviceAccount/],
+      ['PUT', '/v1/k8s/pods/Bad_Ns/p', { labels: {} }, /namespace/],
+      ['PUT', '/v1/k8s/namespaces/x', { labels: { a: 'not ok' } }, /labels\.a/],
+      ['PUT', '/v1/endpoints', { containerId: 'c1', ifName: 'eth0', netns: '/x', hostIfName: 'lo', hostIfIndex: 1, hostMac: '00:00:00:00:00:00', containerMac: '00:00:00:00:00:00', ipv4: '10.244.12.50' }, /hostIfName/],
+      ['GET', `/v1/flows?follow=true&whitelist=${encodeURIComponent('[{"source_identity":5}]')}`, undefined, /whitelist\[0\]\.source_identity/],
+      ['GET', `/v1/flows?whitelist=${encodeURIComponent('[{"nope":[]}]')}`, undefined, /nope/],
+    ];
+    const before = await agent.status();
+    for (const [method, path, body, re] of cases) {
+      const err = await rejects(agent.request(method, path, body));
+      assert.equal(err.code, 'EINVAL', `${method} ${path}: ${err.message}`);
+      assert.match(err.message, re, `${method} ${path}`);
+    }
+    const after = await agent.status();
+    assert.equal(after.ipam.allocated, before.ipam.allocated);
+    assert.equal(after.endpoints, before.endpoints);
+    assert.equal(await curl(friend), 0, 'the agent and the datapath are fine');
+  });
+
+  it('cuts an open connection when a new policy denies it', async () => {
+    const echo = web.spawn(['node', '-e', `require('net').createServer((s) => s.pipe(s)).listen(7000, () => console.log('listening'))`]);
+    await new Promise<void>((resolve) => echo.stdout!.on('data', (d: Buffer) => { if (String(d).includes('listening')) resolve(); }));
+    const conn = stranger.spawn(['node', '-e', `const s = require('net').connect(7000, '${web.ip}', () => console.log('connected'));` +
+      `process.stdin.on('data', (d) => s.write(d)); s.on('data', (d) => process.stdout.write('echo:' + d));`]);
+    let out = '';
+    conn.stdout!.on('data', (d: Buffer) => { out += String(d); });
+    const waitFor = async (needle: string, ms: number) => {
+      for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (out.includes(needle)) return true;
+      return false;
+    };
+    assert.ok(await waitFor('connected', 5000));
+    conn.stdin!.write('one\n');
+    assert.ok(await waitFor('echo:one', 5000), 'the connection works before the policy');
+    await agent.importPolicies({ text: `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: web-only-friend}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  ingress: [{fromEndpoints: [{matchLabels: {app: friend}}]}]
+` });
+    try {
+      conn.stdin!.write('two\n');
+      assert.equal(await waitFor('echo:two', 2000), false, 'the established connection is cut by the new policy');
+    } finally {
+      await agent.deletePolicy({ kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'web-only-friend' });
+      conn.kill();
+      echo.kill();
+    }
+  });
+
+  it('keeps one address per attachment when a runtime repeats ADD', async () => {
+    const ns = uniqueName('mr');
+    const containerId = `${ns}${'1'.repeat(58)}`.slice(0, 64);
+    const config = { cniVersion: '1.0.0', name: 'membrane', type: 'membrane-cni', agentSocket: node.socket };
+    const common = { plugin: MEMBRANE_CNI_BIN, config, containerId, netns: `/run/netns/${ns}`, ifName: 'eth0', runtimeNetns: node.nodeNetnsPath };
+    const before = (await agent.status()).ipam.allocated;
+    await run('ip', ['netns', 'add', ns]);
+    try {
+      const args = { IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: 'again' };
+      const first = await invokeCni({ ...common, command: 'ADD', args });
+      const second = await invokeCni({ ...common, command: 'ADD', args });
+      assert.ok(first.ok && second.ok);
+      const ip = (r: typeof first) => (r.ok ? (r.output!['ips'] as { address: string }[])[0]!.address : '');
+      assert.equal(ip(second), ip(first), 'the repeated ADD keeps the address');
+      assert.equal((await agent.status()).ipam.allocated, before + 1, 'and holds exactly one');
+      const ep = await agent.getEndpointByAttachment(containerId, 'eth0');
+      assert.equal(`${ep.ipv4}/32`, ip(first));
+    } finally {
+      await invokeCni({ ...common, command: 'DEL' });
+      await run('ip', ['netns', 'del', ns], { allowFailure: true });
+    }
+    assert.equal((await agent.status()).ipam.allocated, before);
+  });
+
   it('gives every one of many concurrent CNI ADDs its own address', async () => {
     const n = 12;
     const config = { cniVersion: '1.1.0', name: 'membrane', type: 'membrane-cni', agentSocket: node.socket };

@@ -6,6 +6,7 @@
  * persisted in the state dir; the kernel side lives in pinned maps, so a
  * restarted agent adopts what it finds instead of starting over.
  */
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { MembraneError, ValidationError } from '../common/errors.js';
 import { Mutex } from '../common/mutex.js';
@@ -22,8 +23,10 @@ import { type EndpointRecord, type EndpointStatus, EndpointIdAllocator, attachme
 import { IdentityAllocator } from '../identity/allocator.js';
 import { Ipam, type IpamSnapshot } from '../ipam/ipam.js';
 import { FlowRing } from '../hubble/ring.js';
-import { type FlowContext, type FlowPolicy, flowsFromEvent } from '../hubble/flow.js';
-import { listLinks, nodeAddresses, setupNode } from './node.js';
+import { type FlowContext, flowsFromEvent } from '../hubble/flow.js';
+import { linkDetails, listLinks, nodeAddresses, setupNode } from './node.js';
+import { takePidLock } from './pidlock.js';
+import { requireString, validateEndpointRequest, validateGc, validateNamespace, validatePodMeta } from './validate.js';
 import { PolicyEngine, type EnforcementMode } from './policy-engine.js';
 import { podIdentityLabels } from './labels.js';
 
@@ -50,8 +53,6 @@ interface PersistedK8s {
   pods: PodMetaModel[];
 }
 
-const LABEL_KEY_RE = /^([A-Za-z0-9][-A-Za-z0-9_.]*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-
 export class Agent {
   private readonly mutex = new Mutex();
   private readonly startedAt = Date.now();
@@ -70,6 +71,7 @@ export class Agent {
   private readonly pods = new Map<string, PodMetaModel>();
   private readonly wallOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
   private eventsReceived = 0;
+  private releaseLock?: () => void;
 
   constructor(readonly opts: AgentOptions) {
     this.ring = new FlowRing(opts.flowRingCapacity);
@@ -85,6 +87,8 @@ export class Agent {
 
   /** Sets up the node, loads (or adopts) the datapath and restores persisted state. */
   async start(): Promise<void> {
+    mkdirSync(this.opts.stateDir, { recursive: true, mode: 0o700 });
+    this.releaseLock = takePidLock(this.file('agent.pid'));
     this.ipam = new Ipam(this.opts.podCIDR, readJsonState<IpamSnapshot | undefined>(this.file('ipam.json'), undefined),
       (s) => writeJsonState(this.file('ipam.json'), s));
     this.identities = new IdentityAllocator({
@@ -127,7 +131,7 @@ export class Agent {
       this.endpointIds.take(r.id);
       const labels = this.labelsFor(r);
       const { identity } = this.identities.acquire(labels);
-      this.status.set(r.id, { identity: identity.id, labels: identity.labels.toStrings(), state: 'regenerating', ingressEnforcing: false, egressEnforcing: false, policyRevision: 0, mapEntries: 0, defaultDenyBy: { ingress: [], egress: [] } });
+      this.status.set(r.id, newStatus(identity.id, identity.labels.toStrings()));
       this.kernel.upsertIpcache(r.ipv4, 32, identity.id);
     }
     // Kernel state of endpoints the agent no longer knows.
@@ -143,6 +147,7 @@ export class Agent {
   async stop(): Promise<void> {
     await this.events?.stop();
     this.dp?.close();
+    this.releaseLock?.();
   }
 
   // ---- labels and identities ----
@@ -217,7 +222,7 @@ export class Agent {
 
   allocateIp(owner: string) {
     return this.mutex.run(() => {
-      if (!owner) throw new ValidationError('owner', 'is required');
+      requireString(owner, 'owner');
       const ip = this.ipam.allocate(owner);
       return { ip, prefixLength: 32 as const, podCIDR: this.ipam.podCIDR, gateway: this.ipam.gateway, mtu: this.opts.mtu };
     });
@@ -234,13 +239,18 @@ export class Agent {
     return this.mutex.run(async () => {
       validateEndpointRequest(req);
       if (!this.ipam.contains(req.ipv4)) throw new ValidationError('ipv4', `${req.ipv4} is not in this node's pod CIDR ${this.ipam.podCIDR}`);
-      const links = await listLinks();
-      const link = links.get(req.hostIfName);
+      const key = attachmentKey(req.containerId, req.ifName);
+      const holder = this.ipam.ownerOf(req.ipv4);
+      if (holder !== undefined && holder !== key) throw new ValidationError('ipv4', `${req.ipv4} is allocated to ${holder}, not to ${key}`);
+      const link = await linkDetails(req.hostIfName);
       if (!link) throw new ValidationError('hostIfName', `no link ${req.hostIfName} on node ${this.opts.node}`);
+      if (link.kind !== 'veth') throw new ValidationError('hostIfName', `${req.hostIfName} is a ${link.kind ?? 'plain'} link, not a veth`);
       if (link.ifindex !== req.hostIfIndex) throw new ValidationError('hostIfIndex', `${req.hostIfName} has ifindex ${link.ifindex}, not ${req.hostIfIndex}`);
 
+      // A repeated ADD replaces the endpoint but keeps its address.
       const existing = this.findByAttachment(req.containerId, req.ifName);
-      if (existing) this.removeEndpoint(existing);
+      if (existing) this.removeEndpoint(existing, { keepIp: existing.ipv4 === req.ipv4 });
+      this.ipam.assign(req.ipv4, key);
       const id = this.endpointIds.allocate();
       const r: EndpointRecord = {
         id, containerId: req.containerId, ifName: req.ifName, netns: req.netns, hostIfName: req.hostIfName, hostIfIndex: link.ifindex,
@@ -249,17 +259,18 @@ export class Agent {
         ...(req.podName ? { podName: req.podName } : {}),
         ...(req.labels ? { runtimeLabels: req.labels } : {}),
       };
-      if (this.ipam.ownerOf(req.ipv4) === undefined) this.ipam.allocate(attachmentKey(req.containerId, req.ifName));
       try {
         this.endpoints.set(id, r);
         const { identity } = this.identities.acquire(this.labelsFor(r));
-        this.status.set(id, { identity: identity.id, labels: identity.labels.toStrings(), state: 'regenerating', ingressEnforcing: false, egressEnforcing: false, policyRevision: 0, mapEntries: 0, defaultDenyBy: { ingress: [], egress: [] } });
+        this.status.set(id, newStatus(identity.id, identity.labels.toStrings()));
         this.kernel.upsertIpcache(r.ipv4, 32, identity.id);
         this.regenerateAll();
         this.dp.attach(r.hostIfIndex);
         this.saveEndpoints();
       } catch (err) {
         this.removeEndpoint(r);
+        this.regenerateAll();
+        this.saveEndpoints();
         throw err;
       }
       this.opts.log(`endpoint ${id} created: ${r.podNamespace ?? ''}/${r.podName ?? r.containerId.slice(0, 12)} ${r.ipv4} identity ${this.status.get(id)!.identity}`);
@@ -272,19 +283,24 @@ export class Agent {
     return undefined;
   }
 
-  /** Removes an endpoint from the kernel and from memory (not persisted here). */
-  private removeEndpoint(r: EndpointRecord): void {
+  /**
+   * Removes an endpoint from the kernel and from memory (not persisted
+   * here), with its connections: a later pod on the same address must not
+   * inherit them.
+   */
+  private removeEndpoint(r: EndpointRecord, opts: { keepIp?: boolean } = {}): void {
     const st = this.status.get(r.id);
     this.kernel.deleteEndpoint(r.ipv4);
     this.kernel.removePolicy(r.id);
     this.kernel.deleteIpcache(r.ipv4, 32);
+    this.kernel.flushConntrack(r.ipv4);
     try {
       this.dp.detach(r.hostIfIndex);
     } catch {
       // the link may already be gone, taking its filters with it
     }
     if (st) this.identities.release(st.identity);
-    this.ipam.release(r.ipv4);
+    if (!opts.keepIp) this.ipam.release(r.ipv4);
     this.endpoints.delete(r.id);
     this.status.delete(r.id);
     this.endpointIds.release(r.id);
@@ -307,6 +323,7 @@ export class Agent {
 
   cniGc(req: CniGcRequest): Promise<CniGcResponse> {
     return this.mutex.run(() => {
+      validateGc(req);
       const keep = new Set(req.validAttachments.map((a) => attachmentKey(a.containerId, a.ifName)));
       const removed: CniGcResponse['removed'] = [];
       for (const r of [...this.endpoints.values()]) {
@@ -315,7 +332,7 @@ export class Agent {
         removed.push({ containerId: r.containerId, ifName: r.ifName, hostIfName: r.hostIfName });
       }
       for (const [ip, owner] of Object.entries(this.ipam.snapshot().allocations)) {
-        if (owner.includes(':') && !keep.has(owner) && ![...this.endpoints.values()].some((e) => e.ipv4 === ip)) this.ipam.release(ip);
+        if (typeof owner === 'string' && owner.includes(':') && !keep.has(owner) && ![...this.endpoints.values()].some((e) => e.ipv4 === ip)) this.ipam.release(ip);
       }
       if (removed.length) {
         this.regenerateAll();
@@ -350,24 +367,35 @@ export class Agent {
   }
 
   importPolicies(text: string, defaultNamespace: string): Promise<PolicyImportResponse> {
-    return this.mutex.run(() => {
-      const res = this.policy.import(text, defaultNamespace);
-      this.regenerateAll();
-      return res;
-    });
+    return this.mutex.run(() => this.changePolicy(() => this.policy.import(text, defaultNamespace)));
   }
 
   deletePolicies(ref: PolicyRef | 'all'): Promise<PolicyDeleteResponse> {
-    return this.mutex.run(() => {
-      const res = this.policy.delete(ref);
+    return this.mutex.run(() => this.changePolicy(() => this.policy.delete(ref)));
+  }
+
+  /**
+   * Applies a repository change and realizes it on every endpoint. When the
+   * kernel refuses part of it (a full map), the repository goes back to what
+   * it was and the endpoints with it: a policy is in force everywhere or
+   * nowhere.
+   */
+  private changePolicy<T>(change: () => T): T {
+    const before = this.policy.snapshot();
+    const res = change();
+    try {
       this.regenerateAll();
-      return res;
-    });
+    } catch (err) {
+      this.policy.restore(before);
+      this.regenerateAll();
+      throw err;
+    }
+    return res;
   }
 
   putNamespace(ns: NamespaceModel): Promise<void> {
     return this.mutex.run(() => {
-      validateLabels(ns.labels, 'labels');
+      validateNamespace(ns);
       this.namespaces.set(ns.name, { ...ns.labels });
       this.saveK8s();
       let changed = false;
@@ -386,7 +414,7 @@ export class Agent {
 
   putPod(pod: PodMetaModel): Promise<void> {
     return this.mutex.run(() => {
-      validateLabels(pod.labels, 'labels');
+      validatePodMeta(pod);
       this.pods.set(`${pod.namespace}/${pod.name}`, { ...pod, serviceAccount: pod.serviceAccount || 'default' });
       this.saveK8s();
       for (const r of this.endpoints.values()) if (r.podNamespace === pod.namespace && r.podName === pod.name) this.refreshIdentity(r);
@@ -453,28 +481,9 @@ export class Agent {
   }
 }
 
-export type FlowPolicyList = FlowPolicy[];
-
-function validateLabels(labels: Record<string, string> | undefined, field: string): void {
-  if (labels === undefined) return;
-  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) throw new ValidationError(field, 'must be a map of label keys to values');
-  for (const [k, v] of Object.entries(labels)) {
-    if (!LABEL_KEY_RE.test(k) || k.length > 316) throw new ValidationError(`${field}.${k}`, `"${k}" is not a valid label key`);
-    if (typeof v !== 'string' || v.length > 63 || (v !== '' && !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(v))) {
-      throw new ValidationError(`${field}.${k}`, `"${String(v)}" is not a valid label value`);
-    }
-  }
-}
-
-function validateEndpointRequest(req: EndpointChangeRequest): void {
-  const str = (v: unknown, f: string) => {
-    if (typeof v !== 'string' || v === '') throw new ValidationError(f, 'is required and must be a non-empty string');
+function newStatus(identity: number, labels: string[]): EndpointStatus {
+  return {
+    identity, labels, state: 'regenerating', ingressEnforcing: false, egressEnforcing: false, policyRevision: 0, mapEntries: 0,
+    defaultDenyBy: { ingress: [], egress: [] },
   };
-  str(req.containerId, 'containerId');
-  str(req.ifName, 'ifName');
-  str(req.netns, 'netns');
-  str(req.hostIfName, 'hostIfName');
-  str(req.ipv4, 'ipv4');
-  if (!Number.isInteger(req.hostIfIndex) || req.hostIfIndex <= 0) throw new ValidationError('hostIfIndex', 'must be a positive integer');
-  validateLabels(req.labels, 'labels');
 }

@@ -42,6 +42,15 @@ export async function listLinks(): Promise<Map<string, LinkInfo>> {
   return new Map(links.map((l) => [l.ifname, l]));
 }
 
+/** One link of the agent's namespace with its kind (veth, ...), or undefined when there is none by that name. */
+export async function linkDetails(name: string): Promise<(LinkInfo & { kind?: string }) | undefined> {
+  const res = await run('ip', ['-j', '-d', 'link', 'show', 'dev', name], { allowFailure: true });
+  if (res.code !== 0) return undefined;
+  const [l] = JSON.parse(res.stdout || '[]') as (LinkInfo & { linkinfo?: { info_kind?: string } })[];
+  if (!l) return undefined;
+  return { ...l, ...(l.linkinfo?.info_kind ? { kind: l.linkinfo.info_kind } : {}) };
+}
+
 /** Prepares the node: forwarding on, reverse-path filtering off, gateway address on membrane_host. */
 export async function setupNode(gateway: string): Promise<void> {
   await ensureBpffs();

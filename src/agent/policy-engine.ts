@@ -15,7 +15,7 @@ import type { FlowPolicy } from '../hubble/flow.js';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
 
-interface PersistedPolicies {
+export interface PersistedPolicies {
   revision: number;
   policies: { object: unknown; namespace: string }[];
 }
@@ -33,13 +33,25 @@ export class PolicyEngine {
   private repo: PolicyRepository;
 
   constructor(private readonly mode: EnforcementMode, snapshot: unknown, private readonly persist: (s: PersistedPolicies) => void) {
-    const saved = snapshot as PersistedPolicies | undefined;
-    this.repo = new PolicyRepository({ revision: saved?.revision ?? 1 });
-    if (saved?.policies.length) {
-      const parsed = saved.policies.map((p) => parsePolicyObject(p.object, p.namespace || 'default'));
-      this.repo = new PolicyRepository({ revision: Math.max(1, saved.revision - 1) });
-      this.repo.import(parsed);
-    }
+    this.repo = PolicyEngine.load(snapshot as PersistedPolicies | undefined);
+  }
+
+  private static load(saved: PersistedPolicies | undefined): PolicyRepository {
+    if (!saved?.policies.length) return new PolicyRepository({ revision: saved?.revision ?? 1 });
+    const parsed = saved.policies.map((p) => parsePolicyObject(p.object, p.namespace || 'default'));
+    const repo = new PolicyRepository({ revision: Math.max(1, saved.revision - 1) });
+    repo.import(parsed);
+    return repo;
+  }
+
+  /** The repository as persisted, to go back to with restore(). */
+  snapshot(): PersistedPolicies {
+    return { revision: this.repo.revision, policies: this.repo.list().map((p) => ({ object: p.object, namespace: p.ref.namespace })) };
+  }
+
+  restore(s: PersistedPolicies): void {
+    this.repo = PolicyEngine.load(s);
+    this.persist(s);
   }
 
   get revision(): number {
@@ -65,10 +77,7 @@ export class PolicyEngine {
   }
 
   private save(): void {
-    this.persist({
-      revision: this.repo.revision,
-      policies: this.repo.list().map((p) => ({ object: p.object, namespace: p.ref.namespace })),
-    });
+    this.persist(this.snapshot());
   }
 
   resolve(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[]): ResolvedEndpointPolicy {

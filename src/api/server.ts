@@ -10,7 +10,7 @@ import path from 'node:path';
 import { MembraneError } from '../common/errors.js';
 import type { Agent } from '../agent/agent.js';
 import type { CniGcRequest, EndpointChangeRequest, NamespaceModel, PodMetaModel, PolicyImportRequest, PolicyRef } from './types.js';
-import { type FlowFilter, flowPasses } from '../hubble/filter.js';
+import { type FlowFilter, flowPasses, parseFlowFilters } from '../hubble/filter.js';
 import type { Flow } from '../hubble/flow.js';
 
 const MAX_BODY = 32 * 1024 * 1024;
@@ -181,13 +181,13 @@ export class ApiServer {
     const parseFilters = (name: string): FlowFilter[] | undefined => {
       const v = q.get(name);
       if (!v) return undefined;
+      let parsed: unknown;
       try {
-        const parsed = JSON.parse(v) as unknown;
-        if (!Array.isArray(parsed)) throw new Error('not an array');
-        return parsed as FlowFilter[];
+        parsed = JSON.parse(v);
       } catch (cause) {
         throw new MembraneError('EINVAL', `${name}: must be a JSON array of flow filters (${(cause as Error).message})`, { path: name });
       }
+      return parseFlowFilters(parsed, name);
     };
     const whitelist = parseFilters('whitelist');
     const blacklist = parseFilters('blacklist');

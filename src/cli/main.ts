@@ -100,10 +100,10 @@ policy.command('delete [name]').description('delete a policy by name, or all wit
   .option('-n, --namespace <ns>', 'namespace of the policy', 'default')
   .option('--kind <kind>', 'CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy or NetworkPolicy', 'CiliumNetworkPolicy')
   .action(async (name: string | undefined, o: { all?: boolean; namespace: string; kind: string }) => {
-    const c = await client();
-    if (o.all === (name !== undefined)) throw new MembraneError('EINVAL', 'give either a policy name or --all');
+    if (!!o.all === (name !== undefined)) throw new MembraneError('EINVAL', 'give either a policy name or --all');
     const kinds = ['CiliumNetworkPolicy', 'CiliumClusterwideNetworkPolicy', 'NetworkPolicy'];
     if (!kinds.includes(o.kind)) throw new MembraneError('EINVAL', `--kind: "${o.kind}" is not one of ${kinds.join(', ')}`);
+    const c = await client();
     const res = o.all ? await c.deleteAllPolicies() : await c.deletePolicy({
       kind: o.kind as 'CiliumNetworkPolicy', namespace: o.kind === 'CiliumClusterwideNetworkPolicy' ? '' : o.namespace, name: name!,
     });

@@ -20,70 +20,97 @@ interface ObserveOptions {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
-/** Relative ("3s", "4m", "1h") or absolute time -> ISO string. */
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration ago ("30s", "5m", "1h30m", Go style) or an absolute time (RFC 3339) -> ISO string. */
 export function parseTime(text: string, flag: string): string {
-  const rel = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text);
-  if (rel) {
-    const mult: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-    return new Date(Date.now() - Number(rel[1]) * mult[rel[2]!]!).toISOString();
+  if (/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(text)) {
+    let ms = 0;
+    for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+    return new Date(Date.now() - ms).toISOString();
   }
-  const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new MembraneError('EINVAL', `${flag}: "${text}" is neither a duration like 30s or 5m nor a time`);
+  // Only full dates: a bare number ("5") is a mistake, not the year 2001.
+  const t = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(t)) throw new MembraneError('EINVAL', `${flag}: "${text}" is neither a duration like 30s, 5m or 1h30m nor a time like 2026-01-02T15:04:05Z`);
   return new Date(t).toISOString();
 }
 
-/** Builds Hubble-style whitelist filters: an either-side flag forks every filter into a source and a destination variant. */
+/**
+ * Builds whitelist filters as Hubble does: one filter for the source side
+ * and, once any either-side flag (--pod, --ip, --label, ...) is used, a
+ * second for the destination side. An either-side flag fills the source
+ * field of the first and the destination field of the second; a from-/to-
+ * flag fills its field in both. A field set twice is refused, as Hubble
+ * refuses `--pod` with `--from-pod`.
+ */
 export function buildFilters(o: ObserveOptions): FlowFilter[] {
-  let filters: FlowFilter[] = [{}];
-  const either = (values: string[] | undefined, src: keyof FlowFilter, dst: keyof FlowFilter, map: (v: string) => unknown = (v) => v) => {
-    if (!values?.length) return;
-    const mapped = values.map(map);
-    filters = filters.flatMap((f) => [{ ...f, [src]: mapped }, { ...f, [dst]: mapped }] as FlowFilter[]);
-  };
-  const both = (field: keyof FlowFilter, values: unknown[] | undefined) => {
-    if (!values?.length) return;
-    filters = filters.map((f) => ({ ...f, [field]: values }));
+  const left: FlowFilter = {};
+  const right: FlowFilter = {};
+  const setBy = new Map<string, string>();
+  let eitherUsed = false;
+  const set = (f: FlowFilter, field: keyof FlowFilter, values: unknown[], flag: string) => {
+    const prev = setBy.get(`${f === left ? 'l' : 'r'}:${field}`);
+    if (prev !== undefined && prev !== flag) throw new MembraneError('EINVAL', `filters --${prev} and --${flag} cannot be combined`);
+    setBy.set(`${f === left ? 'l' : 'r'}:${field}`, flag);
+    (f as Record<string, unknown>)[field] = [...(((f as Record<string, unknown[]>)[field]) ?? []), ...values];
   };
   const num = (flag: string) => (v: string) => {
     if (!/^\d+$/.test(v)) throw new MembraneError('EINVAL', `--${flag}: "${v}" is not a number`);
     return Number(v);
   };
-  either(o.pod, 'source_pod', 'destination_pod');
-  either(o.namespace?.map((n) => `${n}/`), 'source_pod', 'destination_pod');
-  either(o.label, 'source_label', 'destination_label');
-  either(o.ip, 'source_ip', 'destination_ip');
-  either(o.identity, 'source_identity', 'destination_identity', num('identity'));
-  either(o.port, 'source_port', 'destination_port', (v) => String(num('port')(v)));
-  both('source_pod', [...(o.fromPod ?? []), ...(o.fromNamespace ?? []).map((n) => `${n}/`)]);
-  both('destination_pod', [...(o.toPod ?? []), ...(o.toNamespace ?? []).map((n) => `${n}/`)]);
-  both('source_label', o.fromLabel);
-  both('destination_label', o.toLabel);
-  both('source_ip', o.fromIp);
-  both('destination_ip', o.toIp);
-  both('source_identity', o.fromIdentity?.map(num('from-identity')));
-  both('destination_identity', o.toIdentity?.map(num('to-identity')));
-  both('source_port', o.fromPort?.map((v) => String(num('from-port')(v))));
-  both('destination_port', o.toPort?.map((v) => String(num('to-port')(v))));
-  both('protocol', o.protocol);
-  both('node_name', o.nodeName);
+  const either = (flag: string, values: unknown[] | undefined, src: keyof FlowFilter, dst: keyof FlowFilter) => {
+    if (!values?.length) return;
+    eitherUsed = true;
+    set(left, src, values, flag);
+    set(right, dst, values, flag);
+  };
+  const both = (flag: string, field: keyof FlowFilter, values: unknown[] | undefined) => {
+    if (!values?.length) return;
+    set(left, field, values, flag);
+    set(right, field, values, flag);
+  };
+  const ns = (v: string[] | undefined) => v?.map((n) => `${n}/`);
+  either('pod', o.pod, 'source_pod', 'destination_pod');
+  either('namespace', ns(o.namespace), 'source_pod', 'destination_pod');
+  either('label', o.label, 'source_label', 'destination_label');
+  either('ip', o.ip, 'source_ip', 'destination_ip');
+  either('identity', o.identity?.map(num('identity')), 'source_identity', 'destination_identity');
+  either('port', o.port?.map((v) => String(num('port')(v))), 'source_port', 'destination_port');
+  both('from-pod', 'source_pod', o.fromPod);
+  both('from-namespace', 'source_pod', ns(o.fromNamespace));
+  both('to-pod', 'destination_pod', o.toPod);
+  both('to-namespace', 'destination_pod', ns(o.toNamespace));
+  both('from-label', 'source_label', o.fromLabel);
+  both('to-label', 'destination_label', o.toLabel);
+  both('from-ip', 'source_ip', o.fromIp);
+  both('to-ip', 'destination_ip', o.toIp);
+  both('from-identity', 'source_identity', o.fromIdentity?.map(num('from-identity')));
+  both('to-identity', 'destination_identity', o.toIdentity?.map(num('to-identity')));
+  both('from-port', 'source_port', o.fromPort?.map((v) => String(num('from-port')(v))));
+  both('to-port', 'destination_port', o.toPort?.map((v) => String(num('to-port')(v))));
+  both('protocol', 'protocol', o.protocol);
+  both('node-name', 'node_name', o.nodeName);
   if (o.verdict?.length) {
     for (const v of o.verdict) if (!VERDICTS.includes(v.toUpperCase())) throw new MembraneError('EINVAL', `--verdict: "${v}" is not one of ${VERDICTS.join(', ')}`);
-    both('verdict', o.verdict.map((v) => v.toUpperCase()));
+    both('verdict', 'verdict', o.verdict.map((v) => v.toUpperCase()));
   }
-  both('drop_reason_desc', o.dropReasonDesc?.map((d) => d.toUpperCase()));
+  both('drop-reason-desc', 'drop_reason_desc', o.dropReasonDesc?.map((d) => d.toUpperCase()));
   if (o.trafficDirection?.length) {
     for (const d of o.trafficDirection) if (!['ingress', 'egress'].includes(d.toLowerCase())) throw new MembraneError('EINVAL', `--traffic-direction: "${d}" is not ingress or egress`);
-    both('traffic_direction', o.trafficDirection.map((d) => d.toUpperCase()));
+    both('traffic-direction', 'traffic_direction', o.trafficDirection.map((d) => d.toUpperCase()));
   }
   if (o.type?.length) {
-    both('event_type', o.type.map((t) => {
-      const [name, sub] = t.split(':');
+    both('type', 'event_type', o.type.map((t) => {
+      const [name, sub, ...rest] = t.split(':');
       const type = TYPES[name!];
-      if (type === undefined) throw new MembraneError('EINVAL', `--type: "${t}" is not one of ${Object.keys(TYPES).join(', ')}`);
-      return sub && /^\d+$/.test(sub) ? { type, sub_type: Number(sub) } : { type };
+      if (type === undefined || rest.length > 0) throw new MembraneError('EINVAL', `--type: "${t}" is not one of ${Object.keys(TYPES).join(', ')} (TYPE[:SUBTYPE])`);
+      if (sub === undefined) return { type };
+      if (!/^\d+$/.test(sub)) throw new MembraneError('EINVAL', `--type: "${t}": the sub-type "${sub}" is not a number`);
+      return { type, sub_type: Number(sub) };
     }));
   }
-  return filters.filter((f) => Object.keys(f).length > 0);
+  const out = eitherUsed ? [left, right] : [left];
+  return out.filter((f) => Object.keys(f).length > 0);
 }
 
 function formatDict(f: Flow): string {

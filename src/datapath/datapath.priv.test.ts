@@ -192,6 +192,19 @@ describe('endpoint datapath (BPF_PROG_TEST_RUN)', () => {
     assert.equal(dp.testRun('from_container', other).retval, TC_ACT_SHOT);
   });
 
+  it('checks established connections against the current policy: a new deny cuts them', () => {
+    allow(A.epId, { egress: true, identity: R.identity, protocol: 6, port: 80, prefixLen: 24 }, 5);
+    const pkt = (flags: number) => buildPacket({ src: A.ip, dst: R.ip, proto: 'tcp', sport: 40030, dport: 80, tcpFlags: flags });
+    assert.equal(dp.testRun('from_container', pkt(TCP_SYN)).retval, TC_ACT_OK);
+    assert.equal(dp.testRun('from_container', pkt(TCP_ACK)).retval, TC_ACT_OK);
+    events();
+    deny(A.epId, { egress: true, identity: 0, protocol: 6, port: 80, prefixLen: 24 }, 6);
+    assert.equal(dp.testRun('from_container', pkt(TCP_ACK)).retval, TC_ACT_SHOT, 'the open connection is cut');
+    const [ev] = events();
+    assert.equal(ev!.reason, 181);
+    assert.equal(ev!.cookie, 6);
+  });
+
   it('lets replies from the node stack reach the pod that opened the connection', () => {
     allow(A.epId, { egress: true, identity: R.identity, protocol: 17, port: 53, prefixLen: 24 });
     assert.equal(dp.testRun('from_container', buildPacket({ src: A.ip, dst: R.ip, proto: 'udp', sport: 5353, dport: 53 })).retval, TC_ACT_OK);

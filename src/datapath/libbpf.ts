@@ -87,7 +87,28 @@ export const native = {
   ringBufferConsume: lib.func('int ring_buffer__consume(ring_buffer *rb)'),
   ringBufferFree: lib.func('void ring_buffer__free(ring_buffer *rb)'),
   strerror: lib.func('int libbpf_strerror(int err, _Out_ char *buf, size_t size)'),
+  setPrint: lib.func('void *libbpf_set_print(void *fn)'),
 };
+
+let defaultPrint: unknown = null;
+let quiet = false;
+
+/**
+ * libbpf's own stderr messages: wanted while loading (the verifier's log
+ * explains a rejected program), noise afterwards (attaching to a veth
+ * whose clsact qdisc exists prints a kernel "exclusivity" message for an
+ * EEXIST membrane expects). Errors are reported by membrane either way.
+ */
+export function libbpfMessages(on: boolean): void {
+  if (on === !quiet) return;
+  if (on) {
+    native.setPrint(defaultPrint);
+    quiet = false;
+  } else {
+    defaultPrint = native.setPrint(null);
+    quiet = true;
+  }
+}
 
 const libc = koffi.load('libc.so.6');
 export const libcNative = {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import koffi from 'koffi';
 import { MembraneError } from '../common/errors.js';
 import {
-  BpfTcHook, BpfTcOpts, BpfTestRunOpts, TC_EGRESS, TC_F_REPLACE, TC_INGRESS, check, checkPtr, native,
+  BpfTcHook, BpfTcOpts, BpfTestRunOpts, TC_EGRESS, TC_F_REPLACE, TC_INGRESS, check, checkPtr, libbpfMessages, native,
 } from './libbpf.js';
 import { BpfMap } from './map.js';
 
@@ -49,6 +49,7 @@ export class LxcDatapath {
     if (!existsSync(objectPath)) {
       throw new MembraneError('EKERNEL', `datapath object ${objectPath} is missing; run scripts/setup.sh (it builds bpf/)`);
     }
+    libbpfMessages(true);
     const obj = checkPtr(native.open(objectPath, null), `opening BPF object ${objectPath}`);
     try {
       const adopted: MapName[] = [];
@@ -69,7 +70,9 @@ export class LxcDatapath {
         maps[name] = new BpfMap(name, native.mapFd(m), native.mapKeySize(m), native.mapValueSize(m), native.mapMaxEntries(m), PER_CPU.has(name));
       }
       const prog = (n: string) => check(native.programFd(checkPtr(native.findProgram(obj, n), `finding program ${n}`)), `program ${n}`);
-      return new LxcDatapath(obj, maps, prog('from_container'), prog('to_container'), adopted, opts.pinDir);
+      const dp = new LxcDatapath(obj, maps, prog('from_container'), prog('to_container'), adopted, opts.pinDir);
+      libbpfMessages(false);
+      return dp;
     } catch (err) {
       native.close(obj);
       throw err;

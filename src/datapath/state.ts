@@ -6,7 +6,7 @@
  * half-written policy: new and changed entries first, stale ones last.
  */
 import {
-  COUNTER_EVENTS_LOST, DIR_EGRESS, DIR_INGRESS, endpointInfo, endpointKey, ip4ToInt, ipcacheKey, ipcacheValue,
+  COUNTER_EVENTS_LOST, DIR_EGRESS, DIR_INGRESS, ctKey, endpointInfo, endpointKey, ip4ToInt, ipcacheKey, ipcacheValue,
   metricsValue,
 } from './layout.js';
 import { BpfMap } from './map.js';
@@ -57,22 +57,42 @@ export class DatapathState {
     return this.realized.get(epId) ?? new Map();
   }
 
+  /**
+   * Makes the kernel hold exactly `desired` for the endpoint. The realized
+   * view is updated write by write, so after a failure (a full map) it still
+   * says what the kernel holds and the next sync repairs the difference.
+   */
   syncPolicy(epId: number, desired: DesiredPolicy): SyncStats {
-    const current = this.realized.get(epId) ?? new Map<string, PolicyEntryPair>();
+    let current = this.realized.get(epId);
+    if (!current) this.realized.set(epId, (current = new Map()));
     const stats: SyncStats = { written: 0, deleted: 0 };
     for (const [ks, want] of desired) {
       const have = current.get(ks);
       if (have && have.value.deny === want.value.deny && have.value.proxyPort === want.value.proxyPort && have.value.cookie === want.value.cookie) continue;
       this.dp.maps.policy.update(encodePolicyKey(epId, want.key), encodePolicyValue(want.key, want.value));
+      current.set(ks, want);
       stats.written++;
     }
-    for (const [ks, have] of current) {
+    for (const [ks, have] of [...current]) {
       if (desired.has(ks)) continue;
       this.dp.maps.policy.delete(encodePolicyKey(epId, have.key));
+      current.delete(ks);
       stats.deleted++;
     }
-    this.realized.set(epId, new Map(desired));
     return stats;
+  }
+
+  /** Forgets every tracked connection to or from `ip`. */
+  flushConntrack(ip: string): number {
+    const n = ip4ToInt(ip);
+    let removed = 0;
+    for (const k of [...this.dp.maps.conntrack.keys()]) {
+      const key = ctKey.decode(k);
+      if (key.saddr === n || key.daddr === n) {
+        if (this.dp.maps.conntrack.delete(k)) removed++;
+      }
+    }
+    return removed;
   }
 
   removePolicy(epId: number): SyncStats {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { firstDeathstar, parseEndpointList, parseTable, policyDropLines, type PodJson } from './checks.js';
+import { firstDeathstar, firstLine, parseEndpointList, parseTable, policyDropLine, policyDropLines, type PodJson } from './checks.js';
 import { shellQuote } from './runner.js';
 
 describe('demo output checks', () => {
@@ -37,6 +37,23 @@ describe('demo output checks', () => {
       'Nov 27 07:23:09.855: default/xwing:50210 (ID:30862) <> default/deathstar-x:80 (ID:3838) Policy denied DROPPED (TCP Flags: SYN)',
     ].join('\n');
     assert.deepEqual(policyDropLines(text), [text.split('\n')[1]]);
+  });
+
+  it("finds the xwing's drop toward one deathstar pod, and not another ship's or another pod's", () => {
+    const drop = (from: string, to: string) => `Nov 27 07:23:09.855: ${from}:50210 (ID:30862) <> ${to}:80 (ID:3838) Policy denied DROPPED (TCP Flags: SYN)`;
+    const text = [
+      drop('default/tiefighter', 'default/deathstar-a'),
+      drop('default/xwing', 'default/deathstar-b'),
+      'Nov 27 07:23:09.855: default/xwing:50210 (ID:30862) <> default/deathstar-a:80 (ID:3838) policy-verdict:none INGRESS DENIED (TCP Flags: SYN)',
+    ].join('\n');
+    assert.equal(policyDropLine(text, 'default/xwing', 'default/deathstar-a'), undefined);
+    assert.equal(policyDropLine(text, 'default/xwing', 'default/deathstar-b'), drop('default/xwing', 'default/deathstar-b'));
+    assert.equal(policyDropLine(drop('default/deathstar-b', 'default/xwing'), 'default/xwing', 'default/deathstar-b'), undefined, 'the xwing must be the source');
+  });
+
+  it('takes the first line of an output', () => {
+    assert.equal(firstLine('Panic: deathstar exploded\n\ngoroutine 1 [running]:\n'), 'Panic: deathstar exploded');
+    assert.equal(firstLine(''), '');
   });
 
   it('quotes printed command arguments only when a shell needs it', () => {

@@ -57,3 +57,20 @@ export function firstDeathstar(pods: PodJson[]): PodJson | undefined {
 export function policyDropLines(text: string): string[] {
   return text.split('\n').filter((l) => l.includes('Policy denied') && l.includes('DROPPED'));
 }
+
+/**
+ * The line of `observe` output showing `from`'s packet to `to` dropped by
+ * policy ("default/xwing ... default/deathstar-... Policy denied DROPPED"),
+ * with `from` printed before `to` (the source comes first), or undefined.
+ */
+export function policyDropLine(text: string, from: string, to: string): string | undefined {
+  return policyDropLines(text).find((l) => {
+    const f = l.indexOf(from);
+    return f >= 0 && l.indexOf(to, f + from.length) > f;
+  });
+}
+
+/** The first line of a command's output (without its newline). */
+export function firstLine(text: string): string {
+  return text.split('\n', 1)[0] ?? '';
+}

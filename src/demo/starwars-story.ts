@@ -1,12 +1,13 @@
 import path from 'node:path';
 import { readLabState } from '../lab/state.js';
-import { firstDeathstar, parseEndpointList, parseTable, policyDropLines, type PodJson } from './checks.js';
+import { firstDeathstar, firstLine, parseEndpointList, parseTable, policyDropLine, type PodJson } from './checks.js';
 import type { DemoRunner } from './runner.js';
 
 /**
  * The Star Wars demo, after Cilium's getting-started guide: the Empire's
  * deathstar, a tiefighter and an xwing; an L3/L4 policy lets only empire
- * ships land. Each chapter runs the commands a user would, prints them and
+ * ships land, but cannot stop an empire ship attacking the exhaust port
+ * (that takes an L7 policy, still to come). Each chapter runs the commands a user would, prints them and
  * checks their output; the chapters run in order, and `tearDown` always.
  */
 export interface StoryOptions {
@@ -16,9 +17,12 @@ export interface StoryOptions {
 }
 
 const CURL_TIMEOUT_EXIT = 28;
+/** The first line of the deathstar's answer to PUT /v1/exhaust-port. */
+const EXPLODED = 'Panic: deathstar exploded';
 
 export class StarWarsStory {
   private deathstarIp = '';
+  private deathstarPod = '';
   private socket = '';
 
   constructor(private readonly r: DemoRunner, private readonly opts: StoryOptions) {}
@@ -65,6 +69,7 @@ export class StarWarsStory {
     }
     if (!r.check(`the deathstar pod ${target?.name ?? ''} is at ${target?.ip ?? '?'}`, target !== undefined && target.ip !== '', 'no deathstar pod in lab get pods -o json')) return false;
     this.deathstarIp = target!.ip;
+    this.deathstarPod = `${target!.namespace}/${target!.name}`;
     return true;
   }
 
@@ -116,10 +121,10 @@ export class StarWarsStory {
     this.r.say('Every verdict of the datapath is a flow. The agent of the node:');
     if (!await this.nodeSocket()) return false;
     const res = await this.r.membrane(['--socket', this.socket, 'observe', '--pod', 'deathstar', '--verdict', 'DROPPED', '--last', '5']);
-    const drops = policyDropLines(res.stdout);
-    return this.r.check('the xwing\'s packet to the deathstar was dropped: "Policy denied ... DROPPED"',
-      res.code === 0 && drops.some((l) => l.includes('xwing') || l.includes(this.deathstarIp)),
-      res.code !== 0 ? `exit ${res.code}` : 'no "Policy denied ... DROPPED" flow of the xwing');
+    const drop = policyDropLine(res.stdout, 'default/xwing', this.deathstarPod);
+    return this.r.check(`the xwing's packet to ${this.deathstarPod} was dropped: "Policy denied ... DROPPED"`,
+      res.code === 0 && drop !== undefined,
+      res.code !== 0 ? `exit ${res.code}` : `no "Policy denied ... DROPPED" flow from default/xwing to ${this.deathstarPod}`);
   }
 
   /** The deathstar endpoints enforce ingress policy. */
@@ -132,6 +137,19 @@ export class StarWarsStory {
     return this.r.check('both deathstar endpoints enforce ingress policy (POLICY (ingress) ENFORCEMENT = Enabled)',
       res.code === 0 && deathstars.length === 2 && enforced.length === 2,
       res.code !== 0 ? `exit ${res.code}` : `${enforced.length} of ${deathstars.length} deathstar endpoints enforce ingress`);
+  }
+
+  /** What L3/L4 cannot see: to rule1, an attack on the exhaust port is one more TCP connection to port 80. */
+  async exhaustPortBeforeL7(): Promise<boolean> {
+    this.r.heading('before-l7', '8. What an L3/L4 policy cannot see: the exhaust port');
+    this.r.say('rule1 lets empire ships reach TCP port 80, whatever they send there. The tiefighter may land, and may just as well attack the exhaust port:');
+    const res = await this.lab(['exec', 'default/tiefighter', '--', 'curl', '-s', '--connect-timeout', '3', '-XPUT', `http://${this.deathstarIp}/v1/exhaust-port`]);
+    const ok = this.r.check(`the deathstar exploded (the answer starts with "${EXPLODED}")`,
+      res.code === 0 && firstLine(res.stdout) === EXPLODED, `exit ${res.code}, first line ${JSON.stringify(firstLine(res.stdout))}`);
+    this.r.say('An L3/L4 policy cannot tell a landing request from an attack on the exhaust port: both are TCP to port 80 from an empire ship.\n' +
+      `An HTTP-aware (L7) policy can: ${this.r.shown(path.join(this.opts.examples, 'sw_l3_l4_l7_policy.yaml'))} allows empire ships only POST /v1/request-landing.\n` +
+      'It needs membrane\'s L7 proxy, which comes later.');
+    return ok;
   }
 
   async tearDown(): Promise<boolean> {

@@ -51,4 +51,8 @@ describe('Star Wars demo (privileged)', () => {
   it('shows ingress enforcement Enabled on both deathstar endpoints', async () => {
     await chapter(() => story.endpointEnforcement());
   });
+
+  it('lets the tiefighter hit the exhaust port under the L3/L4 policy ("Panic: deathstar exploded")', async () => {
+    await chapter(() => story.exhaustPortBeforeL7());
+  });
 });

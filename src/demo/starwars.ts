@@ -35,6 +35,7 @@ export async function runStarWarsDemo(opts: DemoOptions, signal?: AbortSignal): 
       () => story.landWithPolicy(),
       () => story.dropFlow(),
       () => story.endpointEnforcement(),
+      () => story.exhaustPortBeforeL7(),
     ];
     for (const chapter of chapters) {
       if (signal?.aborted || !await chapter()) break;

@@ -5,7 +5,10 @@
 import { dropDescription, type Flow, type FlowEndpoint } from './flow.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const RESERVED: Record<number, string> = { 1: 'host', 2: 'world', 3: 'unmanaged', 4: 'health', 5: 'init', 6: 'remote-node', 7: 'kube-apiserver', 8: 'ingress' };
+const RESERVED: Record<number, string> = {
+  0: 'unknown', 1: 'host', 2: 'world', 3: 'unmanaged', 4: 'health', 5: 'init', 6: 'remote-node', 7: 'kube-apiserver', 8: 'ingress',
+  9: 'world-ipv4', 10: 'world-ipv6',
+};
 const MATCH: Record<number, string> = { 0: 'none', 1: 'L3-Only', 2: 'L3-L4', 3: 'L4-Only', 4: 'all', 5: 'L3-Proto', 6: 'Proto-Only' };
 
 /** Go's StampMilli ("Jan _2 15:04:05.000"), in local time. */
@@ -56,5 +59,9 @@ export function formatCompact(f: Flow, opts: CompactOptions = {}): string {
   }
   const node = opts.printNodeName ? ` [${f.node_name}]` : '';
   const names = opts.printPolicyNames ? policyNames(f) : '';
-  return `${stampMilli(f.time)}${node}: ${side(f.source, f.IP.source, sport)} ${arrow} ${side(f.destination, f.IP.destination, dport)} ${what}${names ? ` [${names}]` : ''} (${f.Summary})`;
+  const src = side(f.source, f.IP.source, sport);
+  const dst = side(f.destination, f.IP.destination, dport);
+  // A reply reads from the connection's initiator, as Hubble prints it: "client <- server".
+  const pair = f.is_reply ? `${dst} ${arrow} ${src}` : `${src} ${arrow} ${dst}`;
+  return `${stampMilli(f.time)}${node}: ${pair} ${what}${names ? ` [${names}]` : ''} (${f.Summary})`;
 }

@@ -4,6 +4,8 @@
  * Within one filter every field given must match; within one field, any
  * listed value may.
  */
+import { z } from 'zod';
+import { ValidationError } from '../common/errors.js';
 import type { Flow } from './flow.js';
 
 export interface FlowFilter {
@@ -23,6 +25,25 @@ export interface FlowFilter {
   source_port?: string[];
   destination_port?: string[];
   node_name?: string[];
+}
+
+const strings = z.array(z.string());
+const numbers = z.array(z.number().int().nonnegative());
+const flowFilterSchema = z.object({
+  source_pod: strings, destination_pod: strings, source_ip: strings, destination_ip: strings,
+  source_identity: numbers, destination_identity: numbers, source_label: strings, destination_label: strings,
+  verdict: strings, drop_reason_desc: strings, traffic_direction: strings, protocol: strings,
+  source_port: strings, destination_port: strings, node_name: strings,
+  event_type: z.array(z.object({ type: z.number().int(), sub_type: z.number().int().optional() }).strict()),
+}).partial().strict();
+
+/** Validates FlowFilters given over the API; the error names the offending field, e.g. `whitelist[0].source_identity[1]`. */
+export function parseFlowFilters(value: unknown, field: string): FlowFilter[] {
+  const res = z.array(flowFilterSchema).safeParse(value);
+  if (res.success) return res.data as FlowFilter[];
+  const issue = res.error.issues[0]!;
+  const path = issue.path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : `${acc}.${String(p)}`), field);
+  throw new ValidationError(path, issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.join(', ')}` : issue.message);
 }
 
 /** "ns/prefix" or "ns/" matches pods by namespace and name prefix; a bare name means namespace "default"... as Hubble does for `--pod`. */
@@ -57,7 +78,8 @@ function labelMatches(selectors: string[], labels: string[] | undefined): boolea
       const bare = colon >= 0 ? l.slice(colon + 1) : l;
       const [lk, lv] = bare.includes('=') ? [bare.slice(0, bare.indexOf('=')), bare.slice(bare.indexOf('=') + 1)] : [bare, ''];
       const full = colon >= 0 ? `${l.slice(0, colon)}:${lk}` : lk;
-      return (lk === k || full === k) && (v === undefined || lv === v);
+      const anySource = k!.startsWith('any:') ? k!.slice(4) : undefined;
+      return (lk === k || full === k || lk === anySource) && (v === undefined || lv === v);
     });
   }));
 }

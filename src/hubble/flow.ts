@@ -89,7 +89,7 @@ export function tcpFlags(bits: number): TcpFlags {
 
 /** "TCP Flags: SYN, ACK" in Hubble's order. */
 export function tcpFlagsSummary(flags: TcpFlags): string {
-  const order: (keyof TcpFlags)[] = ['SYN', 'FIN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
+  const order: (keyof TcpFlags)[] = ['SYN', 'ACK', 'RST', 'FIN', 'PSH', 'URG', 'ECE', 'CWR'];
   return `TCP Flags: ${order.filter((k) => flags[k]).join(', ')}`;
 }
 
@@ -134,7 +134,7 @@ let seq = 0;
 function flowUuid(ev: FlowEventRecord): string {
   seq = (seq + 1) >>> 0;
   const hex = (n: number, w: number) => n.toString(16).padStart(w, '0').slice(-w);
-  return `${hex(Math.floor(ev.tsNs / 2 ** 32), 8)}-${hex(ev.tsNs >>> 16, 4)}-4${hex(ev.tsNs, 3)}-8${hex(seq >>> 16, 3)}-${hex(seq, 4)}${hex(ev.saddr ^ ev.daddr, 8)}`;
+  return `${hex(Math.floor(ev.tsNs / 2 ** 32), 8)}-${hex(ev.tsNs >>> 16, 4)}-4${hex(ev.tsNs, 3)}-8${hex(seq >>> 16, 3)}-${hex(seq, 4)}${hex((ev.saddr ^ ev.daddr) >>> 0, 8)}`;
 }
 
 /**
@@ -174,7 +174,7 @@ export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
     const verdict: Verdict = ev.verdict === VERDICT_FORWARDED ? 'FORWARDED' : ev.verdict === VERDICT_AUDIT ? 'AUDIT' : 'DROPPED';
     out.push({
       time, uuid: flowUuid(ev), verdict, ...base,
-      ...(ev.reason !== 0 ? { drop_reason: ev.reason, drop_reason_desc: reasonHubbleName(ev.reason) } : {}),
+      ...(verdict === 'DROPPED' ? { drop_reason: ev.reason, drop_reason_desc: reasonHubbleName(ev.reason) } : {}),
       event_type: { type: EVENT_POLICY_VERDICT },
       policy_match_type: ev.matchType,
       ...(verdict === 'DROPPED' ? {} : { is_reply: false }),

@@ -17,7 +17,14 @@ export class FlowRing {
     this.next = (this.next + 1) % this.capacity;
     if (this.count < this.capacity) this.count++;
     this.seenTotal++;
-    for (const fn of this.followers) fn(f);
+    for (const fn of this.followers) {
+      try {
+        fn(f);
+      } catch {
+        // A follower's failure is its own (a closed stream); it must never stop the pipeline.
+        this.followers.delete(fn);
+      }
+    }
   }
 
   get size(): number { return this.count; }

@@ -40,6 +40,16 @@ describe('IPAM', () => {
     assert.notEqual(restored.allocate('b'), a);
   });
 
+  it('assigns an exact address to its owner and refuses one held by another', () => {
+    const ipam = new Ipam('10.244.3.0/24', undefined, () => {});
+    ipam.assign('10.244.3.9', 'a');
+    ipam.assign('10.244.3.9', 'a');
+    assert.throws(() => ipam.assign('10.244.3.9', 'b'), /allocated to a/);
+    assert.throws(() => ipam.assign('10.244.3.1', 'b'), /reserved/);
+    assert.throws(() => ipam.assign('10.244.4.2', 'b'), /not in pod CIDR/);
+    assert.notEqual(ipam.allocate('c'), '10.244.3.9');
+  });
+
   it('refuses state persisted for another CIDR', () => {
     assert.throws(() => new Ipam('10.244.4.0/24', { podCIDR: '10.244.3.0/24', allocations: {} }, () => {}), /persisted IPAM state/);
   });

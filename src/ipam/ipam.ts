@@ -70,6 +70,18 @@ export class Ipam {
     throw new MembraneError('EEXHAUSTED', `no free address left in pod CIDR ${this.podCIDR} (${this.capacity} in use)`);
   }
 
+  /** Reserves exactly `ip` for `owner` (an address the owner already had). Throws when another owner holds it. */
+  assign(ip: string, owner: string): void {
+    if (!this.contains(ip)) throw new MembraneError('EINVAL', `${ip} is not in pod CIDR ${this.podCIDR}`);
+    const n = (ip4ToInt(ip) - this.cidr.network) >>> 0;
+    if (n < 2 || n >= cidrSize(this.cidr) - 1) throw new MembraneError('EINVAL', `${ip} is reserved in pod CIDR ${this.podCIDR} (network, gateway or broadcast)`);
+    const holder = this.allocations.get(ip);
+    if (holder === owner) return;
+    if (holder !== undefined) throw new MembraneError('EEXIST', `${ip} is allocated to ${holder}`);
+    this.allocations.set(ip, owner);
+    this.save();
+  }
+
   /** Releases an address; releasing a free one is a no-op. Returns whether it was allocated. */
   release(ip: string): boolean {
     if (!this.allocations.delete(ip)) return false;

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { run, type RunResult } from '../common/exec.js';
 import { requireRoot, uniqueName } from '../testing/names.js';
 import { BPFFS_ROOT, labPaths, nodeName, nodeNetnsName } from './names.js';
+import { netnsPids } from './netns.js';
 import { processStartTime } from './process.js';
 import { readLabState } from './state.js';
 import { defaultToolchain } from './toolchain.js';
@@ -48,6 +49,25 @@ spec:
     env: [{name: GREETING, value: hello}]
 `;
 
+/** The node's own devices (the gateway's veth pair); they belong in the node netns only. */
+const NODE_DEVICES = ['membrane_host', 'membrane_net'];
+
+interface LinkJson {
+  ifindex: number;
+  ifname: string;
+  address?: string;
+}
+
+/** The links of a named netns, or of the root netns. */
+async function linksIn(netns: string | undefined): Promise<LinkJson[]> {
+  const res = await run('ip', [...(netns ? ['-n', netns] : []), '-j', 'link', 'show']);
+  return JSON.parse(res.stdout) as LinkJson[];
+}
+
+async function netnsNames(): Promise<string[]> {
+  return (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+}
+
 interface PodJson {
   namespace: string;
   name: string;
@@ -67,7 +87,8 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
   const nodeNetns = nodeNetnsName(lab, 1);
   const seenPids = new Set<number>();
   const seenNetns = new Set<string>();
-  const seenLinks = new Set<string>();
+  /** Links of the root netns before the lab came up (an lxc one among them is another run's leftover, not ours). */
+  const rootLinksBefore = new Set<string>();
 
   const membrane = (args: string[], input?: string): Promise<RunResult> =>
     run(MEMBRANE, ['--lab', lab, ...args], { allowFailure: true, timeoutMs: 300_000, ...(input !== undefined ? { input } : {}) });
@@ -86,6 +107,7 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
 
   before(async () => {
     requireRoot();
+    for (const l of await linksIn(undefined)) rootLinksBefore.add(l.ifname);
     await ok(['lab', 'up']);
   });
 
@@ -98,7 +120,7 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
     assert.equal(status.up, true);
     assert.equal(status.nodes[0]?.name, node);
     seenPids.add(status.nodes[0]!.agentPid);
-    assert.ok((await run('ip', ['netns', 'list'])).stdout.includes(nodeNetns));
+    assert.ok((await netnsNames()).includes(nodeNetns));
     const conflist = JSON.parse(fs.readFileSync(path.join(labPaths(lab).dir, node, 'net.d', '05-membrane.conflist'), 'utf8')) as { plugins: { type: string }[] };
     assert.equal(conflist.plugins[0]?.type, 'membrane-cni');
     assert.equal((await ok(['lab', 'socket'])).stdout.trim(), path.join(labPaths(lab).dir, node, 'agent.sock'));
@@ -204,9 +226,8 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
   });
 
   it('cleans up the remains of a crashed run on the next up', async () => {
-    const links = (await run('ip', ['-n', nodeNetns, '-o', 'link', 'show'])).stdout;
-    for (const m of links.matchAll(/\d+: (lxc[0-9a-f]{12})[@:]/g)) seenLinks.add(m[1]!);
-    assert.ok(seenLinks.size >= 4, `lxc links in the node: ${[...seenLinks].join(', ')}`);
+    const before = (await linksIn(nodeNetns)).filter((l) => l.ifname.startsWith('lxc')).map((l) => l.ifname);
+    assert.ok(before.length >= 4, `lxc links in the node: ${before.join(', ')}`);
     remember(await pods());
     const agent = readLabState(lab)!.nodes[0]!.agent;
     process.kill(agent.pid, 'SIGKILL');
@@ -216,24 +237,64 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
     assert.match(res.stderr, /cleaning it up/);
     assert.deepEqual(await pods(), []);
     for (const pid of seenPids) if (pid !== agent.pid) assert.equal(processStartTime(pid), undefined, `pid ${pid} was stopped`);
-    const netns = (await run('ip', ['netns', 'list'])).stdout;
+    const netns = await netnsNames();
     for (const ns of seenNetns) assert.ok(!netns.includes(ns), `netns ${ns} was removed`);
+    // The new node netns has the old one's name: none of the old pods' links may be in it.
+    const now = (await linksIn(nodeNetns)).map((l) => l.ifname);
+    for (const link of before) assert.ok(!now.includes(link), `link ${link} of a pod of the crashed run is still in the node`);
+  });
+
+  it('lists pods of every namespace with a NAMESPACE column for -A', async () => {
+    await ok(['lab', 'apply', '-f', '-'], APP);
+    const table = (await ok(['lab', 'get', 'pods', '-A'])).stdout;
+    assert.match(table, /^NAMESPACE\s+NAME\s+READY\s+STATUS\s+IP\s+NODE\s+IDENTITY$/m);
+    assert.match(table, /^galaxy\s+xwing\s+1\/1\s+Running\s/m);
+    assert.match((await ok(['lab', 'get', 'pods', '-n', 'galaxy'])).stdout, /^NAME\s+READY/);
+  });
+
+  it('names the missing pod when exec cannot find it', async () => {
+    const res = await membrane(['lab', 'exec', 'galaxy/ghost', '--', 'true']);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /pod "ghost" not found in namespace galaxy/);
+    const bare = await membrane(['lab', 'exec', 'ghost', '--', 'true']);
+    assert.match(bare.stderr, /pod "ghost" not found in namespace default/);
   });
 
   it('tears down leaving no netns, link, process, pinned map or state', async () => {
+    // What the lab made, seen from inside it before it goes.
+    const status = JSON.parse((await ok(['lab', 'status', '-o', 'json'])).stdout) as { nodes: { name: string; netns: string; agentPid: number }[] };
+    const nodeNs = status.nodes[0]!.netns;
+    assert.equal(nodeNs, nodeNetns);
     await ok(['lab', 'apply', '-f', '-'], APP);
     const list = await pods();
-    remember(list);
-    seenPids.add(readLabState(lab)!.nodes[0]!.agent.pid);
+    assert.equal(list.length, 4, `pods: ${list.map((p) => p.name).join(', ')}`);
+    const podNetns = list.map((p) => p.netns);
+    const netnsBefore = await netnsNames();
+    for (const ns of [nodeNs, ...podNetns]) assert.ok(netnsBefore.includes(ns), `netns ${ns} exists while the lab is up`);
+    const nodeLinks = (await linksIn(nodeNs)).filter((l) => l.ifname.startsWith('lxc') || NODE_DEVICES.includes(l.ifname));
+    assert.equal(nodeLinks.filter((l) => l.ifname.startsWith('lxc')).length, list.length, `one lxc link per pod: ${nodeLinks.map((l) => l.ifname).join(', ')}`);
+    assert.ok(list.every((p) => p.pid !== null), 'every pod has a running process');
+    const processes = [status.nodes[0]!.agentPid, ...list.map((p) => p.pid!)];
+    for (const ns of [nodeNs, ...podNetns]) processes.push(...netnsPids(ns));
+    const started = new Map(processes.map((pid) => [pid, processStartTime(pid)] as const));
+    for (const [pid, start] of started) assert.ok(start !== undefined, `process ${pid} runs while the lab is up`);
+
     assert.match((await ok(['lab', 'down'])).stdout, /is down/);
 
-    const netns = (await run('ip', ['netns', 'list'])).stdout;
-    assert.ok(!netns.includes(`mbr-${lab}-`), `leftover netns:\n${netns}`);
-    const hostLinks = (await run('ip', ['-o', 'link', 'show'])).stdout;
-    for (const link of seenLinks) assert.ok(!hostLinks.includes(link), `link ${link} left behind`);
-    for (const pid of seenPids) assert.equal(processStartTime(pid), undefined, `process ${pid} left running`);
-    assert.ok(!fs.existsSync(path.join(BPFFS_ROOT, node)), 'pinned maps left behind');
-    assert.ok(!fs.existsSync(labPaths(lab).dir), 'lab state left behind');
+    const netnsAfter = await netnsNames();
+    for (const ns of [nodeNs, ...podNetns]) assert.ok(!netnsAfter.includes(ns), `netns ${ns} left behind:\n${netnsAfter.join('\n')}`);
+    const rootLinks = await linksIn(undefined);
+    for (const l of rootLinks) {
+      const ours = nodeLinks.find((n) => n.ifname === l.ifname || n.address === l.address);
+      assert.ok(!ours, `link ${l.ifname} (${l.address}), ifindex ${ours?.ifindex} ${ours?.ifname} in the node, is in the root netns`);
+      assert.ok(!NODE_DEVICES.includes(l.ifname), `${l.ifname} is in the root netns`);
+      assert.ok(!l.ifname.startsWith('lxc') || rootLinksBefore.has(l.ifname), `link ${l.ifname} appeared in the root netns`);
+    }
+    for (const [pid, start] of started) assert.notEqual(processStartTime(pid), start, `process ${pid} left running`);
+    assert.ok(!fs.existsSync(path.join(BPFFS_ROOT, node)), `pinned objects left in ${path.join(BPFFS_ROOT, node)}`);
+    assert.ok(!fs.existsSync(labPaths(lab).dir), `lab state left in ${labPaths(lab).dir}`);
+    assert.ok(!fs.existsSync(labPaths(lab).lockDir), `lab lock left at ${labPaths(lab).lockDir}`);
     assert.match((await ok(['lab', 'down'])).stdout, /not up/);
+    assert.ok(!fs.existsSync(labPaths(lab).dir) && !fs.existsSync(labPaths(lab).lockDir), 'a second down leaves no state or lock');
   });
 });

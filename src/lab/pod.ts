@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { AgentClient } from '../api/client.js';
 import type { PodMetaModel } from '../api/types.js';
 import { invokeCni, type CniCommand, type CniOutcome } from '../cni/invoke.js';
@@ -93,27 +94,40 @@ function podIp(output: Record<string, unknown> | undefined): string | undefined 
 /**
  * Creates the pod on `node`: pushes its metadata to the agent (so the
  * endpoint gets its identity at once), makes its netns, runs CNI ADD and
- * starts its process. Undoes every step when a later one fails.
+ * starts its process. When a step fails, undoes every earlier one, the
+ * agent's copy of the metadata included, and throws that step's error.
  */
 export async function createPod(lab: string, node: NodeRecord, desired: PodDesired, toolchain: LabToolchain): Promise<PodRecord> {
   const agent = new AgentClient(node.socket);
   await agent.putPod(podMeta(desired));
+  try {
+    return await attachAndStart(lab, node, desired, toolchain);
+  } catch (err) {
+    // Left behind, the metadata would make the agent believe in a pod the lab does not have.
+    const forgotten = await agent.deletePod(desired.namespace, desired.name).then(() => undefined, (e: unknown) => e);
+    if (forgotten === undefined || (forgotten instanceof MembraneError && forgotten.code === 'ENOTFOUND')) throw err;
+    throw new MembraneError(err instanceof MembraneError ? err.code : 'EEXEC',
+      `${errorMessage(err)}; and taking pod ${desired.namespace}/${desired.name} back from the agent failed too: ${errorMessage(forgotten)}`,
+      { cause: err });
+  }
+}
+
+/** The steps of createPod after the agent knows the pod: netns, CNI ADD, process. Undoes its own steps on failure. */
+async function attachAndStart(lab: string, node: NodeRecord, desired: PodDesired, toolchain: LabToolchain): Promise<PodRecord> {
   const uid = randomBytes(4).toString('hex');
   const target: CniTarget = {
     namespace: desired.namespace, name: desired.name,
     containerId: randomBytes(32).toString('hex'), netns: podNetnsName(lab, uid),
   };
+  const files = podFiles(lab, desired.namespace, desired.name);
   await addNetns(target.netns);
-  let added = false;
   try {
     const outcome = await cni('ADD', lab, node, target, toolchain);
-    added = outcome.ok;
     if (!outcome.ok) throw cniFailure('ADD', target, outcome);
     const ip = podIp(outcome.output);
     if (!ip) throw new MembraneError('EEXEC', `CNI ADD for pod ${desired.namespace}/${desired.name} returned no IP address: ${JSON.stringify(outcome.output)}`);
     const command = podCommand(desired.container);
-    const files = podFiles(lab, desired.namespace, desired.name);
-    fs.mkdirSync(files.log.slice(0, files.log.lastIndexOf('/')), { recursive: true });
+    fs.mkdirSync(path.dirname(files.log), { recursive: true });
     fs.rmSync(files.log, { force: true });
     fs.rmSync(files.exitCode, { force: true });
     const record: PodRecord = {
@@ -131,9 +145,10 @@ export async function createPod(lab: string, node: NodeRecord, desired: PodDesir
     return record;
   } catch (err) {
     await stopPids(netnsPids(target.netns));
-    if (added) await cni('DEL', lab, node, target, toolchain).catch(() => undefined);
+    // DEL also after a failed ADD, as runtimes do: an ADD cut short may have left pieces, and DEL tolerates missing ones.
+    await cni('DEL', lab, node, target, toolchain).catch(() => undefined);
     await deleteNetns(target.netns).catch(() => undefined);
-    throw err;
+    throw err; // the pod's log stays: the error may point at it
   }
 }
 

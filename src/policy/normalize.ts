@@ -1,22 +1,12 @@
 /**
  * From a validated policy document to ParsedPolicy: defaults filled in, CIDRs
- * normalized, derived labels added, and selectors scoped as Cilium scopes
- * them (§3):
- *  - In a CiliumNetworkPolicy the endpointSelector gets
- *    `k8s:io.kubernetes.pod.namespace=<ns>`, and so does every peer selector
- *    that names neither the pod namespace nor namespace labels; `{}` as a peer
- *    therefore means "every endpoint of this namespace".
- *  - In a CiliumClusterwideNetworkPolicy the endpointSelector is left alone and
- *    a peer selector without a namespace requirement gets
- *    `k8s:io.kubernetes.pod.namespace` Exists: `{}` means every pod in the
- *    cluster but not the host or world, which have no namespace (as Cilium;
- *    not when the rule selects `reserved:init` endpoints, which have no labels).
- *  - Peer selectors on `reserved:` labels are never scoped.
+ * normalized, derived labels added, and selectors namespace-scoped exactly as
+ * Cilium scopes them (§3; rules in subjectSelector and peerSelector below).
  * Cannot fail: everything was checked by the schema.
  */
 import type { PolicyRef } from '../api/types.js';
 import { NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL, POLICY_DERIVED_FROM_LABEL, POLICY_NAMESPACE_LABEL, POLICY_NAME_LABEL } from '../labels/k8s.js';
-import { LabelSet, LabelSource, parseLabel, type Label } from '../labels/labels.js';
+import { LabelSet, LabelSource, parseLabel, splitSource, type Label } from '../labels/labels.js';
 import { EndpointSelector, type LabelSelectorSpec } from '../labels/selector.js';
 import { formatCidr, parseCidr } from './cidr.js';
 import type { Entity } from './entities.js';
@@ -34,17 +24,52 @@ interface Scope {
   subjectMatchesInit: boolean;
 }
 
-/** In a namespaced policy, the policy's namespace replaces any `k8s:` namespace the selector names, as in Cilium. */
+/**
+ * The subject of a rule. In a CiliumNetworkPolicy it is always limited to the
+ * policy's namespace, as in Cilium: a `k8s:io.kubernetes.pod.namespace` given
+ * in matchLabels is overwritten by the policy's namespace (Cilium warns about
+ * it), while matchExpressions on that key stay and are ANDed with it, so
+ * `NotIn [<own namespace>]` selects nothing. A cluster-wide rule is taken as written.
+ */
 function subjectSelector(spec: LabelSelectorSpec, namespace: string): EndpointSelector {
-  const es = EndpointSelector.fromLabelSelector(spec);
-  if (namespace === '') return es;
-  const others = es.requirements.filter((r) => !(r.source === LabelSource.K8s && r.key === POD_NAMESPACE_LABEL));
-  return EndpointSelector.fromRequirements(others).and(NAMESPACE_KEY, 'In', [namespace]);
+  if (namespace === '') return EndpointSelector.fromLabelSelector(spec);
+  const isNamespaceKey = (key: string) => {
+    const { source, key: bare } = splitSource(key, LabelSource.Any);
+    return source === LabelSource.K8s && bare === POD_NAMESPACE_LABEL;
+  };
+  const matchLabels = Object.fromEntries(Object.entries(spec.matchLabels ?? {}).filter(([key]) => !isNamespaceKey(key)));
+  return EndpointSelector.fromLabelSelector({ ...spec, matchLabels }).and(NAMESPACE_KEY, 'In', [namespace]);
 }
 
+/**
+ * A peer selector (`fromEndpoints`, `toEndpoints`), scoped as Cilium scopes
+ * it. A key's source is `k8s:` or `any:` (no prefix) unless said otherwise;
+ * "names" below means any key in matchLabels or matchExpressions, whatever
+ * the operator.
+ *  1. A selector that names a `reserved:` key is taken as written, in both
+ *     kinds of policy: reserved identities (host, world, init, ...) carry no
+ *     namespace label, so scoping would make the selector match nothing.
+ *  2. A selector that names the pod namespace key
+ *     (`io.kubernetes.pod.namespace`) is taken as written: its author chose
+ *     the namespaces.
+ *  3. In a cluster-wide policy every other selector gets
+ *     `k8s:io.kubernetes.pod.namespace` Exists, so that `{}` means every pod
+ *     but not the host or world; namespace-label keys do not change this. The
+ *     exception is a rule whose subject selects `reserved:init` endpoints
+ *     (which have no labels yet): its peers are taken as written.
+ *  4. In a CiliumNetworkPolicy a selector that names a namespace-label key
+ *     (`io.cilium.k8s.namespace.labels.<key>`) is taken as written: it
+ *     selects matching pods in every namespace whose labels match, the
+ *     policy's own included. This is Cilium's documented way for a
+ *     namespaced policy to reach pods of other namespaces ("Using Kubernetes
+ *     constructs in policy", docs.cilium.io). Every other selector gets
+ *     `k8s:io.kubernetes.pod.namespace=<policy namespace>`, so `{}` means
+ *     every endpoint of this namespace.
+ */
 function peerSelector(spec: LabelSelectorSpec, scope: Scope): EndpointSelector {
   const es = EndpointSelector.fromLabelSelector(spec);
-  if (es.hasSource(LabelSource.Reserved) || es.hasKey(POD_NAMESPACE_LABEL, NAMESPACE_SOURCES)) return es;
+  if (es.hasSource(LabelSource.Reserved)) return es;
+  if (es.hasKey(POD_NAMESPACE_LABEL, NAMESPACE_SOURCES)) return es;
   if (scope.namespace === '') return scope.subjectMatchesInit ? es : es.and(NAMESPACE_KEY, 'Exists');
   if (es.hasKeyPrefix(NAMESPACE_LABELS_PREFIX, NAMESPACE_SOURCES)) return es;
   return es.and(NAMESPACE_KEY, 'In', [scope.namespace]);

@@ -6,7 +6,8 @@
  */
 import { parseAllDocuments } from 'yaml';
 import { ValidationError } from '../common/errors.js';
-import { joinFieldPath } from '../labels/fieldpath.js';
+import { formatFieldPath, joinFieldPath } from '../labels/fieldpath.js';
+import { unsupportedCidrPeers } from './cidrgate.js';
 import { policyErrorMap, validationErrorFromZod } from './errors.js';
 import { normalizePolicy } from './normalize.js';
 import { POLICY_API_VERSION, POLICY_KINDS, policyDocumentSchema } from './schema.js';
@@ -38,13 +39,19 @@ function checkKind(obj: unknown, prefix: string): void {
 /**
  * Validates one policy object (parsed YAML/JSON). `defaultNamespace` applies to
  * a CiliumNetworkPolicy without metadata.namespace. `pathPrefix` is put before
- * every error path. Throws ValidationError.
+ * every error path. Throws ValidationError, also for CIDR peers the node
+ * cannot enforce yet (see cidrgate.ts).
  */
 export function parsePolicyObject(obj: unknown, defaultNamespace = 'default', pathPrefix = ''): ParsedPolicy {
   if (!NAMESPACE.test(defaultNamespace)) throw new ValidationError('defaultNamespace', `${JSON.stringify(defaultNamespace)} is not a valid namespace`);
   checkKind(obj, pathPrefix);
   const result = policyDocumentSchema.safeParse(obj, { errorMap: policyErrorMap });
   if (!result.success) throw validationErrorFromZod(result.error, pathPrefix);
+  const [unsupported, ...more] = unsupportedCidrPeers(result.data);
+  if (unsupported) {
+    const also = more.slice(0, 4).map((p) => `\n  also ${joinFieldPath(pathPrefix, formatFieldPath(p.path))}: not supported yet`).join('');
+    throw new ValidationError(joinFieldPath(pathPrefix, formatFieldPath(unsupported.path)), unsupported.message + also);
+  }
   return normalizePolicy(result.data, obj, defaultNamespace);
 }
 

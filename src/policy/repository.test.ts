@@ -78,6 +78,25 @@ describe('PolicyRepository', () => {
     repo.import(l34());
     const model = repo.toListModel();
     assert.equal(model.revision, 11);
-    assert.deepEqual({ ...model.policies[0], object: undefined }, { ...ref1, revision: 11, object: undefined });
+    assert.equal(model.policies.length, 1);
+    const listed = model.policies[0]!;
+    assert.deepEqual({ ...listed, object: undefined, rules: undefined }, { ...ref1, revision: 11, object: undefined, rules: undefined });
+    assert.equal(listed.object, repo.get(ref1)!.object, 'the object as imported');
+    assert.equal(listed.rules.length, 1);
+    const rule = listed.rules[0] as Record<string, unknown>;
+    assert.deepEqual(rule['endpointSelector'], {
+      matchLabels: { 'any:class': 'deathstar', 'any:org': 'empire', 'k8s:io.kubernetes.pod.namespace': 'default' },
+    });
+    assert.deepEqual(rule['ingress'], [{
+      fromEndpoints: [{ matchLabels: { 'any:org': 'empire', 'k8s:io.kubernetes.pod.namespace': 'default' } }],
+      toPorts: [{ ports: [{ port: '80', protocol: 'TCP' }] }],
+    }]);
+    assert.deepEqual(rule['labels'], [
+      { key: 'io.cilium.k8s.policy.derived-from', value: 'CiliumNetworkPolicy', source: 'k8s' },
+      { key: 'io.cilium.k8s.policy.name', value: 'rule1', source: 'k8s' },
+      { key: 'io.cilium.k8s.policy.namespace', value: 'default', source: 'k8s' },
+    ]);
+    assert.equal(rule['description'], undefined, 'the L3/L4 policy describes itself at the top level, not per rule');
+    assert.deepEqual(JSON.parse(JSON.stringify(model)), model, 'plain JSON, as the REST API sends it');
   });
 });

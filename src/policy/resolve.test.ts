@@ -11,8 +11,8 @@ import { PolicyRepository } from './repository.js';
 import { explainVerdict, resolveEndpointPolicy, type EnforcementMode, type ResolvedPolicy } from './resolve.js';
 import { SW_L3_L4 } from './starwars.testdata.js';
 
-const pod = (podLabels: Record<string, string>, namespace = 'default', clusterName = 'default') =>
-  buildPodLabels({ namespace, podLabels, serviceAccount: 'default', clusterName }).identityLabels;
+const pod = (podLabels: Record<string, string>, namespace = 'default', clusterName = 'default', namespaceLabels: Record<string, string> = {}) =>
+  buildPodLabels({ namespace, podLabels, namespaceLabels, serviceAccount: 'default', clusterName }).identityLabels;
 
 const DEATHSTAR = 256;
 const TIEFIGHTER = 257;
@@ -24,7 +24,7 @@ const labelsOf: Record<number, LabelSet> = {
   [DEATHSTAR]: pod({ org: 'empire', class: 'deathstar' }),
   [TIEFIGHTER]: pod({ org: 'empire', class: 'tiefighter' }),
   [XWING]: pod({ org: 'alliance', class: 'xwing' }),
-  [EMPIRE_ELSEWHERE]: pod({ org: 'empire', class: 'tiefighter' }, 'other'),
+  [EMPIRE_ELSEWHERE]: pod({ org: 'empire', class: 'tiefighter' }, 'other', 'default', { side: 'dark' }),
   [REMOTE_CLUSTER_POD]: pod({ org: 'empire' }, 'default', 'far-away'),
   [CIDR_1_0_0_0]: LabelSet.parse(['cidr:1.0.0.0/8', 'reserved:world']),
 };
@@ -212,11 +212,25 @@ describe('peers and ports', () => {
     assert.ok(peersAllowed(res, 'egress').includes(XWING));
   });
 
-  it('selects CIDR identities inside a CIDR, minus its excepts, and world for 0.0.0.0/0', () => {
+  it('resolves 0.0.0.0/0, the one CIDR peer accepted yet, to world in allow and deny rules', () => {
     const of = (peer: string) => peersAllowed(resolve([deathstarPolicy('c', `  egress: [{${peer}}]\n`)]).res, 'egress');
-    assert.deepEqual(of('toCIDR: [1.0.0.0/7]'), [CIDR_1_0_0_0]);
-    assert.deepEqual(of('toCIDRSet: [{cidr: 0.0.0.0/0, except: [1.0.0.0/8]}]'), [2]);
-    assert.deepEqual(of('toCIDR: [10.0.0.0/8]'), []);
+    assert.deepEqual(of('toCIDR: [0.0.0.0/0]'), [2, CIDR_1_0_0_0]);
+    assert.deepEqual(of('toCIDRSet: [{cidr: 0.0.0.0/0}]'), [2, CIDR_1_0_0_0]);
+    const { res } = resolve([deathstarPolicy('d', '  egressDeny: [{toCIDR: [0.0.0.0/0]}]\n')]);
+    assert.deepEqual([egress(res, 2, 443).verdict, egress(res, 2, 443).dropReason], ['deny', 181]);
+    assert.equal(egress(res, XWING, 443).verdict, 'default-deny');
+  });
+
+  it('selects reserved identities with reserved: selectors in a CiliumNetworkPolicy, unscoped', () => {
+    const of = (selector: string) => peersAllowed(resolve([deathstarPolicy('r', `  ingress: [{fromEndpoints: [${selector}]}]\n`)]).res, 'ingress');
+    assert.deepEqual(of('{matchLabels: {reserved:host: ""}}'), [1]);
+    assert.deepEqual(of('{matchExpressions: [{key: reserved:world, operator: Exists}]}'), [2, CIDR_1_0_0_0]);
+  });
+
+  it('selects pods of every namespace with the namespace label in a CiliumNetworkPolicy', () => {
+    const of = (selector: string) => peersAllowed(resolve([deathstarPolicy('n', `  ingress: [{fromEndpoints: [${selector}]}]\n`)]).res, 'ingress');
+    assert.deepEqual(of('{matchLabels: {io.cilium.k8s.namespace.labels.side: dark}}'), [EMPIRE_ELSEWHERE]);
+    assert.deepEqual(of('{matchLabels: {org: empire}}'), [DEATHSTAR, TIEFIGHTER, REMOTE_CLUSTER_POD]);
   });
 
   it('selects nothing with an empty peer list, but still enforces', () => {
