@@ -22,8 +22,10 @@ import { DatapathState } from '../datapath/state.js';
 import { type EndpointRecord, type EndpointStatus, EndpointIdAllocator, attachmentKey, toModel } from '../endpoint/endpoint.js';
 import { IdentityAllocator } from '../identity/allocator.js';
 import { Ipam, type IpamSnapshot } from '../ipam/ipam.js';
-import { FlowRing } from '../hubble/ring.js';
-import { type FlowContext, flowsFromEvent } from '../hubble/flow.js';
+import type { FlowRing } from '../hubble/ring.js';
+import type { FlowContext } from '../hubble/flow.js';
+import { FlowObserver } from '../hubble/observer.js';
+import { K8sMetadata } from './k8s-metadata.js';
 import { linkDetails, listLinks, nodeAddresses, setupNode } from './node.js';
 import { takePidLock } from './pidlock.js';
 import { requireString, validateEndpointRequest, validateGc, validateNamespace, validatePodMeta } from './validate.js';
@@ -48,11 +50,6 @@ interface PersistedEndpoints {
   endpoints: EndpointRecord[];
 }
 
-interface PersistedK8s {
-  namespaces: NamespaceModel[];
-  pods: PodMetaModel[];
-}
-
 export class Agent {
   private readonly mutex = new Mutex();
   private readonly startedAt = Date.now();
@@ -63,18 +60,21 @@ export class Agent {
   private policy!: PolicyEngine;
   private events?: EventStream;
   private adopted = false;
-  readonly ring: FlowRing;
+  private readonly observer: FlowObserver;
+  private k8s!: K8sMetadata;
   private readonly endpoints = new Map<number, EndpointRecord>();
   private readonly status = new Map<number, EndpointStatus>();
   private readonly endpointIds = new EndpointIdAllocator();
-  private readonly namespaces = new Map<string, Record<string, string>>();
-  private readonly pods = new Map<string, PodMetaModel>();
   private readonly wallOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
-  private eventsReceived = 0;
   private releaseLock?: () => void;
 
   constructor(readonly opts: AgentOptions) {
-    this.ring = new FlowRing(opts.flowRingCapacity);
+    this.observer = new FlowObserver(opts.flowRingCapacity, () => this.flowContext());
+  }
+
+  /** Recent flows of this node. */
+  get ring(): FlowRing {
+    return this.observer.ring;
   }
 
   private file(name: string): string {
@@ -97,9 +97,7 @@ export class Agent {
     });
     this.policy = new PolicyEngine(this.opts.enforcement, readJsonState<unknown>(this.file('policies.json'), undefined),
       (s) => writeJsonState(this.file('policies.json'), s));
-    const k8s = readJsonState<PersistedK8s>(this.file('k8s.json'), { namespaces: [], pods: [] });
-    for (const ns of k8s.namespaces) this.namespaces.set(ns.name, ns.labels);
-    for (const p of k8s.pods) this.pods.set(`${p.namespace}/${p.name}`, p);
+    this.k8s = new K8sMetadata(this.file('k8s.json'));
 
     await setupNode(this.ipam.gateway);
     this.dp = LxcDatapath.load({ pinDir: this.opts.bpffsDir });
@@ -108,7 +106,7 @@ export class Agent {
     for (const ip of [this.ipam.gateway, ...(await nodeAddresses())]) this.kernel.upsertIpcache(ip, 32, 1);
 
     await this.restoreEndpoints();
-    this.events = new EventStream(this.dp.maps.events.fd, flowEvent.size, (batch, count) => this.onEvents(batch, count),
+    this.events = new EventStream(this.dp.maps.events.fd, flowEvent.size, (batch, count) => this.observer.onRecords(batch, count),
       (err) => this.opts.log(`event reader failed: ${err.message}`));
     this.opts.log(`agent ready on node ${this.opts.node}: pod CIDR ${this.ipam.podCIDR}, ${this.endpoints.size} endpoints, datapath ${this.adopted ? 'adopted from pinned maps' : 'created'} in ${this.opts.bpffsDir}`);
   }
@@ -153,11 +151,11 @@ export class Agent {
   // ---- labels and identities ----
 
   private labelsFor(r: EndpointRecord) {
-    const pod = r.podNamespace && r.podName ? this.pods.get(`${r.podNamespace}/${r.podName}`) : undefined;
+    const pod = this.k8s.pod(r.podNamespace, r.podName);
     return podIdentityLabels({
       namespace: r.podNamespace,
       podLabels: pod ? pod.labels : r.runtimeLabels,
-      namespaceLabels: r.podNamespace ? this.namespaces.get(r.podNamespace) : undefined,
+      namespaceLabels: r.podNamespace ? this.k8s.namespaceLabels(r.podNamespace) : undefined,
       serviceAccount: pod?.serviceAccount,
       clusterName: this.opts.clusterName,
     });
@@ -187,7 +185,7 @@ export class Agent {
     const identities = this.identities.list();
     for (const r of this.endpoints.values()) {
       const st = this.status.get(r.id)!;
-      const pod = r.podNamespace && r.podName ? this.pods.get(`${r.podNamespace}/${r.podName}`) : undefined;
+      const pod = this.k8s.pod(r.podNamespace, r.podName);
       const res = this.policy.resolve(this.identities.lookupById(st.identity)!.labels, identities, pod?.containerPorts ?? []);
       const stats = this.kernel.syncPolicy(r.id, res.entries);
       total.written += stats.written;
@@ -205,13 +203,6 @@ export class Agent {
 
   private saveEndpoints(): void {
     writeJsonState(this.file('endpoints.json'), { endpoints: [...this.endpoints.values()] } satisfies PersistedEndpoints);
-  }
-
-  private saveK8s(): void {
-    writeJsonState(this.file('k8s.json'), {
-      namespaces: [...this.namespaces].map(([name, labels]) => ({ name, labels })),
-      pods: [...this.pods.values()],
-    } satisfies PersistedK8s);
   }
 
   // ---- API operations ----
@@ -396,8 +387,7 @@ export class Agent {
   putNamespace(ns: NamespaceModel): Promise<void> {
     return this.mutex.run(() => {
       validateNamespace(ns);
-      this.namespaces.set(ns.name, { ...ns.labels });
-      this.saveK8s();
+      this.k8s.putNamespace(ns);
       let changed = false;
       for (const r of this.endpoints.values()) if (r.podNamespace === ns.name && this.refreshIdentity(r)) changed = true;
       if (changed) this.saveEndpoints();
@@ -407,16 +397,14 @@ export class Agent {
 
   deleteNamespace(name: string): Promise<void> {
     return this.mutex.run(() => {
-      this.namespaces.delete(name);
-      this.saveK8s();
+      this.k8s.deleteNamespace(name);
     });
   }
 
   putPod(pod: PodMetaModel): Promise<void> {
     return this.mutex.run(() => {
       validatePodMeta(pod);
-      this.pods.set(`${pod.namespace}/${pod.name}`, { ...pod, serviceAccount: pod.serviceAccount || 'default' });
-      this.saveK8s();
+      this.k8s.putPod(pod);
       for (const r of this.endpoints.values()) if (r.podNamespace === pod.namespace && r.podName === pod.name) this.refreshIdentity(r);
       this.regenerateAll();
     });
@@ -424,8 +412,7 @@ export class Agent {
 
   deletePod(namespace: string, name: string): Promise<void> {
     return this.mutex.run(() => {
-      this.pods.delete(`${namespace}/${name}`);
-      this.saveK8s();
+      this.k8s.deletePod(namespace, name);
     });
   }
 
@@ -471,14 +458,6 @@ export class Agent {
     };
   }
 
-  private onEvents(batch: Buffer, count: number): void {
-    const ctx = this.flowContext();
-    for (let i = 0; i < count; i++) {
-      const ev = flowEvent.decode(batch, i * flowEvent.size);
-      this.eventsReceived++;
-      for (const f of flowsFromEvent(ev, ctx)) this.ring.push(f);
-    }
-  }
 }
 
 function newStatus(identity: number, labels: string[]): EndpointStatus {
