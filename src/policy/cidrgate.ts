@@ -80,7 +80,7 @@ function ruleProblems(rule: RuleDocument, rulePath: Path): UnsupportedPeer[] {
   return problems;
 }
 
-/** Every CIDR peer of a validated policy that membrane cannot enforce yet, in document order. */
+/** Every CIDR peer of a validated policy that membrane cannot enforce yet: spec first, then specs, section by section. */
 export function unsupportedCidrPeers(doc: PolicyDocument): UnsupportedPeer[] {
   return [
     ...(doc.spec ? ruleProblems(doc.spec, ['spec']) : []),
