@@ -384,6 +384,14 @@ export class Agent {
     return res;
   }
 
+  listNamespaces(): NamespaceModel[] {
+    return this.k8s.listNamespaces();
+  }
+
+  listPods(): PodMetaModel[] {
+    return this.k8s.listPods();
+  }
+
   putNamespace(ns: NamespaceModel): Promise<void> {
     return this.mutex.run(() => {
       validateNamespace(ns);

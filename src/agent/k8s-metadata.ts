@@ -30,6 +30,17 @@ export class K8sMetadata {
     return namespace && name ? this.pods.get(`${namespace}/${name}`) : undefined;
   }
 
+  /** Every namespace the agent was told about, by name; copies, so callers cannot change the agent's own. */
+  listNamespaces(): NamespaceModel[] {
+    return [...this.namespaces].map(([name, labels]) => ({ name, labels: { ...labels } })).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Every pod the agent was told about, by namespace then name; copies, as listNamespaces. */
+  listPods(): PodMetaModel[] {
+    return [...this.pods.values()].map((p) => structuredClone(p))
+      .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  }
+
   putNamespace(ns: NamespaceModel): void {
     this.namespaces.set(ns.name, { ...ns.labels });
     this.save();

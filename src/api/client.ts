@@ -119,8 +119,10 @@ export class AgentClient {
     const ns = ref.namespace === '' ? '-' : ref.namespace;
     return this.request('DELETE', `/v1/policies/${ref.kind}/${encodeURIComponent(ns)}/${encodeURIComponent(ref.name)}`);
   }
+  listNamespaces(): Promise<NamespaceModel[]> { return this.request('GET', '/v1/k8s/namespaces'); }
   putNamespace(ns: NamespaceModel): Promise<void> { return this.request('PUT', `/v1/k8s/namespaces/${encodeURIComponent(ns.name)}`, ns); }
   deleteNamespace(name: string): Promise<void> { return this.request('DELETE', `/v1/k8s/namespaces/${encodeURIComponent(name)}`); }
+  listPods(): Promise<PodMetaModel[]> { return this.request('GET', '/v1/k8s/pods'); }
   putPod(pod: PodMetaModel): Promise<void> {
     return this.request('PUT', `/v1/k8s/pods/${encodeURIComponent(pod.namespace)}/${encodeURIComponent(pod.name)}`, pod);
   }

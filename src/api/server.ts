@@ -100,12 +100,14 @@ export class ApiServer {
       if (!POLICY_KINDS.has(kind!)) throw new MembraneError('EINVAL', `unknown policy kind "${kind}"`);
       return agent.deletePolicies({ kind: kind as PolicyRef['kind'], namespace: ns === '-' ? '' : ns!, name: name! });
     });
+    r('GET', '/v1/k8s/namespaces', () => agent.listNamespaces());
     r('PUT', '/v1/k8s/namespaces/{name}', async (req, res, [name]) => {
       const body = requireObject<NamespaceModel>(await readBody(req), 'PUT namespace');
       await agent.putNamespace({ name: name!, labels: body.labels ?? {} });
       res.statusCode = 204;
     });
     r('DELETE', '/v1/k8s/namespaces/{name}', async (_q, res, [name]) => { await agent.deleteNamespace(name!); res.statusCode = 204; });
+    r('GET', '/v1/k8s/pods', () => agent.listPods());
     r('PUT', '/v1/k8s/pods/{ns}/{name}', async (req, res, [ns, name]) => {
       const body = requireObject<PodMetaModel>(await readBody(req), 'PUT pod');
       await agent.putPod({ namespace: ns!, name: name!, labels: body.labels ?? {}, serviceAccount: body.serviceAccount ?? 'default', containerPorts: body.containerPorts ?? [] });

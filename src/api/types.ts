@@ -19,8 +19,10 @@
  *   PUT    /v1/policies        PolicyImportRequest      -> PolicyImportResponse (returns once enforced)
  *   DELETE /v1/policies?all=true                        -> PolicyDeleteResponse
  *   DELETE /v1/policies/{kind}/{namespace}/{name}       -> PolicyDeleteResponse (namespace "-" for cluster-scoped)
+ *   GET    /v1/k8s/namespaces                           -> NamespaceModel[] (sorted by name)
  *   PUT    /v1/k8s/namespaces/{name}  NamespaceModel    -> 204 (returns once enforced)
  *   DELETE /v1/k8s/namespaces/{name}                    -> 204
+ *   GET    /v1/k8s/pods                                 -> PodMetaModel[] (sorted by namespace, then name)
  *   PUT    /v1/k8s/pods/{ns}/{name}   PodMetaModel      -> 204 (returns once enforced)
  *   DELETE /v1/k8s/pods/{ns}/{name}                     -> 204
  *   GET    /v1/flows?number=N&follow=true               -> NDJSON stream of FlowModel
