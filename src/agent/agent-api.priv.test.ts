@@ -12,6 +12,7 @@ import { run } from '../common/exec.js';
 import { MEMBRANE_CNI_BIN, startTestNode, type TestNode } from '../testing/agent.js';
 import { requireRoot, uniqueName } from '../testing/names.js';
 import { addTestPod, type TestPod } from '../testing/pods.js';
+import { startEchoServer, openLineClient } from '../testing/tcp.js';
 import type { Flow } from '../hubble/flow.js';
 
 const HTTP_SERVER = `require('http').createServer((q, s) => s.end('ok\\n')).listen(8080, () => console.log('listening'))`;
@@ -154,32 +155,21 @@ spec:
   });
 
   it('cuts an open connection when a new policy denies it', async () => {
-    const echo = web.spawn(['node', '-e', `require('net').createServer((s) => s.pipe(s)).listen(7000, () => console.log('listening'))`]);
-    await new Promise<void>((resolve) => echo.stdout!.on('data', (d: Buffer) => { if (String(d).includes('listening')) resolve(); }));
-    const conn = stranger.spawn(['node', '-e', `const s = require('net').connect(7000, '${web.ip}', () => console.log('connected'));` +
-      `process.stdin.on('data', (d) => s.write(d)); s.on('data', (d) => process.stdout.write('echo:' + d));`]);
-    let out = '';
-    conn.stdout!.on('data', (d: Buffer) => { out += String(d); });
-    const waitFor = async (needle: string, ms: number) => {
-      for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (out.includes(needle)) return true;
-      return false;
-    };
-    assert.ok(await waitFor('connected', 5000));
-    conn.stdin!.write('one\n');
-    assert.ok(await waitFor('echo:one', 5000), 'the connection works before the policy');
-    await agent.importPolicies({ text: `apiVersion: cilium.io/v2
+    const echo = await startEchoServer(web, 7000);
+    const conn = await openLineClient(stranger, web.ip, 7000);
+    try {
+      assert.ok(await conn.roundTrip('one'), 'the connection works before the policy');
+      await agent.importPolicies({ text: `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
 metadata: {name: web-only-friend}
 spec:
   endpointSelector: {matchLabels: {app: web}}
   ingress: [{fromEndpoints: [{matchLabels: {app: friend}}]}]
 ` });
-    try {
-      conn.stdin!.write('two\n');
-      assert.equal(await waitFor('echo:two', 2000), false, 'the established connection is cut by the new policy');
+      assert.equal(await conn.roundTrip('two', 2000), false, 'the established connection is cut by the new policy');
     } finally {
       await agent.deletePolicy({ kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'web-only-friend' });
-      conn.kill();
+      conn.close();
       echo.kill();
     }
   });

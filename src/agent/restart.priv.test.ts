@@ -6,37 +6,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import type { ChildProcess } from 'node:child_process';
 import { AgentClient } from '../api/client.js';
 import { startTestNode, type TestNode } from '../testing/agent.js';
 import { requireRoot } from '../testing/names.js';
 import { addTestPod, type TestPod } from '../testing/pods.js';
+import { openLineClient, startEchoServer } from '../testing/tcp.js';
 
 const PORT = 7000;
-const ECHO_SERVER = `require('net').createServer((s) => s.pipe(s)).listen(${PORT}, () => console.log('listening'))`;
-const LINE_CLIENT = (ip: string) =>
-  `const s = require('net').connect(${PORT}, '${ip}', () => console.log('connected')); s.setNoDelay(true);` +
-  `process.stdin.on('data', (d) => s.write(d)); s.on('data', (d) => process.stdout.write('echo:' + d)); s.on('close', () => { console.log('closed'); process.exit(1); });`;
 const PROBE = (ip: string) =>
   `const s = require('net').connect(${PORT}, '${ip}'); s.setTimeout(1500, () => process.exit(3)); s.on('connect', () => process.exit(0)); s.on('error', () => process.exit(2));`;
-
-function nextLine(child: ChildProcess, match: RegExp, timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => { child.stdout!.off('data', onData); reject(new Error(`no line matching ${match} within ${timeoutMs} ms (got ${JSON.stringify(buf)})`)); }, timeoutMs);
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const line = buf.split('\n').find((l) => match.test(l));
-      if (line !== undefined) {
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        resolve(line);
-      }
-    };
-    child.stdout!.on('data', onData);
-  });
-}
 
 describe('agent restart', () => {
   let node: TestNode;
@@ -71,33 +49,30 @@ spec:
   const probe = async (from: TestPod) => (await from.exec(['node', '-e', PROBE(server.ip)], { allowFailure: true, timeoutMs: 10_000 })).code;
 
   it('keeps an established connection and the verdicts through SIGKILL and a restart', async () => {
-    const srv = server.spawn(['node', '-e', ECHO_SERVER]);
-    await nextLine(srv, /listening/);
-    const conn = client.spawn(['node', '-e', LINE_CLIENT(server.ip)]);
-    await nextLine(conn, /connected/);
-    conn.stdin!.write('before\n');
-    assert.match(await nextLine(conn, /echo:before/), /before/);
-    assert.equal(await probe(intruder), 3, 'the intruder is denied while the agent runs');
+    const srv = await startEchoServer(server, PORT);
+    const conn = await openLineClient(client, server.ip, PORT);
+    try {
+      assert.ok(await conn.roundTrip('before'));
+      assert.equal(await probe(intruder), 3, 'the intruder is denied while the agent runs');
 
-    await node.killAgent('SIGKILL');
-    conn.stdin!.write('while-down\n');
-    assert.match(await nextLine(conn, /echo:while-down/), /while-down/, 'the established connection survives the agent');
-    assert.equal(await probe(intruder), 3, 'the intruder stays denied with the agent gone');
-    assert.equal(await probe(client), 0, 'new allowed connections still open with the agent gone');
+      await node.killAgent('SIGKILL');
+      assert.ok(await conn.roundTrip('while-down'), 'the established connection survives the agent');
+      assert.equal(await probe(intruder), 3, 'the intruder stays denied with the agent gone');
+      assert.equal(await probe(client), 0, 'new allowed connections still open with the agent gone');
 
-    await node.restartAgent();
-    const status = await new AgentClient(node.socket).status();
-    assert.equal(status.datapath.adopted, true, 'the restarted agent adopts the pinned maps');
-    assert.equal(status.endpoints, 3);
-    assert.equal(status.datapath.programsAttached, 3);
-    conn.stdin!.write('after\n');
-    assert.match(await nextLine(conn, /echo:after/), /after/, 'the connection survives the restart');
-    assert.equal(await probe(intruder), 3, 'the intruder is still denied after the restart');
-    assert.equal(await probe(client), 0);
-    const eps = await new AgentClient(node.socket).listEndpoints();
-    const serverEp = eps.find((e) => e.podName === 'server')!;
-    assert.equal(serverEp.policy.ingressEnforcing, true);
-    conn.kill();
-    await once(conn, 'exit');
+      await node.restartAgent();
+      const status = await new AgentClient(node.socket).status();
+      assert.equal(status.datapath.adopted, true, 'the restarted agent adopts the pinned maps');
+      assert.equal(status.endpoints, 3);
+      assert.equal(status.datapath.programsAttached, 3);
+      assert.ok(await conn.roundTrip('after'), 'the connection survives the restart');
+      assert.equal(await probe(intruder), 3, 'the intruder is still denied after the restart');
+      assert.equal(await probe(client), 0);
+      const eps = await new AgentClient(node.socket).listEndpoints();
+      assert.equal(eps.find((e) => e.podName === 'server')!.policy.ingressEnforcing, true);
+    } finally {
+      conn.close();
+      srv.kill();
+    }
   });
 });
