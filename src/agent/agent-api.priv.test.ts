@@ -198,6 +198,27 @@ spec:
     assert.equal((await agent.status()).ipam.allocated, before);
   });
 
+  it('gives a pod of a runtime without an orchestrator its identity from CNI args labels', async () => {
+    const ns = uniqueName('ml');
+    const containerId = `${ns}${'2'.repeat(58)}`.slice(0, 64);
+    const config = { cniVersion: '1.1.0', name: 'membrane', type: 'membrane-cni', agentSocket: node.socket, args: { labels: { app: 'standalone', tier: 'x' } } };
+    const common = { plugin: MEMBRANE_CNI_BIN, config, containerId, netns: `/run/netns/${ns}`, ifName: 'eth0', runtimeNetns: node.nodeNetnsPath };
+    await run('ip', ['netns', 'add', ns]);
+    try {
+      const res = await invokeCni({ ...common, command: 'ADD', args: { MEMBRANE_LABELS: 'tier=y' } });
+      assert.ok(res.ok, JSON.stringify(!res.ok && res.error));
+      const ep = await agent.getEndpointByAttachment(containerId, 'eth0');
+      assert.ok(ep.labels.includes('k8s:app=standalone'), ep.labels.join(' '));
+      assert.ok(ep.labels.includes('k8s:tier=y'), 'MEMBRANE_LABELS overrides the config args');
+      assert.ok(ep.identity >= 256);
+      const same = (await agent.listIdentities()).find((i) => i.id === ep.identity)!;
+      assert.deepEqual(same.labels, ep.labels);
+    } finally {
+      await invokeCni({ ...common, command: 'DEL' });
+      await run('ip', ['netns', 'del', ns], { allowFailure: true });
+    }
+  });
+
   it('gives every one of many concurrent CNI ADDs its own address', async () => {
     const n = 12;
     const config = { cniVersion: '1.1.0', name: 'membrane', type: 'membrane-cni', agentSocket: node.socket };
