@@ -1,7 +1,9 @@
-import type { Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { ValidationError } from '../common/errors.js';
 import { runDeathstar } from './deathstar.js';
 import { runPause } from './pause.js';
+import { runProbe } from './probe.js';
+import { portListOption, runServe } from './serve.js';
 
 /** `membrane workload ...`: the built-in workloads lab pods run in place of container images. */
 
@@ -11,7 +13,15 @@ function parsePort(v: string): number {
   return n;
 }
 
-/** Adds `workload deathstar` and `workload pause` to `program`. */
+/**
+ * Makes commander's own flag errors (unknown option, missing value) exit 2 like
+ * membrane's ValidationErrors, so a caller tells bad flags from failed probes (exit 1).
+ */
+function badFlagsExit2(err: CommanderError): never {
+  throw err.exitCode === 0 ? err : new CommanderError(2, err.code, err.message);
+}
+
+/** Adds `workload deathstar`, `pause`, `serve` and `probe` to `program`. */
 export function registerWorkloadCommands(program: Command): void {
   const workload = program.command('workload').description('built-in workloads run in lab pods');
   workload.command('deathstar')
@@ -25,5 +35,25 @@ export function registerWorkloadCommands(program: Command): void {
     .description('sleep until terminated (keeps a pod alive)')
     .action(async () => {
       await runPause();
+    });
+  workload.command('serve')
+    .description("answer with the pod's name on every TCP and UDP port given (for network policy tests)")
+    .option('--tcp <ports>', 'comma list of TCP ports, e.g. 80,81 (repeatable)', portListOption('--tcp'))
+    .option('--udp <ports>', 'comma list of UDP ports, e.g. 80,81 (repeatable)', portListOption('--udp'))
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--name <name>', 'name to answer with (default: $POD_NAME, else the host name)')
+    .exitOverride(badFlagsExit2)
+    .action(async (opts: { tcp?: number[]; udp?: number[]; host: string; name?: string }) => {
+      await runServe({ ...opts, tcp: opts.tcp ?? [], udp: opts.udp ?? [] });
+    });
+  workload.command('probe')
+    .description('connect to `workload serve` targets at once and print, per target, "ok NAME" or "fail ERROR" (exit 1 unless all ok)')
+    .option('--protocol <protocol>', 'tcp or udp', 'tcp')
+    .option('--timeout <duration>', 'per-target deadline for the answer: 500ms, 1s, 2.5s', '1s')
+    .option('--to <host:port>', 'target, repeatable', (v: string, prev?: string[]) => [...(prev ?? []), v])
+    .option('-o, --output <format>', 'text or json (JSON lines)', 'text')
+    .exitOverride(badFlagsExit2)
+    .action(async (opts: { protocol: string; timeout: string; to?: string[]; output: string }) => {
+      process.exitCode = await runProbe({ ...opts, to: opts.to ?? [] });
     });
 }
