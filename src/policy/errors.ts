@@ -37,9 +37,34 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-function unknownFieldMessage(key: string): string {
+/** Every field name of a Kubernetes NetworkPolicy. */
+const KNP_FIELDS = [
+  'apiVersion', 'kind', 'metadata', 'spec', 'name', 'namespace', 'labels', 'annotations', 'podSelector', 'policyTypes',
+  'ingress', 'egress', 'from', 'to', 'ports', 'port', 'endPort', 'protocol', 'namespaceSelector', 'ipBlock', 'cidr',
+  'except', 'matchLabels', 'matchExpressions', 'key', 'operator', 'values',
+];
+
+/** CiliumNetworkPolicy fields written into a NetworkPolicy, with what a NetworkPolicy has instead. */
+const KNP_INSTEAD: Readonly<Record<string, string>> = {
+  endpointSelector: 'podSelector', fromEndpoints: 'from', toEndpoints: 'to', toPorts: 'ports', fromCIDR: 'from[].ipBlock',
+  toCIDR: 'to[].ipBlock', fromCIDRSet: 'from[].ipBlock', toCIDRSet: 'to[].ipBlock',
+};
+
+/** Which policy language an object is written in: Cilium's or Kubernetes NetworkPolicy. */
+export type PolicyDialect = 'cilium' | 'knp';
+
+function unknownFieldMessage(key: string, dialect: PolicyDialect): string {
+  if (dialect === 'knp') {
+    const instead = KNP_INSTEAD[key];
+    if (instead) return `\`${key}\` is a CiliumNetworkPolicy field; a NetworkPolicy writes \`${instead}\``;
+    return nearestFieldMessage(key, KNP_FIELDS);
+  }
   if (NOT_YET_SUPPORTED.has(key)) return `\`${key}\` is a Cilium policy field that membrane does not support yet`;
-  const near = KNOWN_FIELDS.map((f) => ({ f, d: f.toLowerCase() === key.toLowerCase() ? 0 : editDistance(f, key) }))
+  return nearestFieldMessage(key, KNOWN_FIELDS);
+}
+
+function nearestFieldMessage(key: string, known: readonly string[]): string {
+  const near = known.map((f) => ({ f, d: f.toLowerCase() === key.toLowerCase() ? 0 : editDistance(f, key) }))
     .filter((x) => x.d <= 2).sort((a, b) => a.d - b.d)[0];
   return `unknown field \`${key}\`` + (near ? ` (did you mean \`${near.f}\`?)` : '');
 }
@@ -74,9 +99,9 @@ interface Problem {
   message: string;
 }
 
-function problemsOf(issue: ZodIssue): Problem[] {
+function problemsOf(issue: ZodIssue, dialect: PolicyDialect): Problem[] {
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((k) => ({ path: formatFieldPath([...issue.path, k]), message: unknownFieldMessage(k) }));
+    return issue.keys.map((k) => ({ path: formatFieldPath([...issue.path, k]), message: unknownFieldMessage(k, dialect) }));
   }
   return [{ path: formatFieldPath(issue.path), message: issue.message }];
 }
@@ -85,8 +110,8 @@ function problemsOf(issue: ZodIssue): Problem[] {
  * The first problem as a ValidationError (path prefixed with `pathPrefix`, e.g.
  * `[1]` for the second document), the next few listed in its message.
  */
-export function validationErrorFromZod(error: ZodError, pathPrefix: string): ValidationError {
-  const problems = error.issues.flatMap(problemsOf).map((p) => ({ ...p, path: joinFieldPath(pathPrefix, p.path) }));
+export function validationErrorFromZod(error: ZodError, pathPrefix: string, dialect: PolicyDialect = 'cilium'): ValidationError {
+  const problems = error.issues.flatMap((issue) => problemsOf(issue, dialect)).map((p) => ({ ...p, path: joinFieldPath(pathPrefix, p.path) }));
   const [first, ...rest] = problems;
   if (!first) return new ValidationError(pathPrefix, 'invalid policy');
   const more = rest.slice(0, 4).map((p) => `\n  also ${p.path}: ${p.message}`).join('') +

@@ -31,7 +31,7 @@ interface Scope {
  * it), while matchExpressions on that key stay and are ANDed with it, so
  * `NotIn [<own namespace>]` selects nothing. A cluster-wide rule is taken as written.
  */
-function subjectSelector(spec: LabelSelectorSpec, namespace: string): EndpointSelector {
+export function subjectSelector(spec: LabelSelectorSpec, namespace: string): EndpointSelector {
   if (namespace === '') return EndpointSelector.fromLabelSelector(spec);
   const isNamespaceKey = (key: string) => {
     const { source, key: bare } = splitSource(key, LabelSource.Any);
@@ -121,10 +121,16 @@ function peerRule(doc: Record<string, unknown>, dir: 'from' | 'to', scope: Scope
   return out;
 }
 
-function ruleLabels(rule: RuleDocument, ref: PolicyRef): LabelSet {
+/** The labels every rule of a policy object gets, naming where it came from (kind, name, namespace). */
+export function derivedPolicyLabels(ref: PolicyRef): Label[] {
   const k8s = (key: string, value: string): Label => ({ source: LabelSource.K8s, key, value });
   const derived = [k8s(POLICY_DERIVED_FROM_LABEL, ref.kind), k8s(POLICY_NAME_LABEL, ref.name)];
   if (ref.namespace !== '') derived.push(k8s(POLICY_NAMESPACE_LABEL, ref.namespace));
+  return derived;
+}
+
+function ruleLabels(rule: RuleDocument, ref: PolicyRef): LabelSet {
+  const derived = derivedPolicyLabels(ref);
   const own = (rule.labels ?? []).map((l) =>
     typeof l === 'string' ? parseLabel(l, LabelSource.Unspec) : { source: l.source ?? LabelSource.Unspec, key: l.key, value: l.value ?? '' });
   return LabelSet.of([...own, ...derived]);

@@ -1,7 +1,8 @@
 /**
  * Parses policy text (YAML, several documents separated by `---`, or JSON,
- * including a JSON array or a `kind: List`) into validated ParsedPolicy
- * objects. Nothing is returned unless every document is valid; the error names
+ * including a JSON array or a `kind: List`) of CiliumNetworkPolicy,
+ * CiliumClusterwideNetworkPolicy and Kubernetes NetworkPolicy objects into
+ * validated ParsedPolicy objects. Nothing is returned unless every document is valid; the error names
  * the field, prefixed with the document index when there are several: `[1].spec.ingress[0]...`.
  */
 import { parseAllDocuments } from 'yaml';
@@ -9,9 +10,11 @@ import { ValidationError } from '../common/errors.js';
 import { formatFieldPath, joinFieldPath } from '../labels/fieldpath.js';
 import { unsupportedCidrPeers } from './cidrgate.js';
 import { policyErrorMap, validationErrorFromZod } from './errors.js';
+import { translateNetworkPolicy, unsupportedIpBlocks } from './knp.js';
+import { KNP_API_VERSION, KNP_KIND, knpDocumentSchema } from './knpschema.js';
 import { normalizePolicy } from './normalize.js';
-import { POLICY_API_VERSION, POLICY_KINDS, policyDocumentSchema } from './schema.js';
-import type { ParsedPolicy } from './types.js';
+import { POLICY_API_VERSION, policyDocumentSchema } from './schema.js';
+import type { ParsedPolicy, PolicyKind } from './types.js';
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -19,39 +22,59 @@ function isMapping(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The apiVersion of each policy kind membrane reads. */
+const API_VERSIONS: Readonly<Record<PolicyKind, string>> = {
+  CiliumNetworkPolicy: POLICY_API_VERSION,
+  CiliumClusterwideNetworkPolicy: POLICY_API_VERSION,
+  [KNP_KIND]: KNP_API_VERSION,
+};
+const KINDS = Object.keys(API_VERSIONS) as PolicyKind[];
+
 /** Checks kind and apiVersion first, so a foreign object gets one clear message instead of a list of unknown fields. */
-function checkKind(obj: unknown, prefix: string): void {
+function checkKind(obj: unknown, prefix: string): PolicyKind {
   if (!isMapping(obj)) {
     throw new ValidationError(prefix, 'a policy must be a mapping with apiVersion, kind, metadata and spec');
   }
   const kind = obj['kind'];
-  if (kind === undefined) throw new ValidationError(joinFieldPath(prefix, 'kind'), `is required; use ${POLICY_KINDS.join(' or ')}`);
-  if (!(POLICY_KINDS as readonly unknown[]).includes(kind)) {
-    const hint = kind === 'NetworkPolicy' ? ' (Kubernetes NetworkPolicy is not supported yet)' : '';
-    throw new ValidationError(joinFieldPath(prefix, 'kind'), `${JSON.stringify(kind)} is not a policy kind membrane knows; use ${POLICY_KINDS.join(' or ')}${hint}`);
+  if (kind === undefined) throw new ValidationError(joinFieldPath(prefix, 'kind'), `is required; use ${KINDS.join(', ')}`);
+  if (!(KINDS as unknown[]).includes(kind)) {
+    throw new ValidationError(joinFieldPath(prefix, 'kind'), `${JSON.stringify(kind)} is not a policy kind membrane knows; use ${KINDS.join(', ')}`);
   }
-  if (obj['apiVersion'] !== POLICY_API_VERSION) {
+  const apiVersion = API_VERSIONS[kind as PolicyKind];
+  if (obj['apiVersion'] !== apiVersion) {
     throw new ValidationError(joinFieldPath(prefix, 'apiVersion'), obj['apiVersion'] === undefined
-      ? `is required; use ${POLICY_API_VERSION}` : `${JSON.stringify(obj['apiVersion'])} is not supported; use ${POLICY_API_VERSION}`);
+      ? `is required; use ${apiVersion}` : `${JSON.stringify(obj['apiVersion'])} is not supported for ${String(kind)}; use ${apiVersion}`);
   }
+  return kind as PolicyKind;
+}
+
+/** Refuses a policy with peers the node cannot enforce yet, naming the first and a few more. */
+function refuseUnsupported(problems: readonly { path: (string | number)[]; message: string }[], pathPrefix: string): void {
+  const [unsupported, ...more] = problems;
+  if (!unsupported) return;
+  const also = more.slice(0, 4).map((p) => `\n  also ${joinFieldPath(pathPrefix, formatFieldPath(p.path))}: not supported yet`).join('');
+  throw new ValidationError(joinFieldPath(pathPrefix, formatFieldPath(unsupported.path)), unsupported.message + also);
 }
 
 /**
- * Validates one policy object (parsed YAML/JSON). `defaultNamespace` applies to
- * a CiliumNetworkPolicy without metadata.namespace. `pathPrefix` is put before
- * every error path. Throws ValidationError, also for CIDR peers the node
- * cannot enforce yet (see cidrgate.ts).
+ * Validates one policy object (parsed YAML/JSON): a CiliumNetworkPolicy,
+ * CiliumClusterwideNetworkPolicy or Kubernetes NetworkPolicy, the latter
+ * translated into membrane's rules (knp.ts). `defaultNamespace` applies to a
+ * namespaced policy without metadata.namespace. `pathPrefix` is put before
+ * every error path. Throws ValidationError, also for CIDR peers and ipBlocks
+ * the node cannot enforce yet (see cidrgate.ts, knp.ts).
  */
 export function parsePolicyObject(obj: unknown, defaultNamespace = 'default', pathPrefix = ''): ParsedPolicy {
   if (!NAMESPACE.test(defaultNamespace)) throw new ValidationError('defaultNamespace', `${JSON.stringify(defaultNamespace)} is not a valid namespace`);
-  checkKind(obj, pathPrefix);
+  if (checkKind(obj, pathPrefix) === KNP_KIND) {
+    const result = knpDocumentSchema.safeParse(obj, { errorMap: policyErrorMap });
+    if (!result.success) throw validationErrorFromZod(result.error, pathPrefix, 'knp');
+    refuseUnsupported(unsupportedIpBlocks(result.data), pathPrefix);
+    return translateNetworkPolicy(result.data, obj, defaultNamespace);
+  }
   const result = policyDocumentSchema.safeParse(obj, { errorMap: policyErrorMap });
   if (!result.success) throw validationErrorFromZod(result.error, pathPrefix);
-  const [unsupported, ...more] = unsupportedCidrPeers(result.data);
-  if (unsupported) {
-    const also = more.slice(0, 4).map((p) => `\n  also ${joinFieldPath(pathPrefix, formatFieldPath(p.path))}: not supported yet`).join('');
-    throw new ValidationError(joinFieldPath(pathPrefix, formatFieldPath(unsupported.path)), unsupported.message + also);
-  }
+  refuseUnsupported(unsupportedCidrPeers(result.data), pathPrefix);
   return normalizePolicy(result.data, obj, defaultNamespace);
 }
 

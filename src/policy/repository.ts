@@ -25,7 +25,7 @@ export interface RuleLocation {
   section: RuleSection;
   /** Position within the section. */
   index: number;
-  /** E.g. `spec.ingress[1]` or `specs[2].egressDeny[0]`. */
+  /** Where it was written: e.g. `spec.ingress[1]` or `specs[2].egressDeny[0]`; `spec.policyTypes` for a NetworkPolicy's default deny. */
   path: string;
 }
 
@@ -153,12 +153,12 @@ export class PolicyRepository {
   private assignCookies(policy: ParsedPolicy): void {
     for (const rule of policy.rules) {
       for (const section of RULE_SECTIONS) {
-        rule[section].forEach((_, index) => {
+        rule[section].forEach((entry, index) => {
           const key = locationKey(policy.ref, rule.index, section, index);
           // Never 0 (0 means "no rule"); on a collision take the next free number.
           let cookie = fnv1a(key) || 1;
           while (this.locations.has(cookie)) cookie = (cookie + 1) >>> 0 || 1;
-          this.locations.set(cookie, { ref: policy.ref, ruleIndex: rule.index, section, index, path: `${rule.path}.${section}[${index}]` });
+          this.locations.set(cookie, { ref: policy.ref, ruleIndex: rule.index, section, index, path: entry.path ?? `${rule.path}.${section}[${index}]` });
           this.cookies.set(key, cookie);
         });
       }

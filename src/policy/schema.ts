@@ -90,7 +90,7 @@ const portRuleSchema = z
 
 const portDenyRuleSchema = z.object({ ports: portsSchema.optional() }).strict();
 
-const cidrSchema = z.string().superRefine((text, ctx) => {
+export const cidrSchema = z.string().superRefine((text, ctx) => {
   if (!parseCidr(text)) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not an IPv4 or IPv6 CIDR like 10.0.0.0/8` });
 });
 
@@ -180,7 +180,7 @@ export const ruleSchema = z
 const DNS_1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-const metadataSchema = z
+export const metadataSchema = z
   .object({
     name: z.string().superRefine((name, ctx) => {
       if (name.length > 253 || !DNS_1123_SUBDOMAIN.test(name)) {

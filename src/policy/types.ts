@@ -73,6 +73,11 @@ export interface PeerRule {
   peer?: PeerSpec;
   /** Absent or empty: every protocol and port. */
   toPorts?: PortRule[];
+  /**
+   * Where the entry was written, when that is not `<rule path>.<section>[<index>]`:
+   * set for policies translated from another language (a Kubernetes NetworkPolicy).
+   */
+  path?: string;
 }
 
 export interface PolicyRule {
