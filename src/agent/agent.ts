@@ -13,14 +13,15 @@ import { Mutex } from '../common/mutex.js';
 import { readJsonState, writeJsonState } from '../common/state.js';
 import type {
   AgentConfigModel, CniGcRequest, CniGcResponse, EndpointChangeRequest, EndpointModel, IdentityModel, NamespaceModel,
-  PodMetaModel, PolicyDeleteResponse, PolicyImportResponse, PolicyListModel, PolicyRef, StatusModel,
+  PodMetaModel, PolicyDeleteResponse, PolicyImportResponse, PolicyListModel, PolicyRef, PolicyTraceResponse, StatusModel,
 } from '../api/types.js';
 import { LxcDatapath } from '../datapath/loader.js';
 import { flowEvent } from '../datapath/layout.js';
 import { EventStream } from '../datapath/ringbuf.js';
 import { DatapathState } from '../datapath/state.js';
 import { type EndpointRecord, type EndpointStatus, EndpointIdAllocator, attachmentKey, toModel } from '../endpoint/endpoint.js';
-import { IdentityAllocator } from '../identity/allocator.js';
+import { IdentityAllocator, type IdentityInfo } from '../identity/allocator.js';
+import { CidrIdentities, type CidrIdentitySnapshot } from '../identity/cidr.js';
 import { Ipam, type IpamSnapshot } from '../ipam/ipam.js';
 import type { FlowRing } from '../hubble/ring.js';
 import type { FlowContext } from '../hubble/flow.js';
@@ -31,6 +32,8 @@ import { takePidLock } from './pidlock.js';
 import { requireString, validateEndpointRequest, validateGc, validateNamespace, validatePodMeta } from './validate.js';
 import { PolicyEngine, type EnforcementMode } from './policy-engine.js';
 import { podIdentityLabels } from './labels.js';
+import { kernelIpcacheIdentity, tracePolicy } from './trace.js';
+import { validateTraceRequest } from './trace-request.js';
 
 export const VERSION = '0.1.0';
 
@@ -58,6 +61,7 @@ export class Agent {
   private ipam!: Ipam;
   private identities!: IdentityAllocator;
   private policy!: PolicyEngine;
+  private cidrs!: CidrIdentities;
   private events?: EventStream;
   private adopted = false;
   private readonly observer: FlowObserver;
@@ -98,12 +102,16 @@ export class Agent {
     this.policy = new PolicyEngine(this.opts.enforcement, readJsonState<unknown>(this.file('policies.json'), undefined),
       (s) => writeJsonState(this.file('policies.json'), s));
     this.k8s = new K8sMetadata(this.file('k8s.json'));
+    this.cidrs = new CidrIdentities(readJsonState<CidrIdentitySnapshot | undefined>(this.file('cidr-identities.json'), undefined),
+      (s) => writeJsonState(this.file('cidr-identities.json'), s));
 
     await setupNode(this.ipam.gateway);
     this.dp = LxcDatapath.load({ pinDir: this.opts.bpffsDir });
     this.adopted = this.dp.adoptedMaps.length > 0;
     this.kernel = new DatapathState(this.dp);
     for (const ip of [this.ipam.gateway, ...(await nodeAddresses())]) this.kernel.upsertIpcache(ip, 32, 1);
+    this.syncCidrIdentities({ regenerate: false });
+    for (const c of this.cidrs.list()) this.upsertCidrIpcache(c.prefix, c.id);
 
     await this.restoreEndpoints();
     this.events = new EventStream(this.dp.maps.events.fd, flowEvent.size, (batch, count) => this.observer.onRecords(batch, count),
@@ -182,7 +190,7 @@ export class Agent {
   /** Resolves and writes every endpoint's policy (the desired state diffed against the kernel). */
   private regenerateAll(): { written: number; deleted: number } {
     const total = { written: 0, deleted: 0 };
-    const identities = this.identities.list();
+    const identities = this.allIdentities();
     for (const r of this.endpoints.values()) {
       const st = this.status.get(r.id)!;
       const pod = this.k8s.pod(r.podNamespace, r.podName);
@@ -199,6 +207,32 @@ export class Agent {
       st.state = 'ready';
     }
     return total;
+  }
+
+  /** Every identity policy can select: reserved, endpoint and CIDR identities. */
+  private allIdentities(): IdentityInfo[] {
+    return [...this.identities.list(), ...this.cidrs.list().map((c) => ({ id: c.id, labels: c.labels, reserved: false, references: 0 }))];
+  }
+
+  private upsertCidrIpcache(prefix: string, id: number): void {
+    const [ip, len] = prefix.split('/');
+    this.kernel.upsertIpcache(ip!, Number(len), id);
+  }
+
+  /**
+   * Gives every prefix the policies name a CIDR identity and an ipcache
+   * entry. New prefixes: policy first, then the ipcache, so no address
+   * moves to an identity the policy maps do not know yet; gone prefixes:
+   * the ipcache first, then policy.
+   */
+  private syncCidrIdentities(opts: { regenerate: boolean }): void {
+    const { added, removed } = this.cidrs.sync(this.policy.referencedCidrs());
+    for (const c of removed) {
+      const [ip, len] = c.prefix.split('/');
+      this.kernel.deleteIpcache(ip!, Number(len));
+    }
+    if (opts.regenerate) this.regenerateAll();
+    for (const c of added) this.upsertCidrIpcache(c.prefix, c.id);
   }
 
   private saveEndpoints(): void {
@@ -350,7 +384,7 @@ export class Agent {
   }
 
   listIdentities(): IdentityModel[] {
-    return this.identities.list().map((i) => ({ id: i.id, labels: i.labels.toStrings(), reserved: i.reserved, references: i.references }));
+    return this.allIdentities().map((i) => ({ id: i.id, labels: i.labels.toStrings(), reserved: i.reserved, references: i.references }));
   }
 
   listPolicies(): PolicyListModel {
@@ -375,13 +409,32 @@ export class Agent {
     const before = this.policy.snapshot();
     const res = change();
     try {
-      this.regenerateAll();
+      this.syncCidrIdentities({ regenerate: true });
     } catch (err) {
       this.policy.restore(before);
-      this.regenerateAll();
+      this.syncCidrIdentities({ regenerate: true });
       throw err;
     }
     return res;
+  }
+
+  /**
+   * `policy trace` (see trace.ts): the verdict one packet gets from this
+   * node's policy, resolved as regenerateAll resolves it. Throws EINVAL for a
+   * bad request, ENOTFOUND for a pod that is no endpoint here. Changes nothing.
+   */
+  tracePolicy(body: unknown): Promise<PolicyTraceResponse> {
+    const req = validateTraceRequest(body);
+    return this.mutex.run(() => tracePolicy(req, {
+      endpoints: [...this.endpoints.values()].map((r) => ({
+        ...r, identity: this.status.get(r.id)!.identity, containerPorts: this.k8s.pod(r.podNamespace, r.podName)?.containerPorts ?? [],
+      })),
+      identities: this.identities,
+      ipcacheIdentity: (ip) => kernelIpcacheIdentity(this.dp.maps.ipcache, ip),
+      namespaceLabels: (ns) => this.k8s.namespaceLabels(ns),
+      clusterName: this.opts.clusterName,
+      policy: this.policy,
+    }));
   }
 
   listNamespaces(): NamespaceModel[] {
@@ -456,7 +509,7 @@ export class Agent {
         if (!r) return undefined;
         return { id: r.id, ...(r.podNamespace ? { namespace: r.podNamespace } : {}), ...(r.podName ? { podName: r.podName } : {}) };
       },
-      identityLabels: (id) => this.identities.lookupById(id)?.labels.toStrings(),
+      identityLabels: (id) => (this.identities.lookupById(id) ?? this.cidrs.lookupById(id))?.labels.toStrings(),
       policiesForCookie: (cookie) => this.policy.policiesForCookie(cookie),
       defaultDenyPolicies: (epId, ingress) => {
         const st = this.status.get(epId);

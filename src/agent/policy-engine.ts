@@ -8,7 +8,8 @@ import type { LabelSet } from '../labels/labels.js';
 import type { ContainerPortModel, PolicyDeleteResponse, PolicyImportResponse, PolicyListModel, PolicyRef } from '../api/types.js';
 import { parsePolicyObject, parsePolicyText } from '../policy/parse.js';
 import { PolicyRepository } from '../policy/repository.js';
-import { resolveEndpointPolicy } from '../policy/resolve.js';
+import { referencedCidrs } from '../policy/cidrs.js';
+import { explainVerdict, resolveEndpointPolicy, type ExplainedVerdict, type ResolvedPolicy } from '../policy/resolve.js';
 import type { NamedPort } from '../policy/ports.js';
 import { type DesiredPolicy, policyKeyString } from '../datapath/state.js';
 import type { FlowPolicy } from '../hubble/flow.js';
@@ -27,6 +28,13 @@ export interface ResolvedEndpointPolicy {
   auditFlags: number;
   /** The policies that put the endpoint into default deny, per direction (for drop attribution). */
   defaultDenyBy: { ingress: PolicyRef[]; egress: PolicyRef[] };
+}
+
+/** One direction's verdict for one packet, as `explain` finds it. */
+export interface EndpointVerdict {
+  verdict: ExplainedVerdict;
+  enforcing: boolean;
+  defaultDenyBy: PolicyRef[];
 }
 
 export class PolicyEngine {
@@ -58,6 +66,11 @@ export class PolicyEngine {
     return this.repo.revision;
   }
 
+  /** The IPv4 prefixes the policies name, each of which needs a CIDR identity. */
+  referencedCidrs(): string[] {
+    return referencedCidrs(this.repo);
+  }
+
   list(): PolicyListModel {
     return this.repo.toListModel();
   }
@@ -80,22 +93,44 @@ export class PolicyEngine {
     this.persist(this.snapshot());
   }
 
-  resolve(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[]): ResolvedEndpointPolicy {
+  private resolveState(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[]): ResolvedPolicy {
     const namedPorts = new Map<string, NamedPort>();
     for (const p of ports) if (p.name) namedPorts.set(p.name, { port: p.containerPort, protocol: p.protocol });
-    const res = resolveEndpointPolicy({
+    return resolveEndpointPolicy({
       endpointLabels: labels,
       repository: this.repo,
       identities: identities.map((i) => ({ id: i.id, labels: i.labels })),
       enforcement: this.mode,
       namedPorts,
     });
+  }
+
+  resolve(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[]): ResolvedEndpointPolicy {
+    const res = this.resolveState(labels, identities, ports);
     const entries: DesiredPolicy = new Map();
     for (const { key, entry } of res.mapState) {
       const k = { identity: key.identity, egress: key.egress, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen };
       entries.set(policyKeyString(k), { key: k, value: { deny: entry.deny, proxyPort: entry.proxyPort, cookie: entry.cookie } });
     }
     return { ingressEnforcing: res.ingressEnforcing, egressEnforcing: res.egressEnforcing, entries, auditFlags: 0, defaultDenyBy: res.defaultDenyBy };
+  }
+
+  /**
+   * The verdict for one packet of an endpoint with these labels and ports
+   * (egress: it sends to `peerIdentity`; else it receives from it), with the
+   * rule behind it: the resolution `resolve` writes to the kernel, then the
+   * datapath's lookup on it. For `policy trace`.
+   */
+  explain(
+    labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[],
+    peerIdentity: number, egress: boolean, protocol: number, port: number,
+  ): EndpointVerdict {
+    const res = this.resolveState(labels, identities, ports);
+    return {
+      verdict: explainVerdict(res.mapState, this.repo, peerIdentity, egress, protocol, port),
+      enforcing: egress ? res.egressEnforcing : res.ingressEnforcing,
+      defaultDenyBy: egress ? res.defaultDenyBy.egress : res.defaultDenyBy.ingress,
+    };
   }
 
   flowPolicy(ref: PolicyRef): FlowPolicy {

@@ -1,17 +1,13 @@
 /**
- * A gate on CIDR peers (`fromCIDR`, `toCIDR`, `fromCIDRSet`, `toCIDRSet`)
- * until the node allocates CIDR identities. The ipcache knows only the /32s of
- * pods and nodes and puts every other address under `reserved:world`, so a
- * CIDR peer would select no identity at all: a deny would silently not apply,
- * an allow would allow nothing, and an `except` could not carve anything out
- * of world. Such a policy is refused rather than enforced wrongly.
- *
- * The one CIDR peer that means something today is all of IPv4, `0.0.0.0/0`
- * (any spelling whose prefix length is 0) without `except`: it is world, and
- * resolves to `reserved:world` (identity 2).
- *
- * Parsing, normalization and matching of CIDRs stay in place (cidr.ts,
- * normalize.ts, peers.ts); lifting the gate is deleting the call in parse.ts.
+ * A gate on the CIDR peers (`fromCIDR`, `toCIDR`, `fromCIDRSet`,
+ * `toCIDRSet`) membrane cannot enforce yet. IPv4 prefixes are enforced
+ * through CIDR identities (the agent gives every prefix a policy names a
+ * node-local identity and an ipcache entry, so the longest prefix wins).
+ * Refused, with the path, rather than enforced wrongly:
+ *  - IPv6 prefixes: pods and the datapath are IPv4 only, so a deny would
+ *    silently not apply;
+ *  - CIDR groups (`cidrGroupRef`, `cidrGroupSelector`): there are no
+ *    CiliumCIDRGroup objects to resolve them against.
  */
 import { parseCidr } from './cidr.js';
 import type { CidrRuleDocument, PolicyDocument, RuleDocument } from './schema.js';
@@ -27,31 +23,25 @@ type Path = (string | number)[];
 
 const CIDR_FIELDS = ['CIDR', 'CIDRSet'] as const;
 
-const isAllOfIPv4 = (text: string): boolean => {
-  const cidr = parseCidr(text);
-  return cidr !== undefined && cidr.family === 4 && cidr.prefixLen === 0;
-};
+const isIPv4Cidr = (text: string): boolean => parseCidr(text)?.family === 4;
 
 function consequence(section: RuleSection): string {
   return isDenySection(section) ? 'the deny would silently not apply' : 'the rule would allow nothing';
 }
 
-function cidrProblem(text: string, section: RuleSection, dir: 'from' | 'to'): string {
-  return `CIDR peers other than 0.0.0.0/0 are not supported yet: membrane has no CIDR identities, so ${JSON.stringify(text)} ` +
-    `would select no traffic and ${consequence(section)}; 0.0.0.0/0 (or ${dir}Entities: [world]) selects all of world`;
+function ipv6Problem(text: string, section: RuleSection): string {
+  return `IPv6 CIDRs are not supported yet: membrane's pods and datapath are IPv4 only, so ${JSON.stringify(text)} ` +
+    `would select no traffic and ${consequence(section)}`;
 }
 
-function cidrRuleProblem(rule: CidrRuleDocument, section: RuleSection, dir: 'from' | 'to'): UnsupportedPeer | undefined {
+function cidrRuleProblem(rule: CidrRuleDocument, section: RuleSection): UnsupportedPeer | undefined {
   if (rule.cidr === undefined) {
     const field = rule.cidrGroupRef !== undefined ? 'cidrGroupRef' : 'cidrGroupSelector';
-    return { path: [field], message: `CIDR groups are not supported yet: membrane has no CIDR identities, so ${consequence(section)}` };
+    return { path: [field], message: `CIDR groups are not supported yet: there are no CiliumCIDRGroup objects to resolve, so ${consequence(section)}` };
   }
-  if (!isAllOfIPv4(rule.cidr)) return { path: ['cidr'], message: cidrProblem(rule.cidr, section, dir) };
-  if (rule.except !== undefined && rule.except.length > 0) {
-    return { path: ['except'], message: `except is not supported yet: membrane has no CIDR identities to carve out of world, ` +
-      `so the excepted addresses would be ${isDenySection(section) ? 'denied' : 'allowed'} with the rest of world; ` +
-      'remove except, or the rule' };
-  }
+  if (!isIPv4Cidr(rule.cidr)) return { path: ['cidr'], message: ipv6Problem(rule.cidr, section) };
+  const k = (rule.except ?? []).findIndex((e) => !isIPv4Cidr(e));
+  if (k >= 0) return { path: ['except', k], message: ipv6Problem(rule.except![k]!, section) };
   return undefined;
 }
 
@@ -66,11 +56,11 @@ function ruleProblems(rule: RuleDocument, rulePath: Path): UnsupportedPeer[] {
         const value = entry[field];
         if (kind === 'CIDR') {
           ((value ?? []) as string[]).forEach((text, k) => {
-            if (!isAllOfIPv4(text)) problems.push({ path: at(k), message: cidrProblem(text, section, dir) });
+            if (!isIPv4Cidr(text)) problems.push({ path: at(k), message: ipv6Problem(text, section) });
           });
         } else {
           ((value ?? []) as CidrRuleDocument[]).forEach((cidrRule, k) => {
-            const problem = cidrRuleProblem(cidrRule, section, dir);
+            const problem = cidrRuleProblem(cidrRule, section);
             if (problem) problems.push({ path: at(k, ...problem.path), message: problem.message });
           });
         }

@@ -107,10 +107,10 @@ describe('parsing policy text', () => {
     assert.deepEqual(rule.ingressDeny[0]!.peer, { kind: 'cidr', field: 'fromCIDR', cidrs: [world] });
   });
 
-  it('still normalizes other CIDR peers behind the gate, for when CIDR identities exist', () => {
+  it('normalizes IPv4 CIDR peers and gates only the IPv6 one', () => {
     const obj = parseYaml(withSpec('  egress:\n  - toCIDR: [10.1.2.3/8, "2001:db8::1/32"]\n' +
       '  - toCIDRSet: [{cidr: 1.0.0.0/8, except: [1.0.0.1/32]}]\n'));
-    assert.equal(unsupportedCidrPeers(policyDocumentSchema.parse(obj)).length, 3);
+    assert.deepEqual(unsupportedCidrPeers(policyDocumentSchema.parse(obj)).map((u) => u.path), [['spec', 'egress', 0, 'toCIDR', 1]]);
     const egress = normalizePolicy(policyDocumentSchema.parse(obj), obj, 'default').rules[0]!.egress;
     assert.deepEqual(egress[0]!.peer, { kind: 'cidr', field: 'toCIDR', cidrs: [{ cidr: '10.0.0.0/8', except: [] }, { cidr: '2001:db8::/32', except: [] }] });
     assert.deepEqual(egress[1]!.peer, { kind: 'cidr', field: 'toCIDRSet', cidrs: [{ cidr: '1.0.0.0/8', except: ['1.0.0.1/32'] }] });
@@ -281,31 +281,30 @@ describe('rejecting malformed policies with the exact path', () => {
 
   const notYet = /not supported yet/;
   const cidrCases: [string, string, string, RegExp][] = [
-    ['a /32 in egressDeny, which would silently not deny', withSpec('  egressDeny:\n  - toCIDR: [1.2.3.4/32]\n'),
-      'spec.egressDeny[0].toCIDR[0]', /not supported yet.*"1\.2\.3\.4\/32".*the deny would silently not apply/],
-    ['a CIDR after 0.0.0.0/0 in fromCIDR', withSpec('  ingress:\n  - fromCIDR: [0.0.0.0/0, 10.0.0.0/8]\n'),
-      'spec.ingress[0].fromCIDR[1]', /not supported yet.*would allow nothing/],
-    ['a CIDR in ingressDeny', withSpec('  ingressDeny:\n  - fromCIDR: [192.168.0.0/16]\n'), 'spec.ingressDeny[0].fromCIDR[0]', notYet],
-    ['a CIDR set narrower than /0', withSpec('  ingressDeny:\n  - fromCIDRSet: [{cidr: 0.0.0.0/0}, {cidr: 10.0.0.0/8}]\n'),
-      'spec.ingressDeny[0].fromCIDRSet[1].cidr', notYet],
-    ['0.0.0.0/0 with except, which would deny all of world', withSpec('  egressDeny:\n  - toCIDRSet: [{cidr: 0.0.0.0/0, except: [10.0.0.0/8]}]\n'),
-      'spec.egressDeny[0].toCIDRSet[0].except', /except is not supported yet.*denied/],
-    ['0.0.0.0/0 with except in an allow rule', withSpec('  egress:\n  - toCIDRSet: [{cidr: 0.0.0.0/0, except: [10.0.0.0/8]}]\n'),
-      'spec.egress[0].toCIDRSet[0].except', notYet],
     ['a CIDR group reference', `${withSpec('')}specs:\n- endpointSelector: {}\n  egress:\n  - toCIDRSet: [{cidrGroupRef: office}]\n`,
       'specs[0].egress[0].toCIDRSet[0].cidrGroupRef', /CIDR groups are not supported yet/],
     ['a CIDR group selector', withSpec('  ingress:\n  - fromCIDRSet: [{cidrGroupSelector: {matchLabels: {a: b}}}]\n'),
       'spec.ingress[0].fromCIDRSet[0].cidrGroupSelector', notYet],
-    ['the IPv6 ::/0', withSpec('  egress:\n  - toCIDR: ["::/0"]\n'), 'spec.egress[0].toCIDR[0]', notYet],
-    ['a CIDR peer in the second document, prefixed with its index', `${SW_L3_L4}---\n${withSpec('  egressDeny:\n  - toCIDR: [1.2.3.4/32]\n')}`,
+    ['the IPv6 ::/0', withSpec('  egress:\n  - toCIDR: ["::/0"]\n'), 'spec.egress[0].toCIDR[0]', /IPv6 CIDRs are not supported yet/],
+    ['an IPv6 deny, which would silently not deny', withSpec('  egressDeny:\n  - toCIDR: ["2001:db8::/32"]\n'),
+      'spec.egressDeny[0].toCIDR[0]', /IPv6.*the deny would silently not apply/],
+    ['an IPv6 CIDR peer in the second document, prefixed with its index', `${SW_L3_L4}---\n${withSpec('  egressDeny:\n  - toCIDR: ["2001:db8::/32"]\n')}`,
       '[1].spec.egressDeny[0].toCIDR[0]', notYet],
   ];
   for (const [name, text, path, message] of cidrCases) {
-    it(`rejects, until CIDR identities exist, ${name}`, () => rejects(text, path, message));
+    it(`rejects, until IPv6 and CIDR groups exist, ${name}`, () => rejects(text, path, message));
   }
 
+  it('accepts IPv4 CIDR peers in every section, with except', () => {
+    const [p] = parsePolicyText(withSpec('  egress:\n  - toCIDRSet: [{cidr: 198.51.100.0/24, except: [198.51.100.128/25]}]\n' +
+      '  egressDeny:\n  - toCIDR: [203.0.113.7/32]\n  ingress:\n  - fromCIDR: [10.0.0.0/8]\n  ingressDeny:\n  - fromCIDRSet: [{cidr: 0.0.0.0/0, except: [10.0.0.0/8]}]\n'));
+    const rule = p!.rules[0]!;
+    assert.deepEqual(rule.egress[0]!.peer, { kind: 'cidr', field: 'toCIDRSet', cidrs: [{ cidr: '198.51.100.0/24', except: ['198.51.100.128/25'] }] });
+    assert.deepEqual(rule.egressDeny[0]!.peer, { kind: 'cidr', field: 'toCIDR', cidrs: [{ cidr: '203.0.113.7/32', except: [] }] });
+  });
+
   it('names further unsupported CIDR peers in the message', () => {
-    assert.throws(() => parsePolicyText(withSpec('  egress:\n  - toCIDR: [1.0.0.0/8]\n  egressDeny:\n  - toCIDR: [2.0.0.0/8]\n')),
+    assert.throws(() => parsePolicyText(withSpec('  egress:\n  - toCIDR: ["2001:db8::/32"]\n  egressDeny:\n  - toCIDR: ["2001:db9::/32"]\n')),
       /spec\.egress\[0\]\.toCIDR\[0\]: .*\n  also spec\.egressDeny\[0\]\.toCIDR\[0\]: not supported yet/);
   });
 
