@@ -77,8 +77,10 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 	c.match_type = v.match_type;
 	c.verdict = VERDICT_FORWARDED;
 	if (ret < 0) {
-		__u8 audit = dir == DIR_EGRESS ? EP_F_AUDIT_EGRESS : EP_F_AUDIT_INGRESS;
-		if (!(ep->flags & audit))
+		/* Audited: a deny of an audited policy, or a default deny only audited policies impose. */
+		__u8 audit_dir = dir == DIR_EGRESS ? EP_F_AUDIT_EGRESS : EP_F_AUDIT_INGRESS;
+		int audited = ret == -REASON_DROP_POLICY_DENY ? v.audit : (ret == -REASON_DROP_POLICY && (ep->flags & audit_dir));
+		if (!audited)
 			return drop(p, &c, -ret, now);
 		c.verdict = VERDICT_AUDIT;
 		c.reason = (__u8)-ret;

@@ -51,6 +51,7 @@ struct endpoint_info {
 	__u8 mac[6];     /* the pod's eth0 */
 	__u8 node_mac[6];/* the host-side veth */
 };
+/* Default deny in this direction comes only from audited policies: report it, do not drop. */
 #define EP_F_AUDIT_INGRESS 1
 #define EP_F_AUDIT_EGRESS 2
 
@@ -93,6 +94,7 @@ struct policy_entry {
 	__u32 cookie;      /* id of the rule that produced the entry, for attribution */
 };
 #define POLICY_F_DENY 1
+#define POLICY_F_AUDIT 2 /* a deny of an audited policy: report, do not drop */
 
 /* conntrack: tuple in the connection's original direction + the endpoint side. */
 struct ct_key {

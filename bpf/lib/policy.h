@@ -18,7 +18,7 @@ struct policy_verdict {
 	__u32 cookie;
 	__u16 proxy_port;
 	__u8 match_type;
-	__u8 pad;
+	__u8 audit; /* the deciding deny belongs to an audited policy */
 };
 
 static __always_inline __u8 policy_match_type(const struct policy_entry *e, int l3)
@@ -51,12 +51,14 @@ static __always_inline int policy_can_access(__u16 ep_id, __u8 egress, __u32 ide
 	v->cookie = 0;
 	v->proxy_port = 0;
 	v->match_type = MATCH_NONE;
+	v->audit = 0;
 
 	if (identity != 0) {
 		l3 = bpf_map_lookup_elem(&policy, &key);
 		if (l3 && (l3->flags & POLICY_F_DENY)) {
 			v->cookie = l3->cookie;
 			v->match_type = policy_match_type(l3, 1);
+			v->audit = !!(l3->flags & POLICY_F_AUDIT);
 			return -REASON_DROP_POLICY_DENY;
 		}
 	}
@@ -71,8 +73,10 @@ static __always_inline int policy_can_access(__u16 ep_id, __u8 egress, __u32 ide
 
 	v->cookie = win->cookie;
 	v->match_type = policy_match_type(win, win == l3);
-	if (win->flags & POLICY_F_DENY)
+	if (win->flags & POLICY_F_DENY) {
+		v->audit = !!(win->flags & POLICY_F_AUDIT);
 		return -REASON_DROP_POLICY_DENY;
+	}
 	v->proxy_port = win->proxy_port;
 	return 0;
 }

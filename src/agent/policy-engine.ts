@@ -12,6 +12,7 @@ import { referencedCidrs } from '../policy/cidrs.js';
 import { explainVerdict, resolveEndpointPolicy, type ExplainedVerdict, type ResolvedPolicy } from '../policy/resolve.js';
 import type { NamedPort } from '../policy/ports.js';
 import { type DesiredPolicy, policyKeyString } from '../datapath/state.js';
+import { EP_F_AUDIT_EGRESS, EP_F_AUDIT_INGRESS } from '../datapath/layout.js';
 import type { FlowPolicy } from '../hubble/flow.js';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
@@ -110,9 +111,10 @@ export class PolicyEngine {
     const entries: DesiredPolicy = new Map();
     for (const { key, entry } of res.mapState) {
       const k = { identity: key.identity, egress: key.egress, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen };
-      entries.set(policyKeyString(k), { key: k, value: { deny: entry.deny, proxyPort: entry.proxyPort, cookie: entry.cookie } });
+      entries.set(policyKeyString(k), { key: k, value: { deny: entry.deny, ...(entry.audit ? { audit: true } : {}), proxyPort: entry.proxyPort, cookie: entry.cookie } });
     }
-    return { ingressEnforcing: res.ingressEnforcing, egressEnforcing: res.egressEnforcing, entries, auditFlags: 0, defaultDenyBy: res.defaultDenyBy };
+    const auditFlags = (res.auditDefaultDeny.ingress ? EP_F_AUDIT_INGRESS : 0) | (res.auditDefaultDeny.egress ? EP_F_AUDIT_EGRESS : 0);
+    return { ingressEnforcing: res.ingressEnforcing, egressEnforcing: res.egressEnforcing, entries, auditFlags, defaultDenyBy: res.defaultDenyBy };
   }
 
   /**

@@ -55,9 +55,9 @@ describe('endpoint datapath (BPF_PROG_TEST_RUN)', () => {
     dp.maps.ipcache.update(ipcacheKey.encode({ prefixlen: 32, ip4: ip4ToInt(R.ip) }), ipcacheValue.encode({ identity: R.identity }));
   });
 
-  function allow(epId: number, key: Partial<PolicyMapKey> & { egress: boolean }, cookie = 7, deny = false): void {
+  function allow(epId: number, key: Partial<PolicyMapKey> & { egress: boolean }, cookie = 7, deny = false, audit = false): void {
     const k: PolicyMapKey = { identity: 0, protocol: 0, port: 0, prefixLen: 0, ...key };
-    dp.maps.policy.update(encodePolicyKey(epId, k), encodePolicyValue(k, { deny, proxyPort: 0, cookie }));
+    dp.maps.policy.update(encodePolicyKey(epId, k), encodePolicyValue(k, { deny, audit, proxyPort: 0, cookie }));
   }
   const deny = (epId: number, key: Partial<PolicyMapKey> & { egress: boolean }, cookie = 9) => allow(epId, key, cookie, true);
 
@@ -255,7 +255,24 @@ describe('endpoint datapath (BPF_PROG_TEST_RUN)', () => {
     assert.equal(events()[0]!.reason, 157);
   });
 
-  it('lets an audited endpoint through with an AUDIT verdict naming the reason it would have dropped', () => {
+  it('lets a deny of an audited policy through with an AUDIT verdict (181), while a plain deny still drops', () => {
+    allow(B.epId, { egress: false, identity: 0 }, 1);
+    allow(B.epId, { egress: false, identity: R.identity, protocol: 6, port: 80, prefixLen: 24 }, 8, true, true);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: R.ip, dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_OK);
+    const [ev] = events();
+    assert.deepEqual([ev!.verdict, ev!.reason, ev!.cookie], [VERDICT_AUDIT, 181, 8]);
+    allow(B.epId, { egress: false, identity: R.identity, protocol: 6, port: 81, prefixLen: 24 }, 9, true, false);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: R.ip, dst: B.ip, proto: 'tcp', dport: 81 })).retval, TC_ACT_SHOT);
+  });
+
+  it('does not let the default-deny audit flag excuse a deny rule', () => {
+    dp.maps.endpoints.update(endpointKey.encode({ ip4: ip4ToInt(B.ip) }), endpointInfo.encode({ ifindex: 1, identity: B.identity, epId: B.epId, flags: EP_F_AUDIT_INGRESS, mac: '02:00:00:00:00:0a', nodeMac: '02:00:00:00:00:0b' }));
+    deny(B.epId, { egress: false, identity: R.identity }, 9);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: R.ip, dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_SHOT);
+    assert.equal(events()[0]!.reason, 181);
+  });
+
+  it('lets an audited default deny through with an AUDIT verdict naming the reason it would have dropped', () => {
     dp.maps.endpoints.update(endpointKey.encode({ ip4: ip4ToInt(B.ip) }), endpointInfo.encode({ ifindex: 1, identity: B.identity, epId: B.epId, flags: EP_F_AUDIT_INGRESS, mac: '02:00:00:00:00:0a', nodeMac: '02:00:00:00:00:0b' }));
     assert.equal(dp.testRun('to_container', buildPacket({ src: R.ip, dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_OK);
     const [ev] = events();

@@ -110,6 +110,7 @@ export const policyEntry = layout<'proxyPort' | 'flags' | 'prefixLen' | 'cookie'
   ['proxyPort', 'be16', 0], ['flags', 'u8', 2], ['prefixLen', 'u8', 3], ['cookie', 'u32', 4],
 ]);
 export const POLICY_F_DENY = 1;
+export const POLICY_F_AUDIT = 2;
 
 export const ctKey = layout<'saddr' | 'daddr' | 'sport' | 'dport' | 'proto' | 'dir'>('ct_key', 16, [
   ['saddr', 'be32', 0], ['daddr', 'be32', 4], ['sport', 'be16', 8], ['dport', 'be16', 10], ['proto', 'u8', 12], ['dir', 'u8', 13],

@@ -3,7 +3,7 @@
  * direction, protocol/port prefix) for one endpoint, into the kernel's LPM
  * key and value (bpf/lib/layout.h struct policy_key / policy_entry).
  */
-import { POLICY_FIXED_BITS, POLICY_F_DENY, policyEntry, policyKey } from './layout.js';
+import { POLICY_FIXED_BITS, POLICY_F_AUDIT, POLICY_F_DENY, policyEntry, policyKey } from './layout.js';
 
 /** The datapath's view of one policy map entry (mirrors src/policy/mapstate.ts PolicyKey/PolicyEntry). */
 export interface PolicyMapKey {
@@ -17,6 +17,8 @@ export interface PolicyMapKey {
 
 export interface PolicyMapValue {
   deny: boolean;
+  /** A deny of an audited policy: reported as AUDIT, not dropped. */
+  audit?: boolean;
   proxyPort: number;
   cookie: number;
 }
@@ -43,10 +45,12 @@ export function decodePolicyKey(buf: Buffer): { epId: number; key: PolicyMapKey 
 }
 
 export function encodePolicyValue(k: PolicyMapKey, v: PolicyMapValue): Buffer {
-  return policyEntry.encode({ proxyPort: v.proxyPort, flags: v.deny ? POLICY_F_DENY : 0, prefixLen: k.prefixLen, cookie: v.cookie });
+  const flags = (v.deny ? POLICY_F_DENY : 0) | (v.deny && v.audit ? POLICY_F_AUDIT : 0);
+  return policyEntry.encode({ proxyPort: v.proxyPort, flags, prefixLen: k.prefixLen, cookie: v.cookie });
 }
 
 export function decodePolicyValue(buf: Buffer): PolicyMapValue {
   const r = policyEntry.decode(buf);
-  return { deny: (r.flags & POLICY_F_DENY) !== 0, proxyPort: r.proxyPort, cookie: r.cookie };
+  const deny = (r.flags & POLICY_F_DENY) !== 0;
+  return { deny, ...(deny && r.flags & POLICY_F_AUDIT ? { audit: true } : {}), proxyPort: r.proxyPort, cookie: r.cookie };
 }

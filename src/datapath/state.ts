@@ -68,7 +68,8 @@ export class DatapathState {
     const stats: SyncStats = { written: 0, deleted: 0 };
     for (const [ks, want] of desired) {
       const have = current.get(ks);
-      if (have && have.value.deny === want.value.deny && have.value.proxyPort === want.value.proxyPort && have.value.cookie === want.value.cookie) continue;
+      if (have && have.value.deny === want.value.deny && !!have.value.audit === !!want.value.audit &&
+        have.value.proxyPort === want.value.proxyPort && have.value.cookie === want.value.cookie) continue;
       this.dp.maps.policy.update(encodePolicyKey(epId, want.key), encodePolicyValue(want.key, want.value));
       current.set(ks, want);
       stats.written++;

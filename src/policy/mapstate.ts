@@ -27,6 +27,8 @@ export interface PolicyKey {
 
 export interface PolicyEntry {
   deny: boolean;
+  /** A deny of an audited policy: the datapath reports it (AUDIT) and lets the packet pass. */
+  audit?: boolean;
   /** Non-zero: redirect to the L7 proxy listening on this port. */
   proxyPort: number;
   /** The rule that produced the entry (see PolicyRepository.describeCookie); 0 = no rule, e.g. the allow-all of a non-enforced direction. */

@@ -5,6 +5,7 @@
  * validated ParsedPolicy objects. Nothing is returned unless every document is valid; the error names
  * the field, prefixed with the document index when there are several: `[1].spec.ingress[0]...`.
  */
+import { withAuditMode } from './audit.js';
 import { parseAllDocuments } from 'yaml';
 import { ValidationError } from '../common/errors.js';
 import { formatFieldPath, joinFieldPath } from '../labels/fieldpath.js';
@@ -70,12 +71,12 @@ export function parsePolicyObject(obj: unknown, defaultNamespace = 'default', pa
     const result = knpDocumentSchema.safeParse(obj, { errorMap: policyErrorMap });
     if (!result.success) throw validationErrorFromZod(result.error, pathPrefix, 'knp');
     refuseUnsupported(unsupportedIpBlocks(result.data), pathPrefix);
-    return translateNetworkPolicy(result.data, obj, defaultNamespace);
+    return withAuditMode(translateNetworkPolicy(result.data, obj, defaultNamespace), obj, pathPrefix);
   }
   const result = policyDocumentSchema.safeParse(obj, { errorMap: policyErrorMap });
   if (!result.success) throw validationErrorFromZod(result.error, pathPrefix);
   refuseUnsupported(unsupportedCidrPeers(result.data), pathPrefix);
-  return normalizePolicy(result.data, obj, defaultNamespace);
+  return withAuditMode(normalizePolicy(result.data, obj, defaultNamespace), obj, pathPrefix);
 }
 
 /** The objects in the text: one per non-empty YAML document, or the items of a top-level list. */

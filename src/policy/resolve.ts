@@ -54,6 +54,8 @@ export interface ResolvedPolicy {
   mapState: MapState;
   /** The policies that put each direction into default deny, in repository order. */
   defaultDenyBy: { ingress: PolicyRef[]; egress: PolicyRef[] };
+  /** Per direction: the default deny comes only from audited policies, so it is reported, not enforced. */
+  auditDefaultDeny: { ingress: boolean; egress: boolean };
   /** Every policy with a rule that applies to the endpoint, in repository order. */
   selectedBy: PolicyRef[];
 }
@@ -72,7 +74,7 @@ export function resolveEndpointPolicy(input: ResolveInput): ResolvedPolicy {
     allowAll(false);
     allowAll(true);
     return { revision: repository.revision, ingressEnforcing: false, egressEnforcing: false, mapState,
-      defaultDenyBy: { ingress: [], egress: [] }, selectedBy: [] };
+      defaultDenyBy: { ingress: [], egress: [] }, auditDefaultDeny: { ingress: false, egress: false }, selectedBy: [] };
   }
 
   const applying = repository.rules().filter(({ rule }) => rule.endpointSelector.matches(input.endpointLabels));
@@ -80,6 +82,9 @@ export function resolveEndpointPolicy(input: ResolveInput): ResolvedPolicy {
     .filter(({ rule }) => SECTIONS[dir].some((s) => rule[s].length > 0) && rule.enableDefaultDeny[dir] !== false)
     .map(({ policy }) => policy));
   const deniers = { ingress: defaultDenyBy('ingress'), egress: defaultDenyBy('egress') };
+  const audited = new Set(applying.filter(({ policy }) => policy.audit).map(({ policy }) => refKey(policy.ref)));
+  const auditDefaultDeny = (dir: Direction) =>
+    input.enforcement !== 'always' && deniers[dir].length > 0 && deniers[dir].every((r) => audited.has(refKey(r)));
   const enforcing = (dir: Direction) => input.enforcement === 'always' || deniers[dir].length > 0;
 
   for (const { policy, rule } of applying) addRuleEntries(mapState, input, policy, rule);
@@ -93,6 +98,7 @@ export function resolveEndpointPolicy(input: ResolveInput): ResolvedPolicy {
     egressEnforcing: enforcing('egress'),
     mapState,
     defaultDenyBy: deniers,
+    auditDefaultDeny: { ingress: auditDefaultDeny('ingress'), egress: auditDefaultDeny('egress') },
     selectedBy: uniqueRefs(applying.map(({ policy }) => policy)),
   };
 }
@@ -111,12 +117,16 @@ function addRuleEntries(mapState: MapState, input: ResolveInput, policy: StoredP
       const ids = peers.wildcard ? [0] : peers.ids;
       const blocks = portBlocks(peerRule.toPorts, egress ? named.egress : named.ingress);
       if (ids.length === 0 || blocks.length === 0) return;
-      const entry: PolicyEntry = { deny, proxyPort: 0, cookie: input.repository.cookie(policy.ref, rule.index, section, index) };
+      const entry: PolicyEntry = {
+        deny, proxyPort: 0, cookie: input.repository.cookie(policy.ref, rule.index, section, index),
+        ...(deny && policy.audit ? { audit: true } : {}),
+      };
       for (const id of ids) {
         for (const b of blocks) {
           const key = policyKey(id, egress, b.protocol, b.port, b.prefixLen);
           const have = mapState.get(key);
-          if (!have || (deny && !have.deny)) mapState.set(key, entry);
+          // A deny beats an allow, and an enforced deny beats an audited one.
+          if (!have || (deny && (!have.deny || (have.audit && !entry.audit)))) mapState.set(key, entry);
         }
       }
     });

@@ -104,4 +104,6 @@ export interface ParsedPolicy {
   /** The top-level `description` some published policies carry. */
   description?: string;
   rules: PolicyRule[];
+  /** Audit mode (annotation policy.membrane.io/audit-mode): what only this policy would drop is reported, not dropped. */
+  audit?: boolean;
 }

@@ -51,6 +51,8 @@ export interface TestNodeOptions {
   podCIDR?: string;
   /** How long to wait for GET /v1/healthz. Default 60 s (the agent loads BPF objects on start). */
   readyTimeoutMs?: number;
+  /** More `membrane agent` flags, e.g. ['--enable-policy', 'always']. */
+  agentArgs?: string[];
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -104,7 +106,7 @@ export async function startTestNode(opts: TestNodeOptions = {}): Promise<TestNod
     const log = openSync(logFile, 'a');
     // nsenter execs the agent (no fork): the pid we hold is the agent's own.
     child = spawn('nsenter', [`--net=${nodeNetnsPath}`, MEMBRANE_BIN, 'agent',
-      '--node', name, '--pod-cidr', podCIDR, '--socket', socket, '--state-dir', stateDir, '--bpffs-dir', bpffsDir],
+      '--node', name, '--pod-cidr', podCIDR, '--socket', socket, '--state-dir', stateDir, '--bpffs-dir', bpffsDir, ...(opts.agentArgs ?? [])],
     { stdio: ['ignore', log, log] });
     closeSync(log);
     await waitReady(child, new AgentClient(socket, 2_000), opts.readyTimeoutMs ?? 60_000, logFile);
