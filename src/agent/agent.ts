@@ -429,7 +429,8 @@ export class Agent {
       endpoints: [...this.endpoints.values()].map((r) => ({
         ...r, identity: this.status.get(r.id)!.identity, containerPorts: this.k8s.pod(r.podNamespace, r.podName)?.containerPorts ?? [],
       })),
-      identities: this.identities,
+      identities: this.allIdentities(),
+      identityOfLabels: (labels) => this.identities.lookupByLabels(labels),
       ipcacheIdentity: (ip) => kernelIpcacheIdentity(this.dp.maps.ipcache, ip),
       namespaceLabels: (ns) => this.k8s.namespaceLabels(ns),
       clusterName: this.opts.clusterName,

@@ -36,6 +36,8 @@ export interface EndpointVerdict {
   verdict: ExplainedVerdict;
   enforcing: boolean;
   defaultDenyBy: PolicyRef[];
+  /** The default deny comes only from audited policies: the datapath lets a default-denied packet pass as AUDIT. */
+  auditDefaultDeny: boolean;
 }
 
 export class PolicyEngine {
@@ -132,6 +134,7 @@ export class PolicyEngine {
       verdict: explainVerdict(res.mapState, this.repo, peerIdentity, egress, protocol, port),
       enforcing: egress ? res.egressEnforcing : res.ingressEnforcing,
       defaultDenyBy: egress ? res.defaultDenyBy.egress : res.defaultDenyBy.ingress,
+      auditDefaultDeny: egress ? res.auditDefaultDeny.egress : res.auditDefaultDeny.ingress,
     };
   }
 

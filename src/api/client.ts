@@ -3,7 +3,7 @@ import { MembraneError } from '../common/errors.js';
 import type {
   AgentConfigModel, ApiErrorBody, CniGcRequest, CniGcResponse, EndpointChangeRequest, EndpointModel,
   IdentityModel, IpamResponse, NamespaceModel, PodMetaModel, PolicyDeleteResponse, PolicyImportRequest,
-  PolicyImportResponse, PolicyListModel, PolicyRef, StatusModel,
+  PolicyImportResponse, PolicyListModel, PolicyRef, PolicyTraceRequest, PolicyTraceResponse, StatusModel,
 } from './types.js';
 
 /** Default path of a standalone agent's socket. Lab agents use one per node. */
@@ -119,6 +119,8 @@ export class AgentClient {
     const ns = ref.namespace === '' ? '-' : ref.namespace;
     return this.request('DELETE', `/v1/policies/${ref.kind}/${encodeURIComponent(ns)}/${encodeURIComponent(ref.name)}`);
   }
+  /** The verdict one packet would get from the agent's policy, with the rule behind it (`membrane policy trace`). */
+  tracePolicy(req: PolicyTraceRequest): Promise<PolicyTraceResponse> { return this.request('POST', '/v1/policy/trace', req); }
   listNamespaces(): Promise<NamespaceModel[]> { return this.request('GET', '/v1/k8s/namespaces'); }
   putNamespace(ns: NamespaceModel): Promise<void> { return this.request('PUT', `/v1/k8s/namespaces/${encodeURIComponent(ns.name)}`, ns); }
   deleteNamespace(name: string): Promise<void> { return this.request('DELETE', `/v1/k8s/namespaces/${encodeURIComponent(name)}`); }

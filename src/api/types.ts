@@ -19,6 +19,7 @@
  *   PUT    /v1/policies        PolicyImportRequest      -> PolicyImportResponse (returns once enforced)
  *   DELETE /v1/policies?all=true                        -> PolicyDeleteResponse
  *   DELETE /v1/policies/{kind}/{namespace}/{name}       -> PolicyDeleteResponse (namespace "-" for cluster-scoped)
+ *   POST   /v1/policy/trace    PolicyTraceRequest       -> PolicyTraceResponse
  *   GET    /v1/k8s/namespaces                           -> NamespaceModel[] (sorted by name)
  *   PUT    /v1/k8s/namespaces/{name}  NamespaceModel    -> 204 (returns once enforced)
  *   DELETE /v1/k8s/namespaces/{name}                    -> 204
@@ -179,4 +180,58 @@ export interface StatusModel {
   identities: number;
   policyRevision: number;
   flows: { current: number; max: number; seen: number; lost: number };
+}
+
+/** A side of a policy trace: a pod by name, the identity of a label set, or an address. */
+export type PeerSpec =
+  | { pod: { namespace: string; name: string } }
+  /** Pod labels, `k8s:app=x` or `app=x`; the namespace from `io.kubernetes.pod.namespace` (default "default"); or one `reserved:` label. */
+  | { labels: string[] }
+  | { ip: string };
+
+export type TraceProtocol = 'TCP' | 'UDP' | 'SCTP' | 'ICMP';
+
+export interface PolicyTraceRequest {
+  from: PeerSpec;
+  to: PeerSpec;
+  /** Destination port; for ICMP the ICMP type (8 = echo request), as the datapath matches it. */
+  port: number;
+  protocol: TraceProtocol;
+}
+
+export interface PolicyTracePeer {
+  identity: number;
+  /** Identity labels, "source:key=value", sorted. */
+  labels: string[];
+  /** The local endpoint, when the peer is one. */
+  endpoint?: { id: number; ipv4: string; podNamespace?: string; podName?: string };
+  /** True when no identity is allocated for these labels yet: `identity` is the one they would get now. */
+  unallocated?: boolean;
+}
+
+export interface TraceVerdict {
+  /** `not enforced`: the direction is not in default deny and no rule decided. */
+  verdict: 'allowed' | 'denied' | 'not enforced';
+  /** A denial of an audited policy (policy.membrane.io/audit-mode): the packet passes and its flow says AUDIT. */
+  audited?: true;
+  /** 181 for an explicit deny, 133 for default deny. */
+  dropReason?: 133 | 181;
+  /** How the deciding map entry matched, as flows print it: `L3-L4`, `L4-Only`, `all`, ... (`none` for default deny). */
+  matchType: string;
+  /** The rule behind the deciding entry. */
+  rule?: PolicyRef & { path: string };
+  /** The policies that put this direction into default deny, in repository order. */
+  defaultDenyBy?: PolicyRef[];
+  enforcing: boolean;
+}
+
+export interface PolicyTraceResponse {
+  from: PolicyTracePeer;
+  to: PolicyTracePeer;
+  /** The source's egress verdict: present when the source is a local endpoint or a pod label set. */
+  egress?: TraceVerdict;
+  /** The destination's ingress verdict: present when the destination is a local endpoint or a pod label set. */
+  ingress?: TraceVerdict;
+  /** Denied when either direction denies, unless that denial is audited. */
+  verdict: 'allowed' | 'denied';
 }

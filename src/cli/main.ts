@@ -9,6 +9,7 @@ import { AgentClient, DEFAULT_AGENT_SOCKET } from '../api/client.js';
 import { MembraneError } from '../common/errors.js';
 import { registerObserveCommand } from './observe.js';
 import { registerAgentCommand } from './agent-command.js';
+import { registerPolicyTraceCommand } from './trace.js';
 import { formatEndpointList, formatIdentityList, formatStatus } from './format.js';
 
 const program = new Command();
@@ -111,6 +112,7 @@ policy.command('delete [name]').description('delete a policy by name, or all wit
     for (const d of res.deleted) process.stdout.write(`${d.kind}/${d.namespace ? `${d.namespace}/` : ''}${d.name} deleted\n`);
     process.stdout.write(`Revision: ${res.revision}\n`);
   });
+registerPolicyTraceCommand(policy, client);
 
 registerObserveCommand(program, client);
 
