@@ -138,7 +138,7 @@ export async function removePod(ctx: LabContext, pod: PodRecord): Promise<void> 
 }
 
 /** Pushes a pod's new labels / service account to its agent (its identity changes, its process stays). */
-async function relabelPod(ctx: LabContext, pod: PodRecord, labels: Record<string, string>, serviceAccount: string): Promise<void> {
+export async function relabelPod(ctx: LabContext, pod: PodRecord, labels: Record<string, string>, serviceAccount: string): Promise<void> {
   await new AgentClient(nodeOf(ctx, pod).socket).putPod(podMeta({ ...pod, labels, serviceAccount }));
   pod.labels = labels;
   pod.serviceAccount = serviceAccount;

@@ -123,6 +123,17 @@ export function registerLabCommands(program: Command, toolchain: LabToolchain = 
       process.exitCode = await open(cmd).exec(pod, command, opts.namespace);
     });
 
+  lab.command('label')
+    .description('set (key=value) or remove (key-) labels of a pod or a namespace, as kubectl label does; returns once enforced')
+    .usage('[options] [NS/]POD|ns/NAME key=value ... key- ...')
+    .argument('<target>', 'NS/POD, POD in the namespace of -n, or ns/NAME for a namespace')
+    .argument('<labels...>', 'key=value to set, key- to remove')
+    .option('-n, --namespace <ns>', 'namespace of a POD given without one', 'default')
+    .option('--overwrite', 'allow changing the value of an existing label')
+    .action(async (target: string, labels: string[], opts: { namespace: string; overwrite?: boolean }, cmd: Command) => {
+      await open(cmd).label(target, labels, { overwrite: opts.overwrite ?? false, defaultNamespace: opts.namespace });
+    });
+
   lab.command('logs')
     .description("print a pod process's output")
     .argument('<pod>', 'NS/POD, or POD in the namespace of -n')

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatAge, formatPods, formatTable, podsJson } from './format.js';
-import type { PodView } from './lab.js';
+import { formatAge, formatPods, formatStatus, formatTable, podsJson } from './format.js';
+import type { LabStatus, PodView } from './lab.js';
 
 const view: PodView = {
   namespace: 'default', name: 'xwing', ready: true, status: 'Running', ip: '10.244.1.7', node: 'starwars-node1',
@@ -29,6 +29,16 @@ describe('lab output', () => {
       { namespace: p!['namespace'], name: p!['name'], ip: p!['ip'], node: p!['node'], identity: p!['identity'], status: p!['status'], labels: p!['labels'] },
       { namespace: 'default', name: 'xwing', ip: '10.244.1.7', node: 'starwars-node1', identity: 22654, status: 'Running', labels: view.labels },
     );
+  });
+
+  it("shows the world's addresses in the status, and says when its server is not running", () => {
+    const status: LabStatus = {
+      name: 'starwars', dir: '/var/run/membrane/lab/starwars', up: true, pods: { total: 0, running: 0 }, namespaces: 1, policies: 0,
+      nodes: [{ name: 'starwars-node1', netns: 'mbr-starwars-node1', podCIDR: '10.244.1.0/24', socket: 's', agentPid: 7, agentRunning: true, healthy: true }],
+      world: { netns: 'mbr-starwars-world', node: 'starwars-node1', addresses: ['198.51.100.10', '203.0.113.10'], pids: [9, 10], running: true },
+    };
+    assert.match(formatStatus(status), /^World:\s+198\.51\.100\.10 203\.0\.113\.10 \(netns mbr-starwars-world, via starwars-node1; serve pids 9 10\)$/m);
+    assert.match(formatStatus({ ...status, world: { ...status.world!, running: false } }), /^World:.*NOT all its servers run/m);
   });
 
   it('shortens ages as kubectl does', () => {

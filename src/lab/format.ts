@@ -68,6 +68,10 @@ export function formatStatus(s: LabStatus): string {
     lines.push(`Pods:        ${s.pods.running}/${s.pods.total} running`);
     lines.push(`Namespaces:  ${s.namespaces}`);
     lines.push(`Policies:    ${s.policies}`);
+    if (s.world) {
+      const state = s.world.running ? `serve pids ${s.world.pids.join(' ')}` : 'NOT all its servers run: lab up starts them again';
+      lines.push(`World:       ${s.world.addresses.join(' ')} (netns ${s.world.netns}, via ${s.world.node}; ${state})`);
+    }
     lines.push('Nodes:');
     const table = formatTable(
       ['NAME', 'NETNS', 'POD CIDR', 'AGENT PID', 'AGENT', 'SOCKET'],

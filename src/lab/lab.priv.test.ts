@@ -4,7 +4,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run, type RunResult } from '../common/exec.js';
 import { requireRoot, uniqueName } from '../testing/names.js';
-import { BPFFS_ROOT, labPaths, nodeName, nodeNetnsName } from './names.js';
+import { BPFFS_ROOT, labPaths, nodeName, nodeNetnsName, worldNetnsName } from './names.js';
 import { netnsPids } from './netns.js';
 import { processStartTime } from './process.js';
 import { readLabState } from './state.js';
@@ -49,8 +49,16 @@ spec:
     env: [{name: GREETING, value: hello}]
 `;
 
-/** The node's own devices (the gateway's veth pair); they belong in the node netns only. */
-const NODE_DEVICES = ['membrane_host', 'membrane_net'];
+/** The node's own devices (the gateway's veth pair, the world's end); they belong in the node netns only. */
+const NODE_DEVICES = ['membrane_host', 'membrane_net', 'membrane_world'];
+
+const WORLD_ADDRESSES = ['198.51.100.10', '198.51.100.11', '198.51.100.200', '203.0.113.10', '203.0.113.11'];
+
+interface StatusJson {
+  up: boolean;
+  nodes: { name: string; netns: string; agentPid: number }[];
+  world?: { netns: string; node: string; addresses: string[]; pids: number[]; running: boolean };
+}
 
 interface LinkJson {
   ifindex: number;
@@ -181,6 +189,22 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
     assert.equal(res.stdout, 'Ship landed\n');
   });
 
+  it('has a simulated world beside the node that pods reach on TCP and UDP, and shows it in the status', async () => {
+    const status = JSON.parse((await ok(['lab', 'status', '-o', 'json'])).stdout) as StatusJson;
+    assert.deepEqual(status.world && { netns: status.world.netns, node: status.world.node, addresses: status.world.addresses, running: status.world.running },
+      { netns: worldNetnsName(lab), node, addresses: WORLD_ADDRESSES, running: true });
+    for (const pid of status.world!.pids) seenPids.add(pid);
+    assert.match((await ok(['lab', 'status'])).stdout, /^World:\s+198\.51\.100\.10 198\.51\.100\.11 198\.51\.100\.200 203\.0\.113\.10 203\.0\.113\.11 /m);
+    const nodeAddrs = (await run('ip', ['-n', nodeNetns, '-4', '-o', 'addr', 'show', 'dev', 'membrane_world'])).stdout;
+    assert.match(nodeAddrs, /inet 198\.51\.100\.1\/24/);
+    assert.match(nodeAddrs, /inet 203\.0\.113\.1\/24/);
+    for (const [protocol, port] of [['tcp', '80'], ['tcp', '443'], ['udp', '53']] as const) {
+      const res = await ok(['lab', 'exec', 'galaxy/xwing', '--', 'membrane', 'workload', 'probe', '--protocol', protocol, '--timeout', '2s',
+        ...WORLD_ADDRESSES.flatMap((a) => ['--to', `${a}:${port}`])]);
+      for (const a of WORLD_ADDRESSES) assert.match(res.stdout, new RegExp(`^${a.replace(/\./g, '\\.')}:${port} ok world$`, 'm'), `${protocol} ${a}:${port}`);
+    }
+  });
+
   it("shows a pod's output with logs", async () => {
     const res = await ok(['lab', 'logs', 'galaxy/probe']);
     assert.match(res.stdout, /^probe says hello$/m);
@@ -262,27 +286,30 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
 
   it('tears down leaving no netns, link, process, pinned map or state', async () => {
     // What the lab made, seen from inside it before it goes.
-    const status = JSON.parse((await ok(['lab', 'status', '-o', 'json'])).stdout) as { nodes: { name: string; netns: string; agentPid: number }[] };
+    const status = JSON.parse((await ok(['lab', 'status', '-o', 'json'])).stdout) as StatusJson;
     const nodeNs = status.nodes[0]!.netns;
+    const worldNs = status.world!.netns;
+    assert.equal(worldNs, worldNetnsName(lab));
     assert.equal(nodeNs, nodeNetns);
     await ok(['lab', 'apply', '-f', '-'], APP);
     const list = await pods();
     assert.equal(list.length, 4, `pods: ${list.map((p) => p.name).join(', ')}`);
     const podNetns = list.map((p) => p.netns);
     const netnsBefore = await netnsNames();
-    for (const ns of [nodeNs, ...podNetns]) assert.ok(netnsBefore.includes(ns), `netns ${ns} exists while the lab is up`);
+    for (const ns of [nodeNs, worldNs, ...podNetns]) assert.ok(netnsBefore.includes(ns), `netns ${ns} exists while the lab is up`);
     const nodeLinks = (await linksIn(nodeNs)).filter((l) => l.ifname.startsWith('lxc') || NODE_DEVICES.includes(l.ifname));
     assert.equal(nodeLinks.filter((l) => l.ifname.startsWith('lxc')).length, list.length, `one lxc link per pod: ${nodeLinks.map((l) => l.ifname).join(', ')}`);
     assert.ok(list.every((p) => p.pid !== null), 'every pod has a running process');
-    const processes = [status.nodes[0]!.agentPid, ...list.map((p) => p.pid!)];
-    for (const ns of [nodeNs, ...podNetns]) processes.push(...netnsPids(ns));
+    assert.equal(status.world!.pids.length, WORLD_ADDRESSES.length, 'one world server per address');
+    const processes = [status.nodes[0]!.agentPid, ...list.map((p) => p.pid!), ...status.world!.pids];
+    for (const ns of [nodeNs, worldNs, ...podNetns]) processes.push(...netnsPids(ns));
     const started = new Map(processes.map((pid) => [pid, processStartTime(pid)] as const));
     for (const [pid, start] of started) assert.ok(start !== undefined, `process ${pid} runs while the lab is up`);
 
     assert.match((await ok(['lab', 'down'])).stdout, /is down/);
 
     const netnsAfter = await netnsNames();
-    for (const ns of [nodeNs, ...podNetns]) assert.ok(!netnsAfter.includes(ns), `netns ${ns} left behind:\n${netnsAfter.join('\n')}`);
+    for (const ns of [nodeNs, worldNs, ...podNetns]) assert.ok(!netnsAfter.includes(ns), `netns ${ns} left behind:\n${netnsAfter.join('\n')}`);
     const rootLinks = await linksIn(undefined);
     for (const l of rootLinks) {
       const ours = nodeLinks.find((n) => n.ifname === l.ifname || n.address === l.address);

@@ -8,16 +8,19 @@ import { applyObjects } from './apply.js';
 import { consoleOutput, type LabContext, type LabOutput } from './context.js';
 import { deleteObjects } from './delete.js';
 import { parseManifests } from './manifest.js';
-import { isLabNetns, labPaths, netnsPath, podFiles, validateLabName } from './names.js';
+import { isLabNetns, labPaths, netnsPath, podFiles, validateLabName, worldNetnsName } from './names.js';
 import { deleteNetns, listNetns, netnsPids } from './netns.js';
 import { leftoverBpffsDirs, nodeHealthy, removeBpffsDir, startNode, stopNode } from './node.js';
 import { deletePod, podEnv, podStatus, type PodPhase } from './pod.js';
+import { labelObject, type LabelResult } from './label.js';
+import { parseLabelArgs, parseLabelTarget } from './label-args.js';
 import { isRunning, stopPids } from './process.js';
 import { resolveAgentSocket } from './socket.js';
 import {
   emptyState, readLabState, removeLabState, withLabLock, writeLabState, type LabState, type NamespaceRecord, type PodRecord,
 } from './state.js';
 import { defaultToolchain, type LabToolchain } from './toolchain.js';
+import { startWorld, stopWorld, worldRunning, WORLD_NODE_DEVICE } from './world.js';
 
 const signalNumbers = osConstants.signals as Record<string, number>;
 
@@ -49,6 +52,17 @@ export interface NodeStatus {
   healthy: boolean;
 }
 
+export interface WorldStatus {
+  netns: string;
+  node: string;
+  /** The addresses that answer (TCP 80 and 443, UDP 53). */
+  addresses: string[];
+  /** Pids of its servers (one `workload serve` per address) that run. */
+  pids: number[];
+  /** Whether all its servers run. */
+  running: boolean;
+}
+
 export interface LabStatus {
   name: string;
   dir: string;
@@ -57,6 +71,8 @@ export interface LabStatus {
   pods: { total: number; running: number };
   namespaces: number;
   policies: number;
+  /** The simulated outside world; undefined when the lab has none. */
+  world?: WorldStatus;
 }
 
 /**
@@ -111,6 +127,11 @@ export class Lab {
       if (existing && existing.nodes.length > 0) {
         const health = await Promise.all(existing.nodes.map(nodeHealthy));
         if (health.every(Boolean)) {
+          if (!worldRunning(existing.world)) {
+            await this.restartWorld(existing);
+            this.out.info(`lab ${this.name} is up; its world was not running and was started again`);
+            return true;
+          }
           this.out.info(`lab ${this.name} is already up (${existing.nodes.length} node${existing.nodes.length > 1 ? 's' : ''}); nothing to do`);
           return false;
         }
@@ -132,7 +153,10 @@ export class Lab {
     });
   }
 
-  /** Starts the nodes and tells their agents about the implicit `default` namespace, saving the state at each step. */
+  /**
+   * Starts the nodes, tells their agents about the implicit `default`
+   * namespace and makes the world beside node 1, saving the state at each step.
+   */
   private async create(state: LabState, nodes: number): Promise<void> {
     fs.mkdirSync(labPaths(this.name).podsDir, { recursive: true });
     for (let i = 1; i <= nodes; i++) {
@@ -142,6 +166,20 @@ export class Lab {
     const labels = { 'kubernetes.io/metadata.name': 'default' };
     for (const node of state.nodes) await new AgentClient(node.socket).putNamespace({ name: 'default', labels });
     state.namespaces.push({ name: 'default', labels, createdAt: new Date().toISOString() });
+    writeLabState(state);
+    state.world = await startWorld(this.name, state.nodes[0]!, this.toolchain);
+    writeLabState(state);
+  }
+
+  /** Makes the world of a lab whose nodes are up (again), e.g. after its process died. */
+  private async restartWorld(state: LabState): Promise<void> {
+    const node = state.nodes[0]!;
+    // Without a record (a crash while it was being made), what is left is found by name.
+    const old = state.world ?? { netns: worldNetnsName(this.name), node: node.name, nodeDevice: WORLD_NODE_DEVICE, gateways: [], addresses: [], servers: [] };
+    await stopWorld(this.name, old, node);
+    delete state.world;
+    writeLabState(state);
+    state.world = await startWorld(this.name, node, this.toolchain);
     writeLabState(state);
   }
 
@@ -156,7 +194,7 @@ export class Lab {
 
   /**
    * Removes everything of the lab: pods (through CNI when their agent still
-   * answers), agents, node netns, pins, state; then whatever a crashed run
+   * answers), the world, agents, node netns, pins, state; then whatever a crashed run
    * left that the state does not know (found by name).
    */
   private async teardown(state: LabState | undefined): Promise<boolean> {
@@ -171,6 +209,7 @@ export class Lab {
         const warnings = await deletePod(this.name, live, pod, this.toolchain, live !== undefined).catch((e) => [errorMessage(e)]);
         for (const w of warnings) this.out.warn(`warning: ${w}`);
       }
+      if (state.world) await stopWorld(this.name, state.world, state.nodes.find((n) => n.name === state.world!.node));
       for (const n of state.nodes) await stopNode(this.name, n);
     }
     for (const ns of listNetns().filter((n) => isLabNetns(this.name, n))) {
@@ -197,6 +236,20 @@ export class Lab {
     const objects = parseManifests(text, opts.defaultNamespace ? { defaultNamespace: opts.defaultNamespace } : {});
     const { notFound } = await this.mutate((ctx) => deleteObjects(ctx, objects, opts.ignoreNotFound));
     return notFound;
+  }
+
+  /**
+   * Changes labels as `kubectl label` does: `target` is `NS/POD`, `POD` (in
+   * `defaultNamespace`) or `ns/NAME`; `args` are `key=value` (set) and `key-`
+   * (remove); changing an existing value needs `overwrite`. Resolves once
+   * the agents enforce the new labels; prints `pod/NAME labeled` (or
+   * `namespace/NAME`, or `not labeled` when nothing changed). Throws a
+   * ValidationError naming the argument, changing nothing, for bad input.
+   */
+  async label(target: string, args: string[], opts: { overwrite?: boolean; defaultNamespace?: string } = {}): Promise<LabelResult> {
+    const parsedTarget = parseLabelTarget(target, opts.defaultNamespace);
+    const changes = parseLabelArgs(args);
+    return this.mutate((ctx) => labelObject(ctx, parsedTarget, changes, opts.overwrite ?? false));
   }
 
   /** The lab's pods with their status and security identity (asked from their agents). */
@@ -273,7 +326,7 @@ export class Lab {
       });
     }
     const pods = state?.pods ?? [];
-    return {
+    const result: LabStatus = {
       name: this.name,
       dir: labPaths(this.name).dir,
       up: nodes.length > 0 && nodes.every((n) => n.healthy),
@@ -282,6 +335,14 @@ export class Lab {
       namespaces: state?.namespaces.length ?? 0,
       policies: state?.policies.length ?? 0,
     };
+    if (state?.world) {
+      const w = state.world;
+      result.world = {
+        netns: w.netns, node: w.node, addresses: w.addresses, running: worldRunning(w),
+        pids: w.servers.filter((x) => isRunning(x.process)).map((x) => x.process.pid),
+      };
+    }
+    return result;
   }
 
   /** The agent socket of a node (the first by default). */

@@ -91,7 +91,8 @@ export function checkDnsSubdomain(v: string, path: string, max = 253): string {
   return v;
 }
 
-function checkLabelKey(key: string, path: string): void {
+/** A label key (`[prefix/]name`), as Kubernetes validates it. */
+export function checkLabelKey(key: string, path: string): void {
   const slash = key.indexOf('/');
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
@@ -103,6 +104,14 @@ function checkLabelKey(key: string, path: string): void {
   }
 }
 
+/** A label value (empty, or up to 63 characters), as Kubernetes validates it. */
+export function checkLabelValue(value: string, path: string): string {
+  if (value !== '' && (value.length > 63 || !LABEL_NAME.test(value))) {
+    throw new ValidationError(path, `invalid label value "${value}": use at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`);
+  }
+  return value;
+}
+
 /** A label map (metadata.labels, selector.matchLabels): string keys and values, as Kubernetes validates them. */
 export function readLabels(v: unknown, path: string): Record<string, string> {
   if (v === undefined || v === null) return {};
@@ -111,11 +120,7 @@ export function readLabels(v: unknown, path: string): Record<string, string> {
   for (const [key, value] of Object.entries(o)) {
     const at = join(path, key);
     checkLabelKey(key, at);
-    const s = readString(value, at);
-    if (s !== '' && (s.length > 63 || !LABEL_NAME.test(s))) {
-      throw new ValidationError(at, `invalid label value "${s}": use at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit`);
-    }
-    out[key] = s;
+    out[key] = checkLabelValue(readString(value, at), at);
   }
   return out;
 }

@@ -33,6 +33,8 @@ export interface LabPaths {
   /** The lock (a folder, proper-lockfile's), beside and not inside the lab folder so `lab down` can remove that while locked. */
   lockDir: string;
   podsDir: string;
+  /** Output of the world's servers, one log per address. */
+  worldDir: string;
 }
 
 export function labPaths(lab: string): LabPaths {
@@ -42,6 +44,7 @@ export function labPaths(lab: string): LabPaths {
     stateFile: path.join(dir, 'state.json'),
     lockDir: path.join(LAB_ROOT, `${lab}.lock`),
     podsDir: path.join(dir, 'pods'),
+    worldDir: path.join(dir, 'world'),
   };
 }
 
@@ -92,6 +95,11 @@ export function podNetnsName(lab: string, uid: string): string {
   return `mbr-${lab}-${uid}`;
 }
 
+/** The lab's simulated outside world (see world.ts). */
+export function worldNetnsName(lab: string): string {
+  return `mbr-${lab}-world`;
+}
+
 export function netnsPath(name: string): string {
   return `/run/netns/${name}`;
 }
@@ -111,11 +119,11 @@ function escapeRegExp(s: string): string {
 }
 
 /**
- * Whether a network namespace name belongs to this lab (a node's or a pod's).
+ * Whether a network namespace name belongs to this lab (a node's, a pod's or its world).
  * Exact, so lab "t" never claims lab "t-x"'s namespaces.
  */
 export function isLabNetns(lab: string, netns: string): boolean {
-  return new RegExp(`^mbr-${escapeRegExp(lab)}-(node\\d+|[0-9a-f]{8})$`).test(netns);
+  return new RegExp(`^mbr-${escapeRegExp(lab)}-(node\\d+|world|[0-9a-f]{8})$`).test(netns);
 }
 
 /** Whether a folder under BPFFS_ROOT belongs to one of this lab's nodes. */

@@ -28,6 +28,26 @@ export interface NodeRecord {
   agent: ProcessRef;
 }
 
+/** The lab's simulated outside world: a netns joined to one node, answering on documentation addresses. */
+export interface WorldRecord {
+  netns: string;
+  /** The node it is joined to. */
+  node: string;
+  /** Its device in the node's netns (the world's own end is eth0). */
+  nodeDevice: string;
+  /** The node side's addresses (CIDR notation): the world's gateways. */
+  gateways: string[];
+  /** The addresses that answer (plain IPv4, each in a /24). */
+  addresses: string[];
+  /** One `membrane workload serve` per address. */
+  servers: WorldServer[];
+}
+
+export interface WorldServer {
+  address: string;
+  process: ProcessRef;
+}
+
 export interface NamespaceRecord {
   name: string;
   /** Labels as applied, plus kubernetes.io/metadata.name. */
@@ -94,6 +114,8 @@ export interface LabState {
   pods: PodRecord[];
   services: ServiceRecord[];
   policies: PolicyRecord[];
+  /** Absent in the state of a lab brought up before labs had a world, and while it is being made. */
+  world?: WorldRecord;
 }
 
 export function emptyState(name: string, now = new Date()): LabState {
