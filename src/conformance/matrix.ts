@@ -1,0 +1,218 @@
+/**
+ * The conformance matrix harness: one lab with namespaces x, y, z and pods
+ * a, b, c in each running `membrane workload serve`; per case it replaces
+ * every policy with the case's, probes the full matrix with real traffic
+ * (every pod to every pod, itself included, TCP and UDP 80 and 81) and checks
+ * the drop reasons the agent's flows report for the denied connections.
+ */
+import { AgentClient } from '../api/client.js';
+import { MembraneError, errorMessage } from '../common/errors.js';
+import type { Flow } from '../hubble/flow.js';
+import { Lab } from '../lab/lab.js';
+import { netnsPath } from '../lab/names.js';
+import type { PodRecord } from '../lab/state.js';
+import { uniqueName } from '../testing/names.js';
+import type { ConformanceCase } from './cases.js';
+import { PodProber } from './pod-prober.js';
+import {
+  ALL_PODS, NAMESPACES, POD_NAMES, PORTS, PROTOCOLS, podKey, type Expectation, type PodRef,
+} from './model.js';
+import {
+  allConnections, connectionKey, findMismatches, observedOutcome, type Connection, type Mismatch, type Observation,
+} from './reachability.js';
+
+/** How long a probe waits for the answer. A policy drop always waits this long, so it sets the pace of the suite. */
+const PROBE_TIMEOUT_MS = 1_000;
+/** A connection expected to go through but seen dropped is probed once more, slower, before it counts: a busy 2-core machine can starve a probe. */
+const RECHECK_TIMEOUT_MS = 3_000;
+
+const DROP_REASON: Record<'deny-133' | 'deny-181', number> = { 'deny-133': 133, 'deny-181': 181 };
+
+/** The lab's objects: 3 namespaces, 9 pods each serving its "ns/pod" name on TCP and UDP 80 and 81. */
+export function matrixManifest(): string {
+  const docs: string[] = [];
+  for (const ns of NAMESPACES) {
+    docs.push(`apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}, labels: {ns: ${ns}}}\n`);
+    for (const name of POD_NAMES) {
+      docs.push(`apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${ns}, labels: {pod: ${name}}}
+spec:
+  containers:
+  - name: serve
+    image: none
+    command: [membrane, workload, serve, --tcp, "80,81", --udp, "80,81", --name, ${ns}/${name}]
+    ports:
+    - {name: serve-80-tcp, containerPort: 80, protocol: TCP}
+    - {name: serve-81-tcp, containerPort: 81, protocol: TCP}
+    - {name: serve-80-udp, containerPort: 80, protocol: UDP}
+    - {name: serve-81-udp, containerPort: 81, protocol: UDP}
+`);
+    }
+  }
+  return docs.join('---\n');
+}
+
+export interface CaseOutcome {
+  /** Connections whose reachability differs from the expectation. */
+  mismatches: Mismatch[];
+  /** Denied connections whose flows show another drop reason, or expected reasons no flow showed. */
+  reasonProblems: string[];
+  durationMs: number;
+}
+
+const quiet = { info: () => {}, warn: (line: string) => process.stderr.write(line + '\n') };
+
+/** The flows of one connection among `flows`. */
+function flowsOf(flows: readonly Flow[], c: Connection): Flow[] {
+  return flows.filter((f) => {
+    const l4 = c.proto === 'tcp' ? f.l4?.TCP : f.l4?.UDP;
+    return l4 !== undefined && l4.destination_port === c.port
+      && f.source.namespace === c.from.ns && f.source.pod_name === c.from.name
+      && f.destination.namespace === c.to.ns && f.destination.pod_name === c.to.name;
+  });
+}
+
+/**
+ * Checks drop reasons: every denied connection (that was denied as expected)
+ * must have no DROPPED flow with another reason, and each expected reason
+ * must show on at least one of its connections (so a lost event or two does
+ * not fail a case, but a wrong reason does).
+ */
+export function dropReasonProblems(drops: readonly Flow[], connections: readonly Connection[], expect: Expectation,
+  mismatches: readonly Mismatch[]): string[] {
+  const problems: string[] = [];
+  const mismatched = new Set(mismatches.map(connectionKey));
+  for (const verdict of ['deny-133', 'deny-181'] as const) {
+    const reason = DROP_REASON[verdict];
+    const denied = connections.filter((c) => !mismatched.has(connectionKey(c)) && expect(c.from, c.to, c.port, c.proto) === verdict);
+    if (denied.length === 0) continue;
+    let seen = false;
+    for (const c of denied) {
+      const flows = flowsOf(drops, c);
+      const wrong = [...new Set(flows.filter((f) => f.drop_reason !== reason).map((f) => `${f.drop_reason} (${f.drop_reason_desc}, ${f.traffic_direction})`))];
+      if (wrong.length > 0) problems.push(`${connectionKey(c)}: expected drop reason ${reason}, flows say ${wrong.join(', ')}`);
+      if (flows.some((f) => f.drop_reason === reason)) seen = true;
+    }
+    if (!seen) problems.push(`no DROPPED flow with reason ${reason} for any of the ${denied.length} connections expected to be dropped with it (e.g. ${connectionKey(denied[0]!)})`);
+  }
+  return problems;
+}
+
+export class ConformanceMatrix {
+  private readonly agent: AgentClient;
+  /** One prober per pod, by "ns/pod", running in the pod's network namespace. */
+  private readonly probers = new Map<string, PodProber>();
+
+  private constructor(readonly lab: Lab, private readonly records: Map<string, PodRecord>) {
+    this.agent = new AgentClient(lab.socket(), 60_000);
+  }
+
+  /**
+   * Brings up a lab (a unique name unless given) with the 9 pods and waits
+   * until every pod answers every other. When a step fails, takes the lab
+   * down again and throws that step's error. The caller calls stop().
+   */
+  static async start(labName = uniqueName('cm')): Promise<ConformanceMatrix> {
+    const lab = new Lab(labName, undefined, quiet);
+    let matrix: ConformanceMatrix | undefined;
+    try {
+      await lab.up(1);
+      await lab.apply(matrixManifest());
+      const records = new Map(lab.state().pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+      matrix = new ConformanceMatrix(lab, records);
+      for (const [key, record] of records) matrix.probers.set(key, PodProber.start(netnsPath(record.netns), `pod ${key}`));
+      await matrix.agent.deleteAllPolicies();
+      await matrix.waitAllReachable();
+      return matrix;
+    } catch (err) {
+      await matrix?.closeProbers();
+      await lab.down().catch((e: unknown) => quiet.warn(`warning: taking conformance lab ${labName} down failed: ${errorMessage(e)}`));
+      throw err;
+    }
+  }
+
+  /** Tears the lab down. Never throws for a lab that is already gone. */
+  async stop(): Promise<void> {
+    await this.closeProbers();
+    await this.lab.down();
+  }
+
+  private async closeProbers(): Promise<void> {
+    await Promise.all([...this.probers.values()].map((p) => p.close()));
+  }
+
+  /** Until the servers listen, probes fail: retry the open matrix for a while. */
+  private async waitAllReachable(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const allow: Expectation = () => 'allow';
+    for (;;) {
+      const mismatches = findMismatches(await this.probe(allConnections(), PROBE_TIMEOUT_MS), allow);
+      if (mismatches.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new MembraneError('EEXEC', `conformance lab ${this.lab.name}: pods still not all reachable without policies after ${timeoutMs / 1000} s; e.g. ${connectionKey(mismatches[0]!)}: ${mismatches[0]!.observed}`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** Runs one case: replaces every policy with the case's, probes the matrix, checks reachability and drop reasons. */
+  async run(c: ConformanceCase): Promise<CaseOutcome> {
+    const start = Date.now();
+    await this.agent.deleteAllPolicies();
+    if (c.policies.trim()) await this.agent.importPolicies({ text: c.policies });
+    const since = new Date(Date.now() - 20).toISOString();
+    const connections = allConnections();
+    const observations = await this.probe(connections, PROBE_TIMEOUT_MS);
+    let mismatches = findMismatches(observations, c.expect);
+    const recheck = mismatches.filter((m) => m.expected === 'allow' && m.observed === 'deny');
+    if (recheck.length > 0) {
+      const again = new Map((await this.probe(recheck, RECHECK_TIMEOUT_MS)).map((o) => [connectionKey(o), o]));
+      mismatches = mismatches
+        .map((m) => {
+          const o = again.get(connectionKey(m));
+          return o ? { ...m, observed: observedOutcome(o) } : m;
+        })
+        .filter((m) => m.observed !== 'allow' || m.expected !== 'allow');
+    }
+    const drops = await this.droppedFlows(since);
+    return { mismatches, reasonProblems: dropReasonProblems(drops, connections, c.expect, mismatches), durationMs: Date.now() - start };
+  }
+
+  private async droppedFlows(since: string): Promise<Flow[]> {
+    const flows: Flow[] = [];
+    const whitelist = encodeURIComponent(JSON.stringify([{ verdict: ['DROPPED'] }]));
+    await this.agent.stream(`/v1/flows?number=0&since=${encodeURIComponent(since)}&whitelist=${whitelist}`, (f) => flows.push(f as Flow));
+    return flows;
+  }
+
+  private record(p: PodRef): PodRecord {
+    const r = this.records.get(podKey(p));
+    if (!r) throw new MembraneError('ENOTFOUND', `conformance lab ${this.lab.name} has no pod ${podKey(p)}`);
+    return r;
+  }
+
+  /** Probes `connections`: one request per source pod and protocol to that pod's prober, all at once. */
+  private async probe(connections: readonly Connection[], timeoutMs: number): Promise<Observation[]> {
+    const groups = new Map<string, Connection[]>();
+    for (const c of connections) {
+      const key = `${podKey(c.from)} ${c.proto}`;
+      groups.set(key, [...(groups.get(key) ?? []), c]);
+    }
+    const results = await Promise.all([...groups.values()].map((group) => this.probeFrom(group, timeoutMs)));
+    return results.flat();
+  }
+
+  /** One probe request in the source pod for `group` (same source, same protocol). */
+  private async probeFrom(group: readonly Connection[], timeoutMs: number): Promise<Observation[]> {
+    const { from, proto } = group[0]!;
+    const prober = this.probers.get(podKey(from));
+    if (!prober) throw new MembraneError('ENOTFOUND', `conformance lab ${this.lab.name} has no prober in pod ${podKey(from)}`);
+    const targets = group.map((c) => `${this.record(c.to).ip}:${c.port}`);
+    const results = await prober.probe(proto, timeoutMs, targets);
+    return group.map((c, i) => ({ ...c, response: results[i]!.response, error: results[i]!.error }));
+  }
+}
+
+/** The matrix size, for messages: 9 pods x 9 pods x 2 ports x 2 protocols. */
+export const MATRIX_SIZE = ALL_PODS.length ** 2 * PORTS.length * PROTOCOLS.length;
