@@ -30,7 +30,7 @@ import { K8sMetadata } from './k8s-metadata.js';
 import { linkDetails, listLinks, nodeAddresses, setupNode } from './node.js';
 import { takePidLock } from './pidlock.js';
 import { requireString, validateEndpointRequest, validateGc, validateNamespace, validatePodMeta } from './validate.js';
-import { PolicyEngine, type EnforcementMode } from './policy-engine.js';
+import { PolicyEngine, type EnforcementMode, type ResolvedEndpointPolicy } from './policy-engine.js';
 import { podIdentityLabels } from './labels.js';
 import { kernelIpcacheIdentity, tracePolicy } from './trace.js';
 import { validateTraceRequest } from './trace-request.js';
@@ -71,6 +71,10 @@ export class Agent {
   private readonly endpointIds = new EndpointIdAllocator();
   private readonly wallOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
   private releaseLock?: () => void;
+  /** The endpoints-map value last written per endpoint, to skip rewriting an unchanged one. */
+  private readonly endpointStamps = new Map<number, string>();
+  /** What the last regeneration did: map writes and deletes, endpoints, distinct resolutions. */
+  lastRegeneration = { written: 0, deleted: 0, endpoints: 0, resolutions: 0 };
 
   constructor(readonly opts: AgentOptions) {
     this.observer = new FlowObserver(opts.flowRingCapacity, () => this.flowContext());
@@ -191,14 +195,27 @@ export class Agent {
   private regenerateAll(): { written: number; deleted: number } {
     const total = { written: 0, deleted: 0 };
     const identities = this.allIdentities();
+    // Endpoints with the same identity and container ports resolve to the same
+    // policy: resolve each such group once per pass.
+    const resolved = new Map<string, ResolvedEndpointPolicy>();
     for (const r of this.endpoints.values()) {
       const st = this.status.get(r.id)!;
-      const pod = this.k8s.pod(r.podNamespace, r.podName);
-      const res = this.policy.resolve(this.identities.lookupById(st.identity)!.labels, identities, pod?.containerPorts ?? []);
+      const ports = this.k8s.pod(r.podNamespace, r.podName)?.containerPorts ?? [];
+      const group = `${st.identity}|${JSON.stringify(ports)}`;
+      let res = resolved.get(group);
+      if (!res) {
+        res = this.policy.resolve(this.identities.lookupById(st.identity)!.labels, identities, ports);
+        resolved.set(group, res);
+      }
       const stats = this.kernel.syncPolicy(r.id, res.entries);
       total.written += stats.written;
       total.deleted += stats.deleted;
-      this.kernel.upsertEndpoint(r.ipv4, { ifindex: r.hostIfIndex, identity: st.identity, epId: r.id, flags: res.auditFlags, mac: r.containerMac, nodeMac: r.hostMac });
+      const value = { ifindex: r.hostIfIndex, identity: st.identity, epId: r.id, flags: res.auditFlags, mac: r.containerMac, nodeMac: r.hostMac };
+      const stamp = JSON.stringify(value);
+      if (this.endpointStamps.get(r.id) !== stamp) {
+        this.kernel.upsertEndpoint(r.ipv4, value);
+        this.endpointStamps.set(r.id, stamp);
+      }
       st.ingressEnforcing = res.ingressEnforcing;
       st.egressEnforcing = res.egressEnforcing;
       st.policyRevision = this.policy.revision;
@@ -206,6 +223,7 @@ export class Agent {
       st.defaultDenyBy = res.defaultDenyBy;
       st.state = 'ready';
     }
+    this.lastRegeneration = { ...total, endpoints: this.endpoints.size, resolutions: resolved.size };
     return total;
   }
 
@@ -319,6 +337,7 @@ export class Agent {
     this.kernel.removePolicy(r.id);
     this.kernel.deleteIpcache(r.ipv4, 32);
     this.kernel.flushConntrack(r.ipv4);
+    this.endpointStamps.delete(r.id);
     try {
       this.dp.detach(r.hostIfIndex);
     } catch {
@@ -489,6 +508,7 @@ export class Agent {
       endpoints: this.endpoints.size,
       identities: this.identities.list().length,
       policyRevision: this.policy.revision,
+      lastRegeneration: this.lastRegeneration,
       flows: { current: this.ring.size, max: this.ring.capacity, seen: this.ring.seen, lost: this.kernel.eventsLost() },
     };
   }

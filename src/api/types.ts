@@ -179,6 +179,8 @@ export interface StatusModel {
   endpoints: number;
   identities: number;
   policyRevision: number;
+  /** The last policy regeneration: policy-map entries written and deleted, endpoints covered, distinct resolutions. */
+  lastRegeneration: { written: number; deleted: number; endpoints: number; resolutions: number };
   flows: { current: number; max: number; seen: number; lost: number };
 }
 

@@ -126,7 +126,7 @@ describe('formatStatus', () => {
     node: 'node-1', version: '0.1.0', uptimeSeconds: 42,
     datapath: { pinnedDir: '/sys/fs/bpf/membrane/node-1', programsAttached: 3, adopted: false },
     ipam: { podCIDR: '10.244.1.0/24', allocated: 4, capacity: 254 },
-    endpoints: 3, identities: 7, policyRevision: 2,
+    endpoints: 3, identities: 7, policyRevision: 2, lastRegeneration: { written: 5, deleted: 1, endpoints: 3, resolutions: 2 },
     flows: { current: 100, max: 4095, seen: 1234, lost: 0 },
   };
 
@@ -138,7 +138,7 @@ describe('formatStatus', () => {
       'IPAM:              IPv4: 4/254 allocated from 10.244.1.0/24',
       'Endpoints:         3',
       'Identities:        7',
-      'Policy revision:   2',
+      'Policy revision:   2 (last regeneration: 3 endpoints, 2 resolutions, 5 map writes, 1 deletes)',
       'Flows:             Current/Max Flows: 100/4095 (2.44%), seen 1234, lost in the kernel 0',
       'Uptime:            42s',
       '',

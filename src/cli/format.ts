@@ -36,7 +36,7 @@ export function formatStatus(s: StatusModel): string {
     ['IPAM', `IPv4: ${s.ipam.allocated}/${s.ipam.capacity} allocated from ${s.ipam.podCIDR}`],
     ['Endpoints', String(s.endpoints)],
     ['Identities', String(s.identities)],
-    ['Policy revision', String(s.policyRevision)],
+    ['Policy revision', `${s.policyRevision} (last regeneration: ${s.lastRegeneration.endpoints} endpoints, ${s.lastRegeneration.resolutions} resolutions, ${s.lastRegeneration.written} map writes, ${s.lastRegeneration.deleted} deletes)`],
     ['Flows', `Current/Max Flows: ${s.flows.current}/${s.flows.max} (${((100 * s.flows.current) / s.flows.max).toFixed(2)}%), seen ${s.flows.seen}, lost in the kernel ${s.flows.lost}`],
     ['Uptime', `${s.uptimeSeconds}s`],
   ];
