@@ -73,6 +73,8 @@ export class Agent {
   private releaseLock?: () => void;
   /** The endpoints-map value last written per endpoint, to skip rewriting an unchanged one. */
   private readonly endpointStamps = new Map<number, string>();
+  /** The node's own addresses (host identity in the ipcache). */
+  private readonly hostIps = new Set<string>();
   /** What the last regeneration did: map writes and deletes, endpoints, distinct resolutions. */
   lastRegeneration = { written: 0, deleted: 0, endpoints: 0, resolutions: 0 };
 
@@ -113,7 +115,10 @@ export class Agent {
     this.dp = LxcDatapath.load({ pinDir: this.opts.bpffsDir });
     this.adopted = this.dp.adoptedMaps.length > 0;
     this.kernel = new DatapathState(this.dp);
-    for (const ip of [this.ipam.gateway, ...(await nodeAddresses())]) this.kernel.upsertIpcache(ip, 32, 1);
+    for (const ip of [this.ipam.gateway, ...(await nodeAddresses())]) {
+      this.hostIps.add(ip);
+      this.kernel.upsertIpcache(ip, 32, 1);
+    }
     this.syncCidrIdentities({ regenerate: false });
     for (const c of this.cidrs.list()) this.upsertCidrIpcache(c.prefix, c.id);
 
@@ -195,6 +200,7 @@ export class Agent {
   private regenerateAll(): { written: number; deleted: number } {
     const total = { written: 0, deleted: 0 };
     const identities = this.allIdentities();
+    const podIps = this.podIpsByIdentity();
     // Endpoints with the same identity and container ports resolve to the same
     // policy: resolve each such group once per pass.
     const resolved = new Map<string, ResolvedEndpointPolicy>();
@@ -204,7 +210,7 @@ export class Agent {
       const group = `${st.identity}|${JSON.stringify(ports)}`;
       let res = resolved.get(group);
       if (!res) {
-        res = this.policy.resolve(this.identities.lookupById(st.identity)!.labels, identities, ports);
+        res = this.policy.resolve(this.identities.lookupById(st.identity)!.labels, identities, ports, podIps);
         resolved.set(group, res);
       }
       const stats = this.kernel.syncPolicy(r.id, res.entries);
@@ -227,13 +233,34 @@ export class Agent {
     return total;
   }
 
+  /** NetworkPolicy ipBlocks match pods by IP: the IPs of the local endpoints of each identity. */
+  private podIpsByIdentity(): Map<number, string[]> {
+    const podIps = new Map<number, string[]>();
+    for (const r of this.endpoints.values()) {
+      const id = this.status.get(r.id)!.identity;
+      const ips = podIps.get(id);
+      if (ips) ips.push(r.ipv4);
+      else podIps.set(id, [r.ipv4]);
+    }
+    return podIps;
+  }
+
+  /** Whether an address has an ipcache entry of its own (a local endpoint or the node), which a CIDR /32 must not overwrite. */
+  private ownsIpcacheEntry(ip: string): boolean {
+    if (this.hostIps.has(ip)) return true;
+    for (const r of this.endpoints.values()) if (r.ipv4 === ip) return true;
+    return false;
+  }
+
   /** Every identity policy can select: reserved, endpoint and CIDR identities. */
   private allIdentities(): IdentityInfo[] {
     return [...this.identities.list(), ...this.cidrs.list().map((c) => ({ id: c.id, labels: c.labels, reserved: false, references: 0 }))];
   }
 
+  /** Writes a CIDR identity's ipcache entry; a /32 of a pod or the node keeps that one's identity, as in Cilium. */
   private upsertCidrIpcache(prefix: string, id: number): void {
     const [ip, len] = prefix.split('/');
+    if (len === '32' && this.ownsIpcacheEntry(ip!)) return;
     this.kernel.upsertIpcache(ip!, Number(len), id);
   }
 
@@ -247,6 +274,7 @@ export class Agent {
     const { added, removed } = this.cidrs.sync(this.policy.referencedCidrs());
     for (const c of removed) {
       const [ip, len] = c.prefix.split('/');
+      if (len === '32' && this.ownsIpcacheEntry(ip!)) continue;
       this.kernel.deleteIpcache(ip!, Number(len));
     }
     if (opts.regenerate) this.regenerateAll();
@@ -348,6 +376,9 @@ export class Agent {
     this.endpoints.delete(r.id);
     this.status.delete(r.id);
     this.endpointIds.release(r.id);
+    // A CIDR identity for this very address takes its ipcache entry back.
+    const cidr = this.cidrs.list().find((c) => c.prefix === `${r.ipv4}/32`);
+    if (cidr) this.upsertCidrIpcache(cidr.prefix, cidr.id);
   }
 
   deleteEndpointByAttachment(containerId: string, ifName: string): Promise<void> {
@@ -451,6 +482,7 @@ export class Agent {
       identities: this.allIdentities(),
       identityOfLabels: (labels) => this.identities.lookupByLabels(labels),
       ipcacheIdentity: (ip) => kernelIpcacheIdentity(this.dp.maps.ipcache, ip),
+      podIps: this.podIpsByIdentity(),
       namespaceLabels: (ns) => this.k8s.namespaceLabels(ns),
       clusterName: this.opts.clusterName,
       policy: this.policy,

@@ -11,6 +11,7 @@ import { PolicyRepository } from '../policy/repository.js';
 import { referencedCidrs } from '../policy/cidrs.js';
 import { explainVerdict, resolveEndpointPolicy, type ExplainedVerdict, type ResolvedPolicy } from '../policy/resolve.js';
 import type { NamedPort } from '../policy/ports.js';
+import type { PodIpsByIdentity } from '../policy/peers.js';
 import { type DesiredPolicy, policyKeyString } from '../datapath/state.js';
 import { EP_F_AUDIT_EGRESS, EP_F_AUDIT_INGRESS } from '../datapath/layout.js';
 import type { FlowPolicy } from '../hubble/flow.js';
@@ -96,7 +97,8 @@ export class PolicyEngine {
     this.persist(this.snapshot());
   }
 
-  private resolveState(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[]): ResolvedPolicy {
+  /** `podIps`: the IPs of the local pods of each identity, which NetworkPolicy ipBlocks match (policy/peers.ts). */
+  private resolveState(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[], podIps?: PodIpsByIdentity): ResolvedPolicy {
     const namedPorts = new Map<string, NamedPort>();
     for (const p of ports) if (p.name) namedPorts.set(p.name, { port: p.containerPort, protocol: p.protocol });
     return resolveEndpointPolicy({
@@ -105,11 +107,12 @@ export class PolicyEngine {
       identities: identities.map((i) => ({ id: i.id, labels: i.labels })),
       enforcement: this.mode,
       namedPorts,
+      ...(podIps ? { podIps } : {}),
     });
   }
 
-  resolve(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[]): ResolvedEndpointPolicy {
-    const res = this.resolveState(labels, identities, ports);
+  resolve(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[], podIps?: PodIpsByIdentity): ResolvedEndpointPolicy {
+    const res = this.resolveState(labels, identities, ports, podIps);
     const entries: DesiredPolicy = new Map();
     for (const { key, entry } of res.mapState) {
       const k = { identity: key.identity, egress: key.egress, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen };
@@ -127,9 +130,9 @@ export class PolicyEngine {
    */
   explain(
     labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[],
-    peerIdentity: number, egress: boolean, protocol: number, port: number,
+    peerIdentity: number, egress: boolean, protocol: number, port: number, podIps?: PodIpsByIdentity,
   ): EndpointVerdict {
-    const res = this.resolveState(labels, identities, ports);
+    const res = this.resolveState(labels, identities, ports, podIps);
     return {
       verdict: explainVerdict(res.mapState, this.repo, peerIdentity, egress, protocol, port),
       enforcing: egress ? res.egressEnforcing : res.ingressEnforcing,

@@ -50,6 +50,8 @@ export interface TraceContext {
   namespaceLabels(namespace: string): Record<string, string> | undefined;
   clusterName: string;
   policy: Pick<PolicyEngine, 'explain'>;
+  /** The IPs of the local endpoints of each identity (NetworkPolicy ipBlocks match pods by IP), as regeneration uses them. */
+  podIps?: ReadonlyMap<number, readonly string[]>;
 }
 
 const PROTOCOL_NUMBERS: Readonly<Record<TraceProtocol, number>> = { TCP: Proto.TCP, UDP: Proto.UDP, SCTP: Proto.SCTP, ICMP: Proto.ICMP };
@@ -79,7 +81,7 @@ export function tracePolicy(req: PolicyTraceRequest, ctx: TraceContext): PolicyT
   const identities = [...ctx.identities, ...temporary.values()];
   const protocol = PROTOCOL_NUMBERS[req.protocol];
   const decide = (self: Side, peer: Side, egress: boolean): TraceVerdict | undefined => self.holder &&
-    toTraceVerdict(ctx.policy.explain(self.labels, identities, self.holder.ports, peer.peer.identity, egress, protocol, req.port));
+    toTraceVerdict(ctx.policy.explain(self.labels, identities, self.holder.ports, peer.peer.identity, egress, protocol, req.port, ctx.podIps));
   const egress = decide(from, to, true);
   const ingress = decide(to, from, false);
   const denied = [egress, ingress].some((v) => v?.verdict === 'denied' && !v.audited);

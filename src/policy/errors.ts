@@ -10,7 +10,7 @@ import { formatFieldPath, joinFieldPath } from '../labels/fieldpath.js';
 /** Cilium policy fields membrane does not implement yet: named as such rather than as unknown. */
 export const NOT_YET_SUPPORTED: ReadonlySet<string> = new Set([
   'nodeSelector', 'log', 'fromRequires', 'toRequires', 'fromGroups', 'toGroups', 'fromNodes', 'toNodes',
-  'toServices', 'toFQDNs', 'icmps', 'authentication', 'terminatingTLS', 'originatingTLS', 'serverNames',
+  'toServices', 'toFQDNs', 'authentication', 'terminatingTLS', 'originatingTLS', 'serverNames',
   'listener', 'dns', 'kafka', 'l7proto', 'l7',
 ]);
 
@@ -21,6 +21,7 @@ const KNOWN_FIELDS = [
   'matchExpressions', 'key', 'operator', 'values', 'fromEndpoints', 'toEndpoints', 'fromCIDR', 'toCIDR', 'fromCIDRSet',
   'toCIDRSet', 'fromEntities', 'toEntities', 'toPorts', 'ports', 'port', 'endPort', 'protocol', 'rules', 'http', 'path',
   'method', 'host', 'headers', 'headerMatches', 'cidr', 'except', 'cidrGroupRef', 'cidrGroupSelector', 'value', 'source',
+  'icmps', 'fields', 'family', 'type',
 ];
 
 function editDistance(a: string, b: string): number {

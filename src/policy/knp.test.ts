@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { referencedCidrs } from './cidrs.js';
 import { parsePolicyText } from './parse.js';
 import { ruleToJSON } from './render.js';
 import { PolicyRepository } from './repository.js';
@@ -86,6 +87,30 @@ describe('parsing a Kubernetes NetworkPolicy', () => {
     assert.deepEqual(deny, [{ path: 'spec.policyTypes' }], 'a listed direction without rules: one entry without peer and ports');
   });
 
+  it('translates ipBlock peers into a CIDR peer of their own that also matches pods, with the rule\'s ports and path', () => {
+    const rule = parseOne(knp('  podSelector: {}\n  ingress:\n  - from:\n    - podSelector: {matchLabels: {app: client}}\n' +
+      '    - ipBlock: {cidr: 198.51.100.7/24, except: [198.51.100.128/25]}\n    - ipBlock: {cidr: 203.0.113.9/32}\n    ports: [{port: 80}]\n' +
+      '  egress:\n  - to: [{ipBlock: {cidr: 10.0.0.0/8}}]\n')).rules[0]!;
+    assert.deepEqual(rule.ingress.map((r) => [r.peer?.kind, r.path]), [['endpoints', 'spec.ingress[0]'], ['cidr', 'spec.ingress[0]']]);
+    assert.deepEqual(rule.ingress[1], {
+      peer: { kind: 'cidr', field: 'fromCIDRSet', matchesPods: true, cidrs: [
+        { cidr: '198.51.100.0/24', except: ['198.51.100.128/25'] }, { cidr: '203.0.113.9/32', except: [] },
+      ] },
+      path: 'spec.ingress[0]',
+      toPorts: [{ ports: [{ port: 80, protocol: 'TCP' }] }],
+    });
+    assert.deepEqual(rule.ingress[0]!.toPorts, rule.ingress[1]!.toPorts);
+    assert.deepEqual(rule.egress, [{ peer: { kind: 'cidr', field: 'toCIDRSet', matchesPods: true, cidrs: [{ cidr: '10.0.0.0/8', except: [] }] }, path: 'spec.egress[0]' }]);
+  });
+
+  it('names every ipBlock prefix for CIDR identities, and renders the block as a CIDR set', () => {
+    const repo = new PolicyRepository();
+    repo.import(parsePolicyText(knp('  podSelector: {}\n  ingress: [{from: [{ipBlock: {cidr: 198.51.100.0/24, except: [198.51.100.128/25]}}]}]\n')));
+    assert.deepEqual(referencedCidrs(repo), ['198.51.100.0/24', '198.51.100.128/25']);
+    const json = ruleToJSON(repo.rules()[0]!.rule);
+    assert.deepEqual(json['ingress'], [{ fromCIDRSet: [{ cidr: '198.51.100.0/24', except: ['198.51.100.128/25'] }] }]);
+  });
+
   it('renders the translated rule as policy get shows it', () => {
     const json = ruleToJSON(parseOne(knp('  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: client}}}]\n    ports: [{port: 5432}]\n')).rules[0]!);
     assert.deepEqual(json['endpointSelector'], { matchLabels: { 'k8s:app': 'db', 'k8s:io.kubernetes.pod.namespace': 'x' } });
@@ -132,7 +157,13 @@ describe('rejecting a Kubernetes NetworkPolicy', () => {
     ['an empty peer', knp('  ingress: [{from: [{}]}]\n'), 'spec.ingress[0].from[0]', /needs podSelector/],
     ['ipBlock next to a selector', knp('  ingress: [{from: [{podSelector: {}, ipBlock: {cidr: 10.0.0.0/8}}]}]\n'), 'spec.ingress[0].from[0].ipBlock', /cannot be combined/],
     ['an invalid ipBlock CIDR', knp('  ingress: [{from: [{ipBlock: {cidr: 10.0.0.300/8}}]}]\n'), 'spec.ingress[0].from[0].ipBlock.cidr', /CIDR/],
-    ['an ipBlock, not supported yet', knp('  egress: [{to: [{podSelector: {}}, {ipBlock: {cidr: 0.0.0.0/0}}]}]\n'), 'spec.egress[0].to[1].ipBlock', /not supported yet/],
+    ['an IPv6 ipBlock, not supported yet', knp('  egress: [{to: [{podSelector: {}}, {ipBlock: {cidr: "2001:db8::/32"}}]}]\n'), 'spec.egress[0].to[1].ipBlock.cidr',
+      /not supported yet \(IPv4 only\)/],
+    ['an IPv6 ipBlock after an IPv4 one', knp('  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}}]}, {from: [{ipBlock: {cidr: "::/0"}}]}]\n'),
+      'spec.ingress[1].from[0].ipBlock.cidr', /IPv6/],
+    ['ipBlock next to a namespaceSelector', knp('  egress: [{to: [{namespaceSelector: {}, ipBlock: {cidr: 10.0.0.0/8}}]}]\n'), 'spec.egress[0].to[0].ipBlock', /cannot be combined/],
+    ['an ipBlock except outside its cidr', knp('  ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/16]}}]}]\n'),
+      'spec.ingress[0].from[0].ipBlock.except[0]', /not inside 10\.0\.0\.0\/8/],
     ['a source prefix on a label key', knp('  podSelector: {matchLabels: {k8s:app: db}}\n'), 'spec.podSelector.matchLabels["k8s:app"]', /Kubernetes label key/],
     ['a bad key in a namespaceSelector expression', knp('  ingress: [{from: [{namespaceSelector: {matchExpressions: [{key: "a b", operator: Exists}]}}]}]\n'),
       'spec.ingress[0].from[0].namespaceSelector.matchExpressions[0].key'],

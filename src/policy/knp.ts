@@ -24,12 +24,19 @@
  *     every port of the protocol. Missing or empty `ports` = every port.
  *  6. A listed direction without rules gets one entry without peer and ports,
  *     which (as in a CiliumNetworkPolicy) enforces default deny and allows nothing.
- * `ipBlock` peers are refused before translation (unsupportedIpBlocks below).
+ *  7. `ipBlock` peers become a `fromCIDRSet` (`toCIDRSet`) peer of their own
+ *     entry (same ports, same path), next to the entry of the selector peers:
+ *     the CIDR peer gets CIDR identities (cidrs.ts) as in Cilium, and, as
+ *     Kubernetes defines ipBlock and unlike Cilium, also matches pods whose
+ *     IPs are in the block (`matchesPods`, approximated per identity: see
+ *     peers.ts). IPv6 blocks are refused before translation
+ *     (unsupportedIpBlocks below).
  */
 import type { PolicyRef } from '../api/types.js';
 import { NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL } from '../labels/k8s.js';
 import { LabelSet, LabelSource } from '../labels/labels.js';
 import { EndpointSelector, type LabelSelectorSpec } from '../labels/selector.js';
+import { formatCidr, parseCidr } from './cidr.js';
 import type { KnpDocument, KnpPeer, KnpPort, KnpSelector, KnpSpec } from './knpschema.js';
 import { derivedPolicyLabels, subjectSelector } from './normalize.js';
 import type { ParsedPolicy, PeerRule, PolicyRule, PortProtocol } from './types.js';
@@ -37,6 +44,7 @@ import type { ParsedPolicy, PeerRule, PolicyRule, PortProtocol } from './types.j
 type Direction = 'ingress' | 'egress';
 const PEER_LIST = { ingress: 'from', egress: 'to' } as const;
 const PEER_FIELD = { ingress: 'fromEndpoints', egress: 'toEndpoints' } as const;
+const CIDR_FIELD = { ingress: 'fromCIDRSet', egress: 'toCIDRSet' } as const;
 
 /** The directions a KNP enforces (rule 2). */
 export function knpPolicyTypes(spec: KnpSpec): Record<Direction, boolean> {
@@ -71,23 +79,33 @@ function portProtocol(port: KnpPort): PortProtocol {
   return out;
 }
 
-function peerRule(rule: { from?: KnpPeer[]; to?: KnpPeer[]; ports?: KnpPort[] }, dir: Direction, namespace: string, path: string): PeerRule {
+const normalCidr = (text: string): string => formatCidr(parseCidr(text)!);
+
+/** Rules 3, 5 and 7: one entry for the selector peers, one for the ipBlocks, each with the rule's ports. */
+function peerRules(rule: { from?: KnpPeer[]; to?: KnpPeer[]; ports?: KnpPort[] }, dir: Direction, namespace: string, path: string): PeerRule[] {
   const peers = rule[PEER_LIST[dir]] ?? [];
   const selectors = peers.length === 0 ? [EndpointSelector.ALL]
     : peers.map((p) => peerSelector(p, namespace)).filter((s): s is EndpointSelector => s !== undefined);
-  const out: PeerRule = { peer: { kind: 'endpoints', field: PEER_FIELD[dir], selectors }, path };
-  if (rule.ports && rule.ports.length > 0) out.toPorts = [{ ports: rule.ports.map(portProtocol) }];
+  const blocks = peers.flatMap((p) => (p.ipBlock ? [p.ipBlock] : []));
+  const toPorts = rule.ports && rule.ports.length > 0 ? [{ ports: rule.ports.map(portProtocol) }] : undefined;
+  const out: PeerRule[] = [];
+  if (selectors.length > 0) out.push({ peer: { kind: 'endpoints', field: PEER_FIELD[dir], selectors }, path });
+  if (blocks.length > 0) {
+    const cidrs = blocks.map((b) => ({ cidr: normalCidr(b.cidr), except: (b.except ?? []).map(normalCidr) }));
+    out.push({ peer: { kind: 'cidr', field: CIDR_FIELD[dir], cidrs, matchesPods: true }, path });
+  }
+  if (toPorts) for (const r of out) r.toPorts = toPorts.map((p) => ({ ports: [...p.ports] }));
   return out;
 }
 
 function section(spec: KnpSpec, dir: Direction, enforced: boolean, namespace: string): PeerRule[] {
   if (!enforced) return [];
-  const rules = (spec[dir] ?? []).map((r, i) => peerRule(r, dir, namespace, `spec.${dir}[${i}]`));
+  const rules = (spec[dir] ?? []).flatMap((r, i) => peerRules(r, dir, namespace, `spec.${dir}[${i}]`));
   // Rule 6: default deny for a listed direction without rules.
   return rules.length > 0 ? rules : [{ path: spec.policyTypes ? 'spec.policyTypes' : 'spec' }];
 }
 
-/** `object` is kept as given; `doc` is its validated form without ipBlock peers. */
+/** `object` is kept as given; `doc` is its validated form without IPv6 ipBlocks. */
 export function translateNetworkPolicy(doc: KnpDocument, object: unknown, defaultNamespace: string): ParsedPolicy {
   const namespace = doc.metadata.namespace ?? defaultNamespace;
   const ref: PolicyRef = { kind: 'NetworkPolicy', namespace, name: doc.metadata.name };
@@ -112,10 +130,13 @@ export interface UnsupportedIpBlock {
   message: string;
 }
 
+const isIPv4Cidr = (text: string): boolean => parseCidr(text)?.family === 4;
+
 /**
- * Every ipBlock peer of a validated KNP. membrane has no CIDR identities yet
- * (see cidrgate.ts): an ipBlock would select no traffic, so its rule would
- * allow less than written. The policy is refused rather than enforced wrongly.
+ * The IPv6 ipBlocks of a validated KNP (their `cidr` or first IPv6
+ * `except`). Pods and the datapath are IPv4 only: an IPv6 block would select
+ * no traffic and its rule would allow less than written, so the policy is
+ * refused rather than enforced wrongly.
  */
 export function unsupportedIpBlocks(doc: KnpDocument): UnsupportedIpBlock[] {
   const problems: UnsupportedIpBlock[] = [];
@@ -124,11 +145,15 @@ export function unsupportedIpBlocks(doc: KnpDocument): UnsupportedIpBlock[] {
     (doc.spec[dir] ?? []).forEach((rule: { from?: KnpPeer[]; to?: KnpPeer[] }, i) => {
       (rule[list] ?? []).forEach((peer, k) => {
         if (!peer.ipBlock) return;
+        const at = ['spec', dir, i, list, k, 'ipBlock'];
+        const e = (peer.ipBlock.except ?? []).findIndex((x) => !isIPv4Cidr(x));
+        const where = !isIPv4Cidr(peer.ipBlock.cidr) ? { path: [...at, 'cidr'], text: peer.ipBlock.cidr }
+          : e >= 0 ? { path: [...at, 'except', e], text: peer.ipBlock.except![e]! } : undefined;
+        if (!where) return;
         problems.push({
-          path: ['spec', dir, i, list, k, 'ipBlock'],
-          message: `ipBlock is not supported yet: membrane has no CIDR identities, so ${JSON.stringify(peer.ipBlock.cidr)} would select ` +
-            `no traffic and the rule would allow less than written; select pods with podSelector or namespaceSelector, ` +
-            `or use a CiliumNetworkPolicy with ${list}Entities: [world]`,
+          path: where.path,
+          message: `IPv6 ipBlocks are not supported yet (IPv4 only): membrane's pods and datapath are IPv4 only, so ` +
+            `${JSON.stringify(where.text)} would select no traffic and the rule would allow less than written`,
         });
       });
     });

@@ -11,8 +11,9 @@ import { EndpointSelector, type LabelSelectorSpec } from '../labels/selector.js'
 import { formatCidr, parseCidr } from './cidr.js';
 import type { Entity } from './entities.js';
 import { readPortValue } from './ports.js';
-import type { CidrRuleDocument, PolicyDocument, PortRuleDocument, RuleDocument } from './schema.js';
-import type { CidrRule, ParsedPolicy, PeerRule, PeerSpec, PolicyRule, PortProtocolName, PortRule, RuleSection } from './types.js';
+import { readIcmpType } from './icmp.js';
+import type { CidrRuleDocument, IcmpRuleDocument, PolicyDocument, PortRuleDocument, RuleDocument } from './schema.js';
+import type { CidrRule, IcmpRule, ParsedPolicy, PeerRule, PeerSpec, PolicyRule, PortProtocolName, PortRule, RuleSection } from './types.js';
 
 const NAMESPACE_SOURCES = [LabelSource.K8s, LabelSource.Any];
 const NAMESPACE_KEY = `${LabelSource.K8s}:${POD_NAMESPACE_LABEL}`;
@@ -112,12 +113,24 @@ function portRule(doc: PortRuleDocument): PortRule {
   return rule;
 }
 
+/** ICMP type names become numbers; the schema checked them and the gate refused IPv6 (icmp.ts). */
+function icmpRule(doc: IcmpRuleDocument): IcmpRule {
+  return {
+    fields: (doc.fields ?? []).map((f) => {
+      const read = readIcmpType(f.type, f.family);
+      return { family: 'IPv4' as const, type: 'type' in read ? read.type : 0 };
+    }),
+  };
+}
+
 function peerRule(doc: Record<string, unknown>, dir: 'from' | 'to', scope: Scope): PeerRule {
   const out: PeerRule = {};
   const peer = peerSpec(doc, dir, scope);
   if (peer) out.peer = peer;
   const toPorts = doc['toPorts'] as PortRuleDocument[] | undefined;
   if (toPorts) out.toPorts = toPorts.map(portRule);
+  const icmps = doc['icmps'] as IcmpRuleDocument[] | undefined;
+  if (icmps) out.icmps = icmps.map(icmpRule);
   return out;
 }
 

@@ -11,6 +11,7 @@ import { ValidationError } from '../common/errors.js';
 import { formatFieldPath, joinFieldPath } from '../labels/fieldpath.js';
 import { unsupportedCidrPeers } from './cidrgate.js';
 import { policyErrorMap, validationErrorFromZod } from './errors.js';
+import { unsupportedIcmpFields } from './icmp.js';
 import { translateNetworkPolicy, unsupportedIpBlocks } from './knp.js';
 import { KNP_API_VERSION, KNP_KIND, knpDocumentSchema } from './knpschema.js';
 import { normalizePolicy } from './normalize.js';
@@ -62,10 +63,11 @@ function refuseUnsupported(problems: readonly { path: (string | number)[]; messa
  * CiliumClusterwideNetworkPolicy or Kubernetes NetworkPolicy, the latter
  * translated into membrane's rules (knp.ts). `defaultNamespace` applies to a
  * namespaced policy without metadata.namespace. `pathPrefix` is put before
- * every error path. Throws ValidationError, also for CIDR peers and ipBlocks
- * the node cannot enforce yet (see cidrgate.ts, knp.ts).
+ * every error path. Throws ValidationError, also for CIDR peers, ICMP fields
+ * and ipBlocks the node cannot enforce yet (see cidrgate.ts, icmp.ts, knp.ts).
  */
 export function parsePolicyObject(obj: unknown, defaultNamespace = 'default', pathPrefix = ''): ParsedPolicy {
+  refuseProtoKeys(obj, pathPrefix);
   if (!NAMESPACE.test(defaultNamespace)) throw new ValidationError('defaultNamespace', `${JSON.stringify(defaultNamespace)} is not a valid namespace`);
   if (checkKind(obj, pathPrefix) === KNP_KIND) {
     const result = knpDocumentSchema.safeParse(obj, { errorMap: policyErrorMap });
@@ -75,7 +77,7 @@ export function parsePolicyObject(obj: unknown, defaultNamespace = 'default', pa
   }
   const result = policyDocumentSchema.safeParse(obj, { errorMap: policyErrorMap });
   if (!result.success) throw validationErrorFromZod(result.error, pathPrefix);
-  refuseUnsupported(unsupportedCidrPeers(result.data), pathPrefix);
+  refuseUnsupported([...unsupportedCidrPeers(result.data), ...unsupportedIcmpFields(result.data)], pathPrefix);
   return withAuditMode(normalizePolicy(result.data, obj, defaultNamespace), obj, pathPrefix);
 }
 
@@ -109,7 +111,49 @@ function documentsOf(text: string): unknown[] {
  * Parses every policy in `text`. Throws ValidationError for the first invalid
  * document, for text without any policy, and when one policy appears twice.
  */
+/** Policy texts larger than this are refused before parsing: parsing runs on the agent's event loop. */
+export const MAX_POLICY_TEXT = 4 * 1024 * 1024;
+/** Flow-style nesting deeper than this is refused before parsing (a parser's recursion, not a policy). */
+export const MAX_NESTING = 256;
+
+/** Refuses texts too large or too deeply nested to parse quickly, before the YAML parser sees them. */
+function checkShape(text: string): void {
+  if (text.length > MAX_POLICY_TEXT) {
+    throw new ValidationError('', `the policy text is ${text.length} bytes; at most ${MAX_POLICY_TEXT} are accepted in one import`);
+  }
+  let depth = 0;
+  let quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '#') while (i < text.length && text[i] !== '\n') i++;
+    else if (c === '[' || c === '{') {
+      if (++depth > MAX_NESTING) throw new ValidationError('', `brackets nested deeper than ${MAX_NESTING} levels (at offset ${i}): not a policy`);
+    } else if ((c === ']' || c === '}') && depth > 0) depth--;
+  }
+}
+
+/** Refuses `__proto__` keys anywhere: a plain object would turn one into its prototype and the key would silently vanish. */
+function refuseProtoKeys(value: unknown, path: string): void {
+  if (typeof value !== 'object' || value === null) return;
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => refuseProtoKeys(v, `${path}[${i}]`));
+    return;
+  }
+  for (const key of Object.keys(value)) {
+    const at = path ? `${path}.${key}` : key;
+    if (key === '__proto__') throw new ValidationError(at, '"__proto__" is not a valid key here');
+    refuseProtoKeys((value as Record<string, unknown>)[key], at);
+  }
+}
+
 export function parsePolicyText(text: string, defaultNamespace = 'default'): ParsedPolicy[] {
+  checkShape(text);
   const objects = documentsOf(text);
   if (objects.length === 0) throw new ValidationError('', 'no policy found in the text');
   const prefix = (i: number) => (objects.length > 1 ? `[${i}]` : '');

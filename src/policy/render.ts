@@ -3,7 +3,7 @@
  * stored, namespace-scoped form, with explicit label sources
  * (`any:org`, `k8s:io.kubernetes.pod.namespace`) and the derived labels.
  */
-import type { CidrRule, PeerRule, PolicyRule, PortRule } from './types.js';
+import type { CidrRule, IcmpRule, PeerRule, PolicyRule, PortRule } from './types.js';
 import { RULE_SECTIONS } from './types.js';
 
 function cidrToJSON(c: CidrRule): Record<string, unknown> {
@@ -23,6 +23,10 @@ function portRuleToJSON(p: PortRule): Record<string, unknown> {
   return out;
 }
 
+function icmpRuleToJSON(r: IcmpRule): Record<string, unknown> {
+  return { fields: r.fields.map((f) => ({ family: f.family, type: f.type })) };
+}
+
 function peerRuleToJSON(r: PeerRule): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const peer = r.peer;
@@ -32,6 +36,7 @@ function peerRuleToJSON(r: PeerRule): Record<string, unknown> {
     out[peer.field] = peer.field.endsWith('Set') ? peer.cidrs.map(cidrToJSON) : peer.cidrs.map((c) => c.cidr);
   }
   if (r.toPorts) out['toPorts'] = r.toPorts.map(portRuleToJSON);
+  if (r.icmps) out['icmps'] = r.icmps.map(icmpRuleToJSON);
   return out;
 }
 

@@ -11,9 +11,12 @@
  *     protocol and port); deny entries still apply on top of it.
  *  4. Each section entry yields (peer identity x port block) entries: no L3
  *     peer means identity 0 (any peer), but an entry with neither peer nor
- *     toPorts (`ingress: [{}]`) yields nothing; no toPorts means every
- *     protocol and port; ANY means TCP, UDP and SCTP; named ports resolve
- *     through the given maps, and an unresolvable one yields nothing.
+ *     toPorts nor icmps (`ingress: [{}]`) yields nothing; icmps yield one
+ *     exact block per ICMP type (protocol ICMP, port = type); otherwise no
+ *     toPorts means every protocol and port; ANY means TCP, UDP and SCTP;
+ *     named ports resolve through the given maps, and an unresolvable one
+ *     yields nothing. ipBlock peers of NetworkPolicies select pods through
+ *     `podIps` (peers.ts).
  *  5. On the same key a deny replaces an allow; otherwise the first rule in
  *     repository order keeps the key, and its cookie names the entry.
  *  6. Allow entries inside a deny block of the same identity are dropped, so
@@ -24,7 +27,8 @@ import type { LabelSet } from '../labels/labels.js';
 import type { IdentityLike } from './entities.js';
 import { lookupPolicy, type PolicyVerdict } from './lookup.js';
 import { MapState, policyKey, type PolicyEntry } from './mapstate.js';
-import { peerIdentities } from './peers.js';
+import { icmpBlocks } from './icmp.js';
+import { peerIdentities, type PodIpsByIdentity } from './peers.js';
 import { portBlocks, type NamedPort } from './ports.js';
 import { refKey, type PolicyRepository, type RuleLocation, type StoredPolicy } from './repository.js';
 import { isDenySection, isEgressSection, type PolicyRule, type RuleSection } from './types.js';
@@ -44,6 +48,11 @@ export interface ResolveInput {
   egressNamedPorts?: ReadonlyMap<string, NamedPort>;
   /** The local cluster's name, which limits the endpoints of the `cluster` entity. */
   clusterName?: string;
+  /**
+   * The IPs of the local pods with each identity, for NetworkPolicy ipBlock
+   * peers, which match pods by IP (peers.ts). Absent: ipBlocks match no pod.
+   */
+  podIps?: PodIpsByIdentity;
 }
 
 export interface ResolvedPolicy {
@@ -112,10 +121,10 @@ function addRuleEntries(mapState: MapState, input: ResolveInput, policy: StoredP
     const egress = isEgressSection(section);
     const deny = isDenySection(section);
     rule[section].forEach((peerRule, index) => {
-      if (!peerRule.peer && !peerRule.toPorts?.length) return;
-      const peers = peerIdentities(peerRule.peer, input.identities, input.clusterName);
+      if (!peerRule.peer && !peerRule.toPorts?.length && !peerRule.icmps?.length) return;
+      const peers = peerIdentities(peerRule.peer, input.identities, input.clusterName, input.podIps);
       const ids = peers.wildcard ? [0] : peers.ids;
-      const blocks = portBlocks(peerRule.toPorts, egress ? named.egress : named.ingress);
+      const blocks = peerRule.icmps?.length ? icmpBlocks(peerRule.icmps) : portBlocks(peerRule.toPorts, egress ? named.egress : named.ingress);
       if (ids.length === 0 || blocks.length === 0) return;
       const entry: PolicyEntry = {
         deny, proxyPort: 0, cookie: input.repository.cookie(policy.ref, rule.index, section, index),

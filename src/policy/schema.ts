@@ -2,7 +2,8 @@
  * The accepted shape of CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy
  * objects, as zod schemas. Every object is strict, so a misspelt field is an
  * error instead of a silently ignored rule. Checks that need more than one
- * field (L3 peer exclusivity, endPort >= port, CIDR except inside its CIDR)
+ * field (L3 peer exclusivity, endPort >= port, CIDR except inside its CIDR,
+ * an ICMP type name of the field's family, icmps without toPorts)
  * are refinements here too, so that every problem carries its exact path.
  *
  * To extend the language, add the field to the schema here and drop its name
@@ -13,6 +14,7 @@ import { splitSource } from '../labels/labels.js';
 import { labelSelectorIssues } from '../labels/selector.js';
 import { cidrContains, parseCidr } from './cidr.js';
 import { ENTITIES, isEntity } from './entities.js';
+import { ICMP_FAMILIES, MAX_ICMP_FIELDS, readIcmpType } from './icmp.js';
 import { PORT_PROTOCOLS, readPortValue } from './ports.js';
 
 export const labelSelectorSchema = z
@@ -119,6 +121,29 @@ const cidrRuleSchema = z
     });
   });
 
+const icmpFieldSchema = z
+  .object({
+    family: z.enum(ICMP_FAMILIES).optional(),
+    type: z.custom<number | string>((v) => typeof v === 'number' || typeof v === 'string', {
+      message: 'is required: an ICMP type, a number 0-255 or a name like EchoRequest',
+    }),
+  })
+  .strict()
+  .superRefine((field, ctx) => {
+    const type = readIcmpType(field.type, field.family);
+    if ('error' in type) ctx.addIssue({ code: 'custom', path: ['type'], message: type.error });
+  });
+
+const icmpRuleSchema = z
+  .object({
+    fields: z.array(icmpFieldSchema).max(MAX_ICMP_FIELDS).optional(),
+  })
+  .strict()
+  .superRefine((rule, ctx) => {
+    // Cilium would read a rule without fields as no port restriction at all; refuse it rather than allow every protocol.
+    if (!rule.fields?.length) ctx.addIssue({ code: 'custom', path: ['fields'], message: 'needs at least one field like {type: EchoRequest}; to match every protocol, leave out icmps' });
+  });
+
 const entitySchema = z.string().superRefine((name, ctx) => {
   if (!isEntity(name)) ctx.addIssue({ code: 'custom', message: `unknown entity ${JSON.stringify(name)}; use one of ${ENTITIES.join(', ')}` });
 });
@@ -137,7 +162,11 @@ const egressPeerFields = {
   toEntities: z.array(entitySchema).optional(),
 };
 
-/** The L3 peer fields are mutually exclusive within one rule, as in Cilium. */
+/**
+ * The L3 peer fields are mutually exclusive within one rule, as in Cilium;
+ * so are toPorts and icmps (Cilium: "the ICMPs block may only be present
+ * without ToPorts").
+ */
 function onePeerKind(fields: readonly string[]) {
   return (rule: Record<string, unknown>, ctx: z.RefinementCtx) => {
     const given = fields.filter((f) => rule[f] !== undefined);
@@ -145,16 +174,23 @@ function onePeerKind(fields: readonly string[]) {
       ctx.addIssue({ code: 'custom', message: `${given.join(' and ')} cannot be combined in one rule; ` +
         'write one rule per kind of peer (rules in a list are ORed)' });
     }
+    const nonEmpty = (v: unknown) => Array.isArray(v) && v.length > 0;
+    if (nonEmpty(rule['icmps']) && nonEmpty(rule['toPorts'])) {
+      ctx.addIssue({ code: 'custom', path: ['icmps'], message: 'icmps cannot be combined with toPorts in one rule; ' +
+        'write a separate rule for toPorts with the same peer (rules in a list are ORed)' });
+    }
   };
 }
 
-const ingressRuleSchema = z.object({ ...ingressPeerFields, toPorts: z.array(portRuleSchema).optional() })
+const icmps = { icmps: z.array(icmpRuleSchema).optional() };
+
+const ingressRuleSchema = z.object({ ...ingressPeerFields, toPorts: z.array(portRuleSchema).optional(), ...icmps })
   .strict().superRefine(onePeerKind(Object.keys(ingressPeerFields)));
-const ingressDenyRuleSchema = z.object({ ...ingressPeerFields, toPorts: z.array(portDenyRuleSchema).optional() })
+const ingressDenyRuleSchema = z.object({ ...ingressPeerFields, toPorts: z.array(portDenyRuleSchema).optional(), ...icmps })
   .strict().superRefine(onePeerKind(Object.keys(ingressPeerFields)));
-const egressRuleSchema = z.object({ ...egressPeerFields, toPorts: z.array(portRuleSchema).optional() })
+const egressRuleSchema = z.object({ ...egressPeerFields, toPorts: z.array(portRuleSchema).optional(), ...icmps })
   .strict().superRefine(onePeerKind(Object.keys(egressPeerFields)));
-const egressDenyRuleSchema = z.object({ ...egressPeerFields, toPorts: z.array(portDenyRuleSchema).optional() })
+const egressDenyRuleSchema = z.object({ ...egressPeerFields, toPorts: z.array(portDenyRuleSchema).optional(), ...icmps })
   .strict().superRefine(onePeerKind(Object.keys(egressPeerFields)));
 
 const ruleLabelSchema = z.union(
@@ -233,4 +269,5 @@ export type IngressRuleDocument = z.infer<typeof ingressRuleSchema>;
 export type EgressRuleDocument = z.infer<typeof egressRuleSchema>;
 export type PortRuleDocument = z.infer<typeof portRuleSchema>;
 export type CidrRuleDocument = z.infer<typeof cidrRuleSchema>;
+export type IcmpRuleDocument = z.infer<typeof icmpRuleSchema>;
 export type LabelSelectorDocument = z.infer<typeof labelSelectorSchema>;

@@ -53,6 +53,17 @@ export interface PortRule {
   rules?: L7Rules;
 }
 
+/** One ICMP type to match (`icmps[].fields[]`); the IPv6 family is refused at parse time (icmp.ts). */
+export interface IcmpField {
+  family: 'IPv4';
+  /** 0-255; names are resolved at parse time. */
+  type: number;
+}
+
+export interface IcmpRule {
+  fields: IcmpField[];
+}
+
 export interface CidrRule {
   /** Normalized (host bits cleared); absent when a CIDR group is referenced instead. */
   cidr?: string;
@@ -65,14 +76,24 @@ export interface CidrRule {
 export type PeerSpec =
   | { kind: 'endpoints'; field: 'fromEndpoints' | 'toEndpoints'; selectors: EndpointSelector[] }
   | { kind: 'entities'; field: 'fromEntities' | 'toEntities'; entities: Entity[] }
-  | { kind: 'cidr'; field: 'fromCIDR' | 'toCIDR' | 'fromCIDRSet' | 'toCIDRSet'; cidrs: CidrRule[] };
+  | {
+    kind: 'cidr'; field: 'fromCIDR' | 'toCIDR' | 'fromCIDRSet' | 'toCIDRSet'; cidrs: CidrRule[];
+    /**
+     * Kubernetes `ipBlock` semantics: the block also selects pods whose IPs are
+     * in it (see peers.ts). Absent: Cilium's CIDR semantics, where pods, which
+     * have identities of their own, never match.
+     */
+    matchesPods?: true;
+  };
 
 /** One entry of an ingress/egress/ingressDeny/egressDeny list. */
 export interface PeerRule {
-  /** Absent: no L3 field was given, i.e. any peer when toPorts is set and no peer at all otherwise. */
+  /** Absent: no L3 field was given, i.e. any peer when toPorts or icmps is set and no peer at all otherwise. */
   peer?: PeerSpec;
-  /** Absent or empty: every protocol and port. */
+  /** Absent or empty (and no icmps): every protocol and port. */
   toPorts?: PortRule[];
+  /** ICMP types instead of ports; never together with toPorts (the schema refuses it, as Cilium does). */
+  icmps?: IcmpRule[];
   /**
    * Where the entry was written, when that is not `<rule path>.<section>[<index>]`:
    * set for policies translated from another language (a Kubernetes NetworkPolicy).
