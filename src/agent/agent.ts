@@ -32,8 +32,8 @@ import { takePidLock } from './pidlock.js';
 import { requireString, validateEndpointRequest, validateGc, validateNamespace, validatePodMeta } from './validate.js';
 import { PolicyEngine, type EnforcementMode, type ResolvedEndpointPolicy } from './policy-engine.js';
 import { podIdentityLabels } from './labels.js';
-import { kernelIpcacheIdentity, tracePolicy } from './trace.js';
-import { validateTraceRequest } from './trace-request.js';
+import { kernelIpcacheIdentity, tracePolicies, tracePolicy, type TraceContext } from './trace.js';
+import { validateTraceBatch, validateTraceRequest } from './trace-request.js';
 
 export const VERSION = '0.1.0';
 
@@ -475,7 +475,22 @@ export class Agent {
    */
   tracePolicy(body: unknown): Promise<PolicyTraceResponse> {
     const req = validateTraceRequest(body);
-    return this.mutex.run(() => tracePolicy(req, {
+    return this.mutex.run(() => tracePolicy(req, this.traceContext()));
+  }
+
+  /**
+   * `POST /v1/policy/traces`: many traces in one pass over the same state,
+   * each as tracePolicy would answer it, every endpoint resolved once.
+   * Throws for the first bad or failing request, naming `requests[i]`.
+   */
+  tracePolicies(body: unknown): Promise<PolicyTraceResponse[]> {
+    const reqs = validateTraceBatch(body);
+    return this.mutex.run(() => tracePolicies(reqs, this.traceContext()));
+  }
+
+  /** What the trace reads of the agent, as regenerateAll sees it; call under the mutex. */
+  private traceContext(): TraceContext {
+    return {
       endpoints: [...this.endpoints.values()].map((r) => ({
         ...r, identity: this.status.get(r.id)!.identity, containerPorts: this.k8s.pod(r.podNamespace, r.podName)?.containerPorts ?? [],
       })),
@@ -486,7 +501,7 @@ export class Agent {
       namespaceLabels: (ns) => this.k8s.namespaceLabels(ns),
       clusterName: this.opts.clusterName,
       policy: this.policy,
-    }));
+    };
   }
 
   listNamespaces(): NamespaceModel[] {

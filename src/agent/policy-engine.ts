@@ -41,6 +41,14 @@ export interface EndpointVerdict {
   auditDefaultDeny: boolean;
 }
 
+/**
+ * Resolutions `explain` already made, by endpoint labels and ports, for many
+ * explains in one pass: valid only while the repository, the identity list
+ * and the pod IPs stay those it was filled with, so the caller makes one per
+ * such pass (and per identity list) and drops it after.
+ */
+export type ResolutionCache = Map<string, ResolvedPolicy>;
+
 export class PolicyEngine {
   private repo: PolicyRepository;
 
@@ -126,13 +134,19 @@ export class PolicyEngine {
    * The verdict for one packet of an endpoint with these labels and ports
    * (egress: it sends to `peerIdentity`; else it receives from it), with the
    * rule behind it: the resolution `resolve` writes to the kernel, then the
-   * datapath's lookup on it. For `policy trace`.
+   * datapath's lookup on it. For `policy trace`; `cache` (see
+   * ResolutionCache) spares resolving the same endpoint again in a batch.
    */
   explain(
     labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[],
-    peerIdentity: number, egress: boolean, protocol: number, port: number, podIps?: PodIpsByIdentity,
+    peerIdentity: number, egress: boolean, protocol: number, port: number, podIps?: PodIpsByIdentity, cache?: ResolutionCache,
   ): EndpointVerdict {
-    const res = this.resolveState(labels, identities, ports, podIps);
+    const key = `${labels.canonical()}|${JSON.stringify(ports)}`;
+    let res = cache?.get(key);
+    if (!res) {
+      res = this.resolveState(labels, identities, ports, podIps);
+      cache?.set(key, res);
+    }
     return {
       verdict: explainVerdict(res.mapState, this.repo, peerIdentity, egress, protocol, port),
       enforcing: egress ? res.egressEnforcing : res.ingressEnforcing,

@@ -17,22 +17,41 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Checks a trace request; returns it with the protocol upper-cased. Throws ValidationError naming the field. */
-export function validateTraceRequest(body: unknown): PolicyTraceRequest {
-  if (!isObject(body)) throw new ValidationError('', 'the body must be a JSON object {from, to, port, protocol}');
-  const from = validatePeer(body['from'], 'from');
-  const to = validatePeer(body['to'], 'to');
+/** The most requests one `POST /v1/policy/traces` may carry. */
+export const MAX_TRACE_BATCH = 10_000;
+
+/**
+ * Checks a trace request; returns it with the protocol upper-cased. Throws
+ * ValidationError naming the field; `at` prefixes the paths (`requests[3].`
+ * in a batch).
+ */
+export function validateTraceRequest(body: unknown, at = ''): PolicyTraceRequest {
+  if (!isObject(body)) {
+    throw new ValidationError(at.replace(/\.$/, ''), `${at ? 'must' : 'the body must'} be a JSON object {from, to, port, protocol}`);
+  }
+  const from = validatePeer(body['from'], `${at}from`);
+  const to = validatePeer(body['to'], `${at}to`);
   const protoText = body['protocol'];
   const protocol = typeof protoText === 'string' ? protoText.toUpperCase() as TraceProtocol : undefined;
   if (!protocol || !TRACE_PROTOCOLS.includes(protocol)) {
-    throw new ValidationError('protocol', `${JSON.stringify(protoText)} is not one of ${TRACE_PROTOCOLS.join(', ')}`);
+    throw new ValidationError(`${at}protocol`, `${JSON.stringify(protoText)} is not one of ${TRACE_PROTOCOLS.join(', ')}`);
   }
   const port = body['port'];
   const [min, max, what] = protocol === 'ICMP' ? [0, 255, 'an ICMP type'] : [1, 65535, 'a port'];
   if (typeof port !== 'number' || !Number.isInteger(port) || port < min || port > max) {
-    throw new ValidationError('port', `${JSON.stringify(port)} is not ${what} (${min}-${max}) for ${protocol}`);
+    throw new ValidationError(`${at}port`, `${JSON.stringify(port)} is not ${what} (${min}-${max}) for ${protocol}`);
   }
   return { from, to, port, protocol };
+}
+
+/** Checks a `POST /v1/policy/traces` body `{requests: [...]}`; errors name `requests[i].from.pod` etc. */
+export function validateTraceBatch(body: unknown): PolicyTraceRequest[] {
+  const requests = isObject(body) ? body['requests'] : undefined;
+  if (!Array.isArray(requests)) throw new ValidationError('requests', 'the body must be {requests: [{from, to, port, protocol}, ...]}');
+  if (requests.length > MAX_TRACE_BATCH) {
+    throw new ValidationError('requests', `${requests.length} requests; at most ${MAX_TRACE_BATCH} per call, send the rest in another`);
+  }
+  return requests.map((r, i) => validateTraceRequest(r, `requests[${i}].`));
 }
 
 function validatePeer(v: unknown, path: string): PeerSpec {

@@ -24,7 +24,7 @@ import { CLUSTER_LABEL, NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL, SERVICE_AC
 import { LabelSet, LabelSource, parseLabel } from '../labels/labels.js';
 import { MATCH_TYPE_NAMES } from '../policy/lookup.js';
 import { Proto } from '../policy/mapstate.js';
-import type { EndpointVerdict, PolicyEngine } from './policy-engine.js';
+import type { EndpointVerdict, PolicyEngine, ResolutionCache } from './policy-engine.js';
 import { podIdentityLabels } from './labels.js';
 
 /** A local endpoint as the trace needs it. */
@@ -65,11 +65,42 @@ interface Side {
 }
 
 /**
+ * The resolution caches of one batch, one per set of temporary identities a
+ * request adds (a resolution depends on the identity list it saw).
+ */
+type BatchCaches = Map<string, ResolutionCache>;
+
+function cacheFor(caches: BatchCaches, temporary: ReadonlyMap<string, IdentityInfo>): ResolutionCache {
+  const key = [...temporary.values()].map((i) => `${i.id}=${i.labels.canonical()}`).sort().join(',');
+  let cache = caches.get(key);
+  if (!cache) caches.set(key, cache = new Map());
+  return cache;
+}
+
+/**
+ * Traces validated requests (validateTraceBatch) in one pass over the same
+ * agent state, each exactly as tracePolicy alone would, resolving every
+ * endpoint's policy once rather than per request. Throws the first
+ * request's error, its path under `requests[i]`.
+ */
+export function tracePolicies(reqs: readonly PolicyTraceRequest[], ctx: TraceContext): PolicyTraceResponse[] {
+  const caches: BatchCaches = new Map();
+  return reqs.map((req, i) => {
+    try {
+      return tracePolicy(req, ctx, caches);
+    } catch (err) {
+      if (!(err instanceof MembraneError)) throw err;
+      throw new MembraneError(err.code, `requests[${i}]: ${err.message}`, { cause: err, path: `requests[${i}]${err.path ? `.${err.path}` : ''}` });
+    }
+  });
+}
+
+/**
  * Traces a validated request (validateTraceRequest). Throws ENOTFOUND for a
  * pod that is no endpoint of this node, EINVAL when neither side has policy
- * on this node.
+ * on this node. `caches`: a batch's (tracePolicies).
  */
-export function tracePolicy(req: PolicyTraceRequest, ctx: TraceContext): PolicyTraceResponse {
+export function tracePolicy(req: PolicyTraceRequest, ctx: TraceContext, caches?: BatchCaches): PolicyTraceResponse {
   const temporary = new Map<string, IdentityInfo>();
   const from = resolveSide(req.from, 'from', ctx, temporary);
   const to = resolveSide(req.to, 'to', ctx, temporary);
@@ -80,8 +111,9 @@ export function tracePolicy(req: PolicyTraceRequest, ctx: TraceContext): PolicyT
   // Temporary identities take part in resolution as if allocated, so that selectors see them.
   const identities = [...ctx.identities, ...temporary.values()];
   const protocol = PROTOCOL_NUMBERS[req.protocol];
+  const cache = caches && cacheFor(caches, temporary);
   const decide = (self: Side, peer: Side, egress: boolean): TraceVerdict | undefined => self.holder &&
-    toTraceVerdict(ctx.policy.explain(self.labels, identities, self.holder.ports, peer.peer.identity, egress, protocol, req.port, ctx.podIps));
+    toTraceVerdict(ctx.policy.explain(self.labels, identities, self.holder.ports, peer.peer.identity, egress, protocol, req.port, ctx.podIps, cache));
   const egress = decide(from, to, true);
   const ingress = decide(to, from, false);
   const denied = [egress, ingress].some((v) => v?.verdict === 'denied' && !v.audited);

@@ -3,7 +3,8 @@ import { MembraneError } from '../common/errors.js';
 import type {
   AgentConfigModel, ApiErrorBody, CniGcRequest, CniGcResponse, EndpointChangeRequest, EndpointModel,
   IdentityModel, IpamResponse, NamespaceModel, PodMetaModel, PolicyDeleteResponse, PolicyImportRequest,
-  PolicyImportResponse, PolicyListModel, PolicyRef, PolicyTraceRequest, PolicyTraceResponse, StatusModel,
+  PolicyImportResponse, PolicyListModel, PolicyRef, PolicyTraceBatchRequest, PolicyTraceBatchResponse, PolicyTraceRequest,
+  PolicyTraceResponse, StatusModel,
 } from './types.js';
 
 /** Default path of a standalone agent's socket. Lab agents use one per node. */
@@ -121,6 +122,10 @@ export class AgentClient {
   }
   /** The verdict one packet would get from the agent's policy, with the rule behind it (`membrane policy trace`). */
   tracePolicy(req: PolicyTraceRequest): Promise<PolicyTraceResponse> { return this.request('POST', '/v1/policy/trace', req); }
+  /** Many traces in one call and one pass over the agent's state; results in the order asked. */
+  async tracePolicies(requests: PolicyTraceRequest[]): Promise<PolicyTraceResponse[]> {
+    return (await this.request<PolicyTraceBatchResponse>('POST', '/v1/policy/traces', { requests } satisfies PolicyTraceBatchRequest)).results;
+  }
   listNamespaces(): Promise<NamespaceModel[]> { return this.request('GET', '/v1/k8s/namespaces'); }
   putNamespace(ns: NamespaceModel): Promise<void> { return this.request('PUT', `/v1/k8s/namespaces/${encodeURIComponent(ns.name)}`, ns); }
   deleteNamespace(name: string): Promise<void> { return this.request('DELETE', `/v1/k8s/namespaces/${encodeURIComponent(name)}`); }

@@ -101,6 +101,7 @@ export class ApiServer {
       return agent.deletePolicies({ kind: kind as PolicyRef['kind'], namespace: ns === '-' ? '' : ns!, name: name! });
     });
     r('POST', '/v1/policy/trace', async (req) => agent.tracePolicy(await readBody(req)));
+    r('POST', '/v1/policy/traces', async (req) => ({ results: await agent.tracePolicies(await readBody(req)) }));
     r('GET', '/v1/k8s/namespaces', () => agent.listNamespaces());
     r('PUT', '/v1/k8s/namespaces/{name}', async (req, res, [name]) => {
       const body = requireObject<NamespaceModel>(await readBody(req), 'PUT namespace');

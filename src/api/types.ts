@@ -20,6 +20,7 @@
  *   DELETE /v1/policies?all=true                        -> PolicyDeleteResponse
  *   DELETE /v1/policies/{kind}/{namespace}/{name}       -> PolicyDeleteResponse (namespace "-" for cluster-scoped)
  *   POST   /v1/policy/trace    PolicyTraceRequest       -> PolicyTraceResponse
+ *   POST   /v1/policy/traces   PolicyTraceBatchRequest  -> PolicyTraceBatchResponse (one pass, results in order)
  *   GET    /v1/k8s/namespaces                           -> NamespaceModel[] (sorted by name)
  *   PUT    /v1/k8s/namespaces/{name}  NamespaceModel    -> 204 (returns once enforced)
  *   DELETE /v1/k8s/namespaces/{name}                    -> 204
@@ -236,4 +237,13 @@ export interface PolicyTraceResponse {
   ingress?: TraceVerdict;
   /** Denied when either direction denies, unless that denial is audited. */
   verdict: 'allowed' | 'denied';
+}
+
+/** Many traces at once (at most 10000), each answered as `POST /v1/policy/trace` would; a bad one fails the call, naming `requests[i]`. */
+export interface PolicyTraceBatchRequest {
+  requests: PolicyTraceRequest[];
+}
+
+export interface PolicyTraceBatchResponse {
+  results: PolicyTraceResponse[];
 }

@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CASES } from './cases.js';
-import { ALL_PODS, type Namespace, type PodName, type PodRef } from './model.js';
-import { dropReasonProblems } from './matrix.js';
-import { allConnections, findMismatches, formatMismatches, type Observation } from './reachability.js';
+import {
+  ALL_PODS, WORLD_ANSWER, WORLD_TARGETS, answerOf, cidr, ipBlock, isPod, passes,
+  type Namespace, type PodName, type PodRef, type WorldAddress, type WorldRef,
+} from './model.js';
+import { dropReasonProblems, flowsOf } from './matrix.js';
+import { allConnections, connectionKey, findMismatches, formatMismatches, type Connection, type Observation } from './reachability.js';
+import { findTraceDisagreements, formatTraceDisagreements, traceRequestOf, traceVerdictOf, tracedConnections } from './trace-check.js';
+import type { PolicyTraceResponse, TraceVerdict } from '../api/types.js';
 import type { Flow } from '../hubble/flow.js';
+import { WORLD_ADDRESSES as LAB_WORLD_ADDRESSES, WORLD_NAME } from '../lab/world.js';
 
 const P = (key: string): PodRef => ({ ns: key[0] as Namespace, name: key[2] as PodName });
 const byName = (name: string) => {
@@ -76,7 +82,7 @@ describe('reachability comparison', () => {
   const e = byName('knp: deny all ingress in x (podSelector').expect;
   const observe = (wrong: (o: Observation) => boolean): Observation[] => allConnections().map((c) => {
     const allowed = e(c.from, c.to, c.port, c.proto) === 'allow';
-    const o: Observation = { ...c, response: `${c.to.ns}/${c.to.name}`, error: null };
+    const o: Observation = { ...c, response: answerOf(c.to), error: null };
     const seen = wrong(o) ? !allowed : allowed;
     return seen ? o : { ...c, response: null, error: 'timeout' };
   });
@@ -86,7 +92,7 @@ describe('reachability comparison', () => {
   });
 
   it('finds and tabulates unexpected allows and denies, and answers from the wrong pod', () => {
-    const obs = observe((o) => o.from.ns === 'y' && o.from.name === 'a' && o.to.ns === 'x' && o.to.name === 'b' && o.port === 80 && o.proto === 'tcp');
+    const obs = observe((o) => o.from.ns === 'y' && o.from.name === 'a' && isPod(o.to) && o.to.ns === 'x' && o.to.name === 'b' && o.port === 80 && o.proto === 'tcp');
     obs.push({ from: P('x/a'), to: P('y/b'), port: 81, proto: 'udp', response: 'y/c', error: null });
     const m = findMismatches(obs, e);
     assert.deepEqual(m.map((x) => [x.expected, x.observed]), [['deny-133', 'allow'], ['allow', 'answered by "y/c"']]);
@@ -106,5 +112,88 @@ describe('reachability comparison', () => {
     assert.deepEqual(dropReasonProblems([flow('y/a', 'x/b', 133)], conns, e, []), []);
     assert.match(dropReasonProblems([flow('y/a', 'x/b', 181)], conns, e, []).join('\n'), /y\/a -> x\/b tcp\/80: expected drop reason 133, flows say 181/);
     assert.match(dropReasonProblems([], conns, e, []).join('\n'), /no DROPPED flow with reason 133/);
+  });
+});
+
+describe('the world, CIDR peers, ipBlocks and audit mode in the model', () => {
+  const W = (world: WorldAddress): WorldRef => ({ world });
+
+  it('probes world addresses the lab\'s world answers on, with the name it answers', () => {
+    for (const a of WORLD_TARGETS) assert.ok(LAB_WORLD_ADDRESSES.includes(a), a);
+    assert.equal(WORLD_ANSWER, WORLD_NAME);
+    assert.equal(allConnections().length, 324 + 9 * WORLD_TARGETS.length);
+  });
+
+  it('a CIDR peer selects world addresses in the block and out of its excepts, never a pod', () => {
+    const sel = cidr('198.51.100.0/24', '198.51.100.200/32');
+    assert.deepEqual(WORLD_TARGETS.map((a) => sel(W(a))), [true, true, false, false]);
+    assert.equal(cidr('0.0.0.0/0')(P('x/a')), false);
+  });
+
+  it('an ipBlock selects pods by IP when it holds the pod range, and refuses to guess one that holds part of it', () => {
+    assert.equal(ipBlock('0.0.0.0/0')(P('x/a')), true);
+    assert.equal(ipBlock('0.0.0.0/0', '10.244.0.0/16')(P('x/a')), false);
+    assert.equal(ipBlock('0.0.0.0/0', '10.244.0.0/16')(W('203.0.113.10')), true);
+    assert.equal(ipBlock('198.51.100.0/24')(P('x/a')), false);
+    assert.throws(() => ipBlock('10.244.1.0/24'), /part of the pod range/);
+  });
+
+  it('expects the world through egress only, and entity cluster not to reach it', () => {
+    const e = byName('cnp cluster-entity').expect;
+    assert.equal(e(P('x/a'), W('198.51.100.10'), 80, 'tcp'), 'deny-133');
+    assert.equal(e(P('y/a'), W('198.51.100.10'), 80, 'tcp'), 'allow');
+    assert.equal(byName('knp: deny all ingress in x (podSelector').expect(P('x/a'), W('198.51.100.10'), 80, 'tcp'), 'allow');
+  });
+
+  it('audit mode passes what only audited policies drop, and never what an enforced one drops', () => {
+    const open = byName('audit: an audited ingress default deny').expect;
+    assert.equal(open(P('y/a'), P('x/a'), 80, 'tcp'), 'audit-133');
+    assert.equal(open(P('x/b'), P('x/a'), 80, 'tcp'), 'allow');
+    const both = byName('audit: an audited deny does not open').expect;
+    assert.equal(both(P('x/a'), P('z/a'), 80, 'tcp'), 'deny-133');
+    assert.equal(both(P('x/a'), P('y/a'), 80, 'tcp'), 'audit-181');
+    assert.equal(passes('audit-181'), true);
+    assert.equal(passes('deny-181'), false);
+  });
+});
+
+describe('policy trace against traffic', () => {
+  const side = (verdict: TraceVerdict['verdict'], extra: Partial<TraceVerdict> = {}): TraceVerdict => ({ verdict, matchType: 'all', enforcing: true, ...extra });
+  const response = (egress?: TraceVerdict, ingress?: TraceVerdict): PolicyTraceResponse => ({
+    from: { identity: 1000, labels: [] }, to: { identity: 1001, labels: [] }, ...(egress ? { egress } : {}), ...(ingress ? { ingress } : {}),
+    verdict: 'allowed',
+  });
+
+  it('reads the first dropping side, egress first, then the first auditing one', () => {
+    assert.equal(traceVerdictOf(response(side('allowed'), side('not enforced'))), 'allow');
+    assert.equal(traceVerdictOf(response(side('denied', { dropReason: 133 }), side('denied', { dropReason: 181 }))), 'deny-133');
+    assert.equal(traceVerdictOf(response(side('denied', { dropReason: 181, audited: true }), side('denied', { dropReason: 133 }))), 'deny-133');
+    assert.equal(traceVerdictOf(response(side('denied', { dropReason: 181, audited: true }), side('allowed'))), 'audit-181');
+    assert.equal(traceVerdictOf(response(side('denied', { dropReason: 181 }))), 'deny-181');
+  });
+
+  it('asks for pods by name and the world by address, leaving out a pod\'s connection to itself', () => {
+    const conns = allConnections();
+    const traced = tracedConnections(conns);
+    assert.equal(traced.length, conns.length - 9 * 4);
+    assert.deepEqual(traceRequestOf({ from: P('x/a'), to: { world: '203.0.113.10' }, port: 80, proto: 'tcp' }),
+      { from: { pod: { namespace: 'x', name: 'a' } }, to: { ip: '203.0.113.10' }, port: 80, protocol: 'TCP' });
+  });
+
+  it('finds and tabulates where trace and traffic disagree, and a drop reason the flows contradict', () => {
+    const a: Connection = { from: P('y/a'), to: P('x/b'), port: 80, proto: 'tcp' };
+    const b: Connection = { from: P('x/a'), to: { world: '198.51.100.10' }, port: 80, proto: 'tcp' };
+    const c: Connection = { from: P('x/c'), to: P('x/b'), port: 81, proto: 'udp' };
+    const traces = [response(side('allowed')), response(side('denied', { dropReason: 133, defaultDenyBy: [{ kind: 'NetworkPolicy', namespace: 'x', name: 'n' }] })),
+      response(undefined, side('denied', { dropReason: 133 }))];
+    const observed = new Map([[connectionKey(a), 'deny'], [connectionKey(b), 'deny'], [connectionKey(c), 'deny']]);
+    const drop = { verdict: 'DROPPED', drop_reason: 181, l4: { UDP: { source_port: 4000, destination_port: 81 } },
+      source: { namespace: 'x', pod_name: 'c' }, destination: { namespace: 'x', pod_name: 'b' } } as unknown as Flow;
+    const found = findTraceDisagreements([a, b, c], traces, observed, [drop], flowsOf);
+    assert.deepEqual(found.map((d) => [connectionKey(d), d.trace, d.observed, d.flowReasons]),
+      [[connectionKey(a), 'allow', 'deny', []], [connectionKey(c), 'deny-133', 'deny', [181]]]);
+    const table = formatTraceDisagreements(found, () => 'deny-133');
+    assert.match(table, /^y\/a {3}X {4}!A /m);
+    assert.match(table, /x\/c -> x\/b udp\/81: trace deny-133, traffic deny, flows drop with 181 \(ingress denied 133\)/);
   });
 });

@@ -1,9 +1,11 @@
 /**
  * The conformance matrix harness: one lab with namespaces x, y, z and pods
- * a, b, c in each running `membrane workload serve`; per case it replaces
- * every policy with the case's, probes the full matrix with real traffic
- * (every pod to every pod, itself included, TCP and UDP 80 and 81) and checks
- * the drop reasons the agent's flows report for the denied connections.
+ * a, b, c in each running `membrane workload serve`, and the lab's simulated
+ * world; per case it replaces every policy with the case's, probes the full
+ * matrix with real traffic (every pod to every pod, itself included, TCP and
+ * UDP 80 and 81; every pod to a few world addresses on TCP 80), checks the
+ * drop reasons and AUDIT verdicts the agent's flows report, and checks that
+ * `policy trace` gives every connection the verdict traffic got.
  */
 import { AgentClient } from '../api/client.js';
 import { MembraneError, errorMessage } from '../common/errors.js';
@@ -15,11 +17,12 @@ import { uniqueName } from '../testing/names.js';
 import type { ConformanceCase } from './cases.js';
 import { PodProber } from './pod-prober.js';
 import {
-  ALL_PODS, NAMESPACES, POD_NAMES, PORTS, PROTOCOLS, podKey, type Expectation, type PodRef,
+  NAMESPACES, POD_NAMES, isPod, passes, podKey, type Expectation, type PodRef, type Verdict,
 } from './model.js';
 import {
   allConnections, connectionKey, findMismatches, observedOutcome, type Connection, type Mismatch, type Observation,
 } from './reachability.js';
+import { findTraceDisagreements, traceRequestOf, traceVerdictOf, tracedConnections, type TraceDisagreement } from './trace-check.js';
 
 /** How long a probe waits for the answer. A policy drop always waits this long, so it sets the pace of the suite. */
 const PROBE_TIMEOUT_MS = 1_000;
@@ -56,20 +59,25 @@ spec:
 export interface CaseOutcome {
   /** Connections whose reachability differs from the expectation. */
   mismatches: Mismatch[];
-  /** Denied connections whose flows show another drop reason, or expected reasons no flow showed. */
+  /** Denied connections whose flows show another drop reason, expected reasons no flow showed, missing or stray AUDIT verdicts. */
   reasonProblems: string[];
+  /** Connections where `policy trace` and real traffic disagree. */
+  traceDisagreements: TraceDisagreement[];
+  /** The trace's verdict of every traced connection, by connectionKey (for the disagreement tables). */
+  traceVerdicts: Map<string, Verdict>;
   durationMs: number;
 }
 
 const quiet = { info: () => {}, warn: (line: string) => process.stderr.write(line + '\n') };
 
-/** The flows of one connection among `flows`. */
-function flowsOf(flows: readonly Flow[], c: Connection): Flow[] {
+/** The flows of one connection among `flows`: a pod destination by name, a world one by address. */
+export function flowsOf(flows: readonly Flow[], c: Connection): Flow[] {
+  const to = c.to;
   return flows.filter((f) => {
     const l4 = c.proto === 'tcp' ? f.l4?.TCP : f.l4?.UDP;
     return l4 !== undefined && l4.destination_port === c.port
       && f.source.namespace === c.from.ns && f.source.pod_name === c.from.name
-      && f.destination.namespace === c.to.ns && f.destination.pod_name === c.to.name;
+      && (isPod(to) ? f.destination.namespace === to.ns && f.destination.pod_name === to.name : f.IP?.destination === to.world);
   });
 }
 
@@ -77,15 +85,30 @@ function flowsOf(flows: readonly Flow[], c: Connection): Flow[] {
  * Checks drop reasons: every denied connection (that was denied as expected)
  * must have no DROPPED flow with another reason, and each expected reason
  * must show on at least one of its connections (so a lost event or two does
- * not fail a case, but a wrong reason does).
+ * not fail a case, but a wrong reason does). Likewise audit mode: at least
+ * one connection expected through by audit shows an AUDIT flow, and no
+ * connection expected plainly allowed shows one. `flows`: the DROPPED and
+ * AUDIT flows of the case.
  */
-export function dropReasonProblems(drops: readonly Flow[], connections: readonly Connection[], expect: Expectation,
+export function dropReasonProblems(flows: readonly Flow[], connections: readonly Connection[], expect: Expectation,
   mismatches: readonly Mismatch[]): string[] {
   const problems: string[] = [];
   const mismatched = new Set(mismatches.map(connectionKey));
+  const drops = flows.filter((f) => f.verdict === 'DROPPED');
+  const audits = flows.filter((f) => f.verdict === 'AUDIT');
+  const expected = (verdicts: readonly Verdict[]) =>
+    connections.filter((c) => !mismatched.has(connectionKey(c)) && verdicts.includes(expect(c.from, c.to, c.port, c.proto)));
+  const auditedConnections = expected(['audit-133', 'audit-181']);
+  if (auditedConnections.length > 0 && !auditedConnections.some((c) => flowsOf(audits, c).length > 0)) {
+    problems.push(`no AUDIT flow for any of the ${auditedConnections.length} connections expected through by audit mode (e.g. ${connectionKey(auditedConnections[0]!)})`);
+  }
+  for (const c of expected(['allow'])) {
+    const stray = flowsOf(audits, c);
+    if (stray.length > 0) problems.push(`${connectionKey(c)}: expected plainly allowed, flows say AUDIT (${stray[0]!.traffic_direction})`);
+  }
   for (const verdict of ['deny-133', 'deny-181'] as const) {
     const reason = DROP_REASON[verdict];
-    const denied = connections.filter((c) => !mismatched.has(connectionKey(c)) && expect(c.from, c.to, c.port, c.proto) === verdict);
+    const denied = expected([verdict]);
     if (denied.length === 0) continue;
     let seen = false;
     for (const c of denied) {
@@ -156,32 +179,45 @@ export class ConformanceMatrix {
     }
   }
 
-  /** Runs one case: replaces every policy with the case's, probes the matrix, checks reachability and drop reasons. */
+  /**
+   * Runs one case: replaces every policy with the case's, probes the matrix
+   * while tracing every connection in one batch, checks reachability, drop
+   * reasons and the trace against traffic.
+   */
   async run(c: ConformanceCase): Promise<CaseOutcome> {
     const start = Date.now();
     await this.agent.deleteAllPolicies();
     if (c.policies.trim()) await this.agent.importPolicies({ text: c.policies });
     const since = new Date(Date.now() - 20).toISOString();
     const connections = allConnections();
-    const observations = await this.probe(connections, PROBE_TIMEOUT_MS);
-    let mismatches = findMismatches(observations, c.expect);
-    const recheck = mismatches.filter((m) => m.expected === 'allow' && m.observed === 'deny');
-    if (recheck.length > 0) {
-      const again = new Map((await this.probe(recheck, RECHECK_TIMEOUT_MS)).map((o) => [connectionKey(o), o]));
-      mismatches = mismatches
-        .map((m) => {
-          const o = again.get(connectionKey(m));
-          return o ? { ...m, observed: observedOutcome(o) } : m;
-        })
-        .filter((m) => m.observed !== 'allow' || m.expected !== 'allow');
-    }
-    const drops = await this.droppedFlows(since);
-    return { mismatches, reasonProblems: dropReasonProblems(drops, connections, c.expect, mismatches), durationMs: Date.now() - start };
+    const traced = tracedConnections(connections);
+    const [observations, traces] = await Promise.all([
+      this.probe(connections, PROBE_TIMEOUT_MS),
+      this.agent.tracePolicies(traced.map(traceRequestOf)),
+    ]);
+    const latest = new Map(observations.map((o) => [connectionKey(o), o]));
+    const traceVerdicts = new Map(traced.map((t, i) => [connectionKey(t), traceVerdictOf(traces[i]!)]));
+    // Seen dropped though the expectation or the trace lets it through: probe once more, slower, before it counts
+    // (a busy 2-core machine can starve a probe).
+    const recheck = observations.filter((o) => observedOutcome(o) === 'deny'
+      && (passes(c.expect(o.from, o.to, o.port, o.proto)) || passes(traceVerdicts.get(connectionKey(o)) ?? 'deny-133')));
+    if (recheck.length > 0) for (const o of await this.probe(recheck, RECHECK_TIMEOUT_MS)) latest.set(connectionKey(o), o);
+    const mismatches = findMismatches([...latest.values()], c.expect);
+    const observed = new Map([...latest].map(([key, o]) => [key, observedOutcome(o)]));
+    const flows = await this.verdictFlows(since);
+    return {
+      mismatches,
+      reasonProblems: dropReasonProblems(flows, connections, c.expect, mismatches),
+      traceDisagreements: findTraceDisagreements(traced, traces, observed, flows, flowsOf),
+      traceVerdicts,
+      durationMs: Date.now() - start,
+    };
   }
 
-  private async droppedFlows(since: string): Promise<Flow[]> {
+  /** The DROPPED and AUDIT flows since `since`. */
+  private async verdictFlows(since: string): Promise<Flow[]> {
     const flows: Flow[] = [];
-    const whitelist = encodeURIComponent(JSON.stringify([{ verdict: ['DROPPED'] }]));
+    const whitelist = encodeURIComponent(JSON.stringify([{ verdict: ['DROPPED', 'AUDIT'] }]));
     await this.agent.stream(`/v1/flows?number=0&since=${encodeURIComponent(since)}&whitelist=${whitelist}`, (f) => flows.push(f as Flow));
     return flows;
   }
@@ -208,11 +244,11 @@ export class ConformanceMatrix {
     const { from, proto } = group[0]!;
     const prober = this.probers.get(podKey(from));
     if (!prober) throw new MembraneError('ENOTFOUND', `conformance lab ${this.lab.name} has no prober in pod ${podKey(from)}`);
-    const targets = group.map((c) => `${this.record(c.to).ip}:${c.port}`);
+    const targets = group.map((c) => `${isPod(c.to) ? this.record(c.to).ip : c.to.world}:${c.port}`);
     const results = await prober.probe(proto, timeoutMs, targets);
     return group.map((c, i) => ({ ...c, response: results[i]!.response, error: results[i]!.error }));
   }
 }
 
-/** The matrix size, for messages: 9 pods x 9 pods x 2 ports x 2 protocols. */
-export const MATRIX_SIZE = ALL_PODS.length ** 2 * PORTS.length * PROTOCOLS.length;
+/** The matrix size, for messages: 9 pods x 9 pods x 2 ports x 2 protocols, and 9 pods x the world's addresses. */
+export const MATRIX_SIZE = allConnections().length;

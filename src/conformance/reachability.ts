@@ -4,13 +4,14 @@
  * suite's reachability tables. Pure.
  */
 import {
-  ALL_PODS, PORTS, PROTOCOLS, podKey, type Expectation, type PodRef, type Port, type Protocol, type Verdict,
+  ALL_PODS, ALL_WORLD, PORTS, PROTOCOLS, WORLD_PORT, answerOf, passes, peerKey, podKey,
+  type Expectation, type Peer, type PodRef, type Port, type Protocol, type Verdict,
 } from './model.js';
 
 /** One probe: `from` connected to `to` on `port`/`proto`. */
 export interface Connection {
   from: PodRef;
-  to: PodRef;
+  to: Peer;
   port: Port;
   proto: Protocol;
 }
@@ -27,25 +28,35 @@ export interface Mismatch extends Connection {
   observed: string;
 }
 
-/** Every connection of the full matrix: 9 x 9 pods x ports x protocols. */
+/** The destinations probed on `proto`/`port`: every pod, and on TCP 80 the world addresses too. */
+export function destinations(proto: Protocol, port: Port): Peer[] {
+  return [...ALL_PODS, ...(proto === 'tcp' && port === WORLD_PORT ? ALL_WORLD : [])];
+}
+
+/** Every connection of the full matrix: 9 x 9 pods x ports x protocols, and every pod to the world on TCP 80. */
 export function allConnections(): Connection[] {
   const out: Connection[] = [];
   for (const proto of PROTOCOLS) {
     for (const port of PORTS) {
-      for (const from of ALL_PODS) for (const to of ALL_PODS) out.push({ from, to, port, proto });
+      for (const from of ALL_PODS) for (const to of destinations(proto, port)) out.push({ from, to, port, proto });
     }
   }
   return out;
 }
 
 export function connectionKey(c: Connection): string {
-  return `${podKey(c.from)} -> ${podKey(c.to)} ${c.proto}/${c.port}`;
+  return `${podKey(c.from)} -> ${peerKey(c.to)} ${c.proto}/${c.port}`;
 }
 
 /** How an observation reads: allowed only when the target itself answered; a drop is a timeout. */
 export function observedOutcome(o: Observation): string {
-  if (o.error === null) return o.response === podKey(o.to) ? 'allow' : `answered by "${o.response}"`;
+  if (o.error === null) return o.response === answerOf(o.to) ? 'allow' : `answered by "${o.response}"`;
   return o.error === 'timeout' ? 'deny' : o.error;
+}
+
+/** Whether an observed outcome is what a verdict means: through for allow and audit, a timeout for a drop. */
+export function outcomeMatches(verdict: Verdict, observed: string): boolean {
+  return passes(verdict) ? observed === 'allow' : observed === 'deny';
 }
 
 /** The observations that do not match `expect`. */
@@ -54,37 +65,51 @@ export function findMismatches(observations: readonly Observation[], expect: Exp
   for (const o of observations) {
     const expected = expect(o.from, o.to, o.port, o.proto);
     const observed = observedOutcome(o);
-    const ok = expected === 'allow' ? observed === 'allow' : observed === 'deny';
-    if (!ok) out.push({ from: o.from, to: o.to, port: o.port, proto: o.proto, expected, observed });
+    if (!outcomeMatches(expected, observed)) out.push({ from: o.from, to: o.to, port: o.port, proto: o.proto, expected, observed });
   }
   return out;
 }
 
+/** How a verdict shows in a table: `.` allowed, `a` passed by audit mode, `X` dropped. */
+export const verdictCell = (v: Verdict): string => (v === 'allow' ? '.' : passes(v) ? 'a' : 'X');
+
 /**
- * One table per protocol and port that has a mismatch: rows are sources,
- * columns destinations. `.` allowed and `X` denied as expected; `!A` allowed
- * though a deny was expected, `!X` denied though an allow was expected, `!?`
- * anything else (refused, wrong answer).
+ * The matrix as tables, one per protocol and port that has a connection in
+ * `marked` (by connectionKey): rows are sources, columns destinations, each
+ * cell `cell`'s text for that connection.
  */
-export function formatMismatches(mismatches: readonly Mismatch[], expect: Expectation): string {
-  const byCell = new Map(mismatches.map((m) => [connectionKey(m), m]));
+export function formatTables(marked: ReadonlySet<string>, cell: (c: Connection) => string): string[] {
   const lines: string[] = [];
   for (const proto of PROTOCOLS) {
     for (const port of PORTS) {
-      if (!mismatches.some((m) => m.proto === proto && m.port === port)) continue;
+      const columns = destinations(proto, port);
+      if (!ALL_PODS.some((from) => columns.some((to) => marked.has(connectionKey({ from, to, port, proto }))))) continue;
+      const widths = columns.map((to) => Math.max(4, peerKey(to).length));
       lines.push(`${proto}/${port} (rows: from, columns: to)`);
-      lines.push(['     ', ...ALL_PODS.map((p) => podKey(p).padEnd(4))].join(' '));
+      lines.push(['     ', ...columns.map((p, i) => peerKey(p).padEnd(widths[i]!))].join(' ').trimEnd());
       for (const from of ALL_PODS) {
-        const cells = ALL_PODS.map((to) => {
-          const m = byCell.get(connectionKey({ from, to, port, proto }));
-          if (!m) return (expect(from, to, port, proto) === 'allow' ? '.' : 'X').padEnd(4);
-          if (m.observed === 'allow') return '!A  ';
-          return m.observed === 'deny' ? '!X  ' : '!?  ';
-        });
-        lines.push([podKey(from).padEnd(5), ...cells].join(' '));
+        const cells = columns.map((to, i) => cell({ from, to, port, proto }).padEnd(widths[i]!));
+        lines.push([podKey(from).padEnd(5), ...cells].join(' ').trimEnd());
       }
     }
   }
+  return lines;
+}
+
+/**
+ * One table per protocol and port that has a mismatch: rows are sources,
+ * columns destinations. `.` allowed, `a` passed by audit and `X` denied as
+ * expected; `!A` allowed though a deny was expected, `!X` denied though it
+ * was expected through, `!?` anything else (refused, wrong answer).
+ */
+export function formatMismatches(mismatches: readonly Mismatch[], expect: Expectation): string {
+  const byCell = new Map(mismatches.map((m) => [connectionKey(m), m]));
+  const lines = formatTables(new Set(byCell.keys()), (c) => {
+    const m = byCell.get(connectionKey(c));
+    if (!m) return verdictCell(expect(c.from, c.to, c.port, c.proto));
+    if (m.observed === 'allow') return '!A';
+    return m.observed === 'deny' ? '!X' : '!?';
+  });
   lines.push(...mismatches.map((m) => `  ${connectionKey(m)}: expected ${m.expected}, observed ${m.observed}`));
   return lines.join('\n');
 }
