@@ -72,13 +72,17 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 	/* ICMP rules match the ICMP type in the port field, as Cilium does. */
 	__u16 port = p->proto == IPPROTO_ICMP ? bpf_htons(p->icmp_type) : p->dport;
 	struct policy_verdict v;
+	__u8 audit_dir = dir == DIR_EGRESS ? EP_F_AUDIT_EGRESS : EP_F_AUDIT_INGRESS;
 	int ret = policy_can_access(ep->ep_id, dir == DIR_EGRESS, peer_id, p->proto, port, &v);
+	/* An audited deny is reported for what passes anyway: allowed, or denied only by an audited default deny. */
+	if ((ret == 0 || (ret == -REASON_DROP_POLICY && (ep->flags & audit_dir))) && (ep->flags & EP_F_AUDIT_DENIES) &&
+	    policy_audit_denied(ep->ep_id, dir == DIR_EGRESS, peer_id, p->proto, port, &v))
+		ret = -REASON_DROP_POLICY_DENY;
 	c.cookie = v.cookie;
 	c.match_type = v.match_type;
 	c.verdict = VERDICT_FORWARDED;
 	if (ret < 0) {
 		/* Audited: a deny of an audited policy, or a default deny only audited policies impose. */
-		__u8 audit_dir = dir == DIR_EGRESS ? EP_F_AUDIT_EGRESS : EP_F_AUDIT_INGRESS;
 		int audited = ret == -REASON_DROP_POLICY_DENY ? v.audit : (ret == -REASON_DROP_POLICY && (ep->flags & audit_dir));
 		if (!audited)
 			return drop(p, &c, -ret, now);

@@ -54,6 +54,8 @@ struct endpoint_info {
 /* Default deny in this direction comes only from audited policies: report it, do not drop. */
 #define EP_F_AUDIT_INGRESS 1
 #define EP_F_AUDIT_EGRESS 2
+/* The endpoint has audited deny entries (POLICY_KEY_AUDIT): look them up for allowed packets. */
+#define EP_F_AUDIT_DENIES 4
 
 /* ipcache: longest-prefix match on an IPv4 address -> security identity. */
 struct ipcache_key {
@@ -95,6 +97,12 @@ struct policy_entry {
 };
 #define POLICY_F_DENY 1
 #define POLICY_F_AUDIT 2 /* a deny of an audited policy: report, do not drop */
+/*
+ * Bit of policy_key.egress: the key space of audited policies' denies. They
+ * are looked up only for packets the enforced entries allow, so an audited
+ * deny never shadows an enforced verdict.
+ */
+#define POLICY_KEY_AUDIT 2
 
 /* conntrack: tuple in the connection's original direction + the endpoint side. */
 struct ct_key {

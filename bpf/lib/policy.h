@@ -58,7 +58,6 @@ static __always_inline int policy_can_access(__u16 ep_id, __u8 egress, __u32 ide
 		if (l3 && (l3->flags & POLICY_F_DENY)) {
 			v->cookie = l3->cookie;
 			v->match_type = policy_match_type(l3, 1);
-			v->audit = !!(l3->flags & POLICY_F_AUDIT);
 			return -REASON_DROP_POLICY_DENY;
 		}
 	}
@@ -73,12 +72,40 @@ static __always_inline int policy_can_access(__u16 ep_id, __u8 egress, __u32 ide
 
 	v->cookie = win->cookie;
 	v->match_type = policy_match_type(win, win == l3);
-	if (win->flags & POLICY_F_DENY) {
-		v->audit = !!(win->flags & POLICY_F_AUDIT);
+	if (win->flags & POLICY_F_DENY)
 		return -REASON_DROP_POLICY_DENY;
-	}
 	v->proxy_port = win->proxy_port;
 	return 0;
+}
+
+/*
+ * policy_audit_denied tells whether an audited policy would deny what the
+ * enforced entries allow (exact peer first, then any peer); fills `v` with
+ * that deny (v->audit set) when it would.
+ */
+static __always_inline int policy_audit_denied(__u16 ep_id, __u8 egress, __u32 identity, __u8 proto,
+					       __u16 dport_be, struct policy_verdict *v)
+{
+	struct policy_key key = {
+		.prefixlen = POLICY_FULL_BITS,
+		.identity = bpf_htonl(identity),
+		.ep_id = bpf_htons(ep_id),
+		.egress = egress | POLICY_KEY_AUDIT,
+		.protocol = proto,
+		.dport = dport_be,
+	};
+	struct policy_entry *e = identity ? bpf_map_lookup_elem(&policy, &key) : NULL;
+	int l3 = e != NULL;
+	if (!e) {
+		key.identity = 0;
+		e = bpf_map_lookup_elem(&policy, &key);
+	}
+	if (!e)
+		return 0;
+	v->cookie = e->cookie;
+	v->match_type = policy_match_type(e, l3);
+	v->audit = 1;
+	return 1;
 }
 
 #endif

@@ -13,7 +13,7 @@ import { explainVerdict, resolveEndpointPolicy, type ExplainedVerdict, type Reso
 import type { NamedPort } from '../policy/ports.js';
 import type { PodIpsByIdentity } from '../policy/peers.js';
 import { type DesiredPolicy, policyKeyString } from '../datapath/state.js';
-import { EP_F_AUDIT_EGRESS, EP_F_AUDIT_INGRESS } from '../datapath/layout.js';
+import { EP_F_AUDIT_DENIES, EP_F_AUDIT_EGRESS, EP_F_AUDIT_INGRESS } from '../datapath/layout.js';
 import type { FlowPolicy } from '../hubble/flow.js';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
@@ -122,11 +122,14 @@ export class PolicyEngine {
   resolve(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[], podIps?: PodIpsByIdentity): ResolvedEndpointPolicy {
     const res = this.resolveState(labels, identities, ports, podIps);
     const entries: DesiredPolicy = new Map();
+    let auditDenies = false;
     for (const { key, entry } of res.mapState) {
-      const k = { identity: key.identity, egress: key.egress, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen };
+      const k = { identity: key.identity, egress: key.egress, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen, ...(key.audit ? { audit: true } : {}) };
+      if (key.audit) auditDenies = true;
       entries.set(policyKeyString(k), { key: k, value: { deny: entry.deny, ...(entry.audit ? { audit: true } : {}), proxyPort: entry.proxyPort, cookie: entry.cookie } });
     }
-    const auditFlags = (res.auditDefaultDeny.ingress ? EP_F_AUDIT_INGRESS : 0) | (res.auditDefaultDeny.egress ? EP_F_AUDIT_EGRESS : 0);
+    const auditFlags = (res.auditDefaultDeny.ingress ? EP_F_AUDIT_INGRESS : 0) | (res.auditDefaultDeny.egress ? EP_F_AUDIT_EGRESS : 0) |
+      (auditDenies ? EP_F_AUDIT_DENIES : 0);
     return { ingressEnforcing: res.ingressEnforcing, egressEnforcing: res.egressEnforcing, entries, auditFlags, defaultDenyBy: res.defaultDenyBy };
   }
 
@@ -148,7 +151,7 @@ export class PolicyEngine {
       cache?.set(key, res);
     }
     return {
-      verdict: explainVerdict(res.mapState, this.repo, peerIdentity, egress, protocol, port),
+      verdict: explainVerdict(res.mapState, this.repo, peerIdentity, egress, protocol, port, egress ? res.auditDefaultDeny.egress : res.auditDefaultDeny.ingress),
       enforcing: egress ? res.egressEnforcing : res.ingressEnforcing,
       defaultDenyBy: egress ? res.defaultDenyBy.egress : res.defaultDenyBy.ingress,
       auditDefaultDeny: egress ? res.auditDefaultDeny.egress : res.auditDefaultDeny.ingress,

@@ -427,12 +427,11 @@ const auditCases: ConformanceCase[] = [
     docs(knp('z', 'deny-ingress', '{podSelector: {}, policyTypes: [Ingress]}'),
       inAuditMode(cnp('z', 'audit-allow-y', '{endpointSelector: {}, ingress: [{fromEndpoints: [{matchLabels: {io.kubernetes.pod.namespace: y}}]}]}'))),
     ingressRule(inNs('z')), audited(onlyIngressTo(inNs('z'), inNs('y')))),
-  { ...c('audit: an audited deny does not open what an enforced default deny drops',
+  c('audit: an audited deny does not open what an enforced default deny drops',
     docs(knp('z', 'deny-ingress', '{podSelector: {}, policyTypes: [Ingress]}'),
       inAuditMode(ccnp('audit-deny-x', '{endpointSelector: {}, enableDefaultDeny: {ingress: false}, ingressDeny: [{fromEndpoints: [{matchLabels: {io.kubernetes.pod.namespace: x}}]}]}'))),
     ingressRule(inNs('z')), audited(ingressRule(anyPod, { defaultDeny: false, deny: [grant(inNs('x'))] })),
-  ), knownIssue: 'membrane lets x -> z pass as AUDIT: the audited deny entry (deny + audit flag) outranks the enforced ' +
-    'knp\'s default deny in the datapath lookup, so an audited policy opens what an enforced one drops' },
+  ),
 ];
 
 export const CASES: readonly ConformanceCase[] = [...kubernetesCases, ...ciliumCases, ...mixedCases, ...cidrCases, ...auditCases];

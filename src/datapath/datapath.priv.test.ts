@@ -10,7 +10,7 @@ import { requireRoot } from '../testing/names.js';
 import { LxcDatapath } from './loader.js';
 import {
   DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
-  EP_F_AUDIT_INGRESS, ctKey, ctEntry, endpointInfo, endpointKey, flowEvent, ip4ToInt, ipcacheKey, ipcacheValue,
+  EP_F_AUDIT_DENIES, EP_F_AUDIT_INGRESS, ctKey, ctEntry, endpointInfo, endpointKey, flowEvent, ip4ToInt, ipcacheKey, ipcacheValue,
   metricsIndex, metricsValue,
 } from './layout.js';
 import { BpfMap } from './map.js';
@@ -56,7 +56,7 @@ describe('endpoint datapath (BPF_PROG_TEST_RUN)', () => {
   });
 
   function allow(epId: number, key: Partial<PolicyMapKey> & { egress: boolean }, cookie = 7, deny = false, audit = false): void {
-    const k: PolicyMapKey = { identity: 0, protocol: 0, port: 0, prefixLen: 0, ...key };
+    const k: PolicyMapKey = { identity: 0, protocol: 0, port: 0, prefixLen: 0, ...key, ...(audit ? { audit: true } : {}) };
     dp.maps.policy.update(encodePolicyKey(epId, k), encodePolicyValue(k, { deny, audit, proxyPort: 0, cookie }));
   }
   const deny = (epId: number, key: Partial<PolicyMapKey> & { egress: boolean }, cookie = 9) => allow(epId, key, cookie, true);
@@ -255,14 +255,16 @@ describe('endpoint datapath (BPF_PROG_TEST_RUN)', () => {
     assert.equal(events()[0]!.reason, 157);
   });
 
-  it('lets a deny of an audited policy through with an AUDIT verdict (181), while a plain deny still drops', () => {
-    allow(B.epId, { egress: false, identity: 0 }, 1);
-    allow(B.epId, { egress: false, identity: R.identity, protocol: 6, port: 80, prefixLen: 24 }, 8, true, true);
+  it('reports what an audited policy would deny among allowed packets as AUDIT (181), and never opens what enforced entries drop', () => {
+    dp.maps.endpoints.update(endpointKey.encode({ ip4: ip4ToInt(B.ip) }), endpointInfo.encode({ ifindex: 1, identity: B.identity, epId: B.epId, flags: EP_F_AUDIT_DENIES, mac: '02:00:00:00:00:0a', nodeMac: '02:00:00:00:00:0b' }));
+    allow(B.epId, { egress: false, identity: R.identity, protocol: 6, port: 80, prefixLen: 24 }, 1);
+    allow(B.epId, { egress: false, identity: R.identity }, 8, true, true); // audited deny of everything from R
     assert.equal(dp.testRun('to_container', buildPacket({ src: R.ip, dst: B.ip, proto: 'tcp', dport: 80 })).retval, TC_ACT_OK);
     const [ev] = events();
     assert.deepEqual([ev!.verdict, ev!.reason, ev!.cookie], [VERDICT_AUDIT, 181, 8]);
-    allow(B.epId, { egress: false, identity: R.identity, protocol: 6, port: 81, prefixLen: 24 }, 9, true, false);
-    assert.equal(dp.testRun('to_container', buildPacket({ src: R.ip, dst: B.ip, proto: 'tcp', dport: 81 })).retval, TC_ACT_SHOT);
+    assert.equal(dp.testRun('to_container', buildPacket({ src: R.ip, dst: B.ip, proto: 'tcp', dport: 81 })).retval, TC_ACT_SHOT,
+      'port 81 has no enforced allow: the audited deny does not open it');
+    assert.equal(events()[0]!.reason, 133);
   });
 
   it('does not let the default-deny audit flag excuse a deny rule', () => {

@@ -111,6 +111,8 @@ export const policyEntry = layout<'proxyPort' | 'flags' | 'prefixLen' | 'cookie'
 ]);
 export const POLICY_F_DENY = 1;
 export const POLICY_F_AUDIT = 2;
+/** Bit of the policy key's egress byte: the key space of audited denies. */
+export const POLICY_KEY_AUDIT = 2;
 
 export const ctKey = layout<'saddr' | 'daddr' | 'sport' | 'dport' | 'proto' | 'dir'>('ct_key', 16, [
   ['saddr', 'be32', 0], ['daddr', 'be32', 4], ['sport', 'be16', 8], ['dport', 'be16', 10], ['proto', 'u8', 12], ['dir', 'u8', 13],
@@ -155,6 +157,7 @@ export const VERDICT_DROPPED = 2;
 export const VERDICT_AUDIT = 4;
 export const EP_F_AUDIT_INGRESS = 1;
 export const EP_F_AUDIT_EGRESS = 2;
+export const EP_F_AUDIT_DENIES = 4;
 export const METRICS_MAX = 1024;
 export const COUNTER_EVENTS_LOST = 0;
 

@@ -3,7 +3,7 @@
  * direction, protocol/port prefix) for one endpoint, into the kernel's LPM
  * key and value (bpf/lib/layout.h struct policy_key / policy_entry).
  */
-import { POLICY_FIXED_BITS, POLICY_F_AUDIT, POLICY_F_DENY, policyEntry, policyKey } from './layout.js';
+import { POLICY_FIXED_BITS, POLICY_F_AUDIT, POLICY_F_DENY, POLICY_KEY_AUDIT, policyEntry, policyKey } from './layout.js';
 
 /** The datapath's view of one policy map entry (mirrors src/policy/mapstate.ts PolicyKey/PolicyEntry). */
 export interface PolicyMapKey {
@@ -13,6 +13,8 @@ export interface PolicyMapKey {
   port: number;
   /** Significant bits of (protocol << 16 | port): 0..24. */
   prefixLen: number;
+  /** In the key space of audited denies (looked up only for packets the other entries allow). */
+  audit?: boolean;
 }
 
 export interface PolicyMapValue {
@@ -30,7 +32,7 @@ export function encodePolicyKey(epId: number, k: PolicyMapKey): Buffer {
     prefixlen: POLICY_FIXED_BITS + k.prefixLen,
     identity: k.identity,
     epId,
-    egress: k.egress ? 1 : 0,
+    egress: (k.egress ? 1 : 0) | (k.audit ? POLICY_KEY_AUDIT : 0),
     protocol: v >>> 16,
     dport: v & 0xffff,
   });
@@ -40,7 +42,10 @@ export function decodePolicyKey(buf: Buffer): { epId: number; key: PolicyMapKey 
   const r = policyKey.decode(buf);
   return {
     epId: r.epId,
-    key: { identity: r.identity, egress: r.egress === 1, protocol: r.protocol, port: r.dport, prefixLen: r.prefixlen - POLICY_FIXED_BITS },
+    key: {
+      identity: r.identity, egress: (r.egress & 1) === 1, protocol: r.protocol, port: r.dport, prefixLen: r.prefixlen - POLICY_FIXED_BITS,
+      ...(r.egress & POLICY_KEY_AUDIT ? { audit: true } : {}),
+    },
   };
 }
 

@@ -16,7 +16,7 @@ import {
 } from './policymap.js';
 
 export function policyKeyString(k: PolicyMapKey): string {
-  return `${k.identity}/${k.egress ? 'e' : 'i'}/${k.protocol}/${k.port}/${k.prefixLen}`;
+  return `${k.audit ? 'audit:' : ''}${k.identity}/${k.egress ? 'e' : 'i'}/${k.protocol}/${k.port}/${k.prefixLen}`;
 }
 
 export interface PolicyEntryPair {

@@ -43,14 +43,22 @@ describe('audit mode per policy', () => {
     assert.deepEqual(res.auditDefaultDeny, { ingress: false, egress: false });
   });
 
-  it('marks the deny entries of an audited policy, and lets an enforced deny win the same key', () => {
+  it('keeps an audited policy\'s denies in their own key space, consulted only for what enforced entries allow', () => {
     const deny = '  ingressDeny: [{fromEndpoints: [{matchLabels: {app: friend}}]}]\n';
     const audited = resolve(policy('a', 'true', deny));
-    assert.equal(audited.mapState.get(policyKey(301, false, 0, 0, 0))?.audit, true);
+    assert.equal(audited.mapState.get(policyKey(301, false, 0, 0, 0, true))?.audit, true);
+    assert.equal(audited.mapState.get(policyKey(301, false, 0, 0, 0)), undefined);
     const both = resolve(policy('a', 'true', deny), policy('b', undefined, deny));
-    const entry = both.mapState.get(policyKey(301, false, 0, 0, 0))!;
-    assert.equal(entry.deny, true);
-    assert.equal(entry.audit, undefined, 'the enforced deny decides');
+    assert.equal(both.mapState.get(policyKey(301, false, 0, 0, 0))?.deny, true, 'the enforced deny stands in the enforced key space');
+    assert.equal(lookupPolicy(both.mapState, 301, false, 6, 80).entry?.audit, undefined, 'and decides');
+  });
+
+  it('does not let an audited deny open what an enforced default deny drops', () => {
+    const res = resolve(
+      policy('enforced', 'false', '  ingress: [{fromEndpoints: [{matchLabels: {app: nobody}}]}]\n'),
+      policy('audited', 'true', '  enableDefaultDeny: {ingress: false}\n  ingressDeny: [{fromEndpoints: [{matchLabels: {app: friend}}]}]\n'),
+    );
+    assert.equal(lookupPolicy(res.mapState, 301, false, 6, 80).verdict, 'default-deny');
   });
 
   it('rejects an audit annotation that is not true or false, naming it', () => {

@@ -35,11 +35,11 @@ export interface PolicyVerdict {
 }
 
 /** The longest-prefix entry for one identity, as the kernel's LPM trie returns it. */
-export function lpmLookup(state: MapState, identity: number, egress: boolean, protocol: number, port: number):
+export function lpmLookup(state: MapState, identity: number, egress: boolean, protocol: number, port: number, audit = false):
   { key: PolicyKey; entry: PolicyEntry } | undefined {
   for (let len = FULL_PREFIX_LEN; len >= 0; len--) {
     if (len > 0 && len < PROTO_PREFIX_LEN) continue;
-    const key = policyKey(identity, egress, protocol, port, len);
+    const key = policyKey(identity, egress, protocol, port, len, audit);
     const entry = state.get(key);
     if (entry) return { key, entry };
   }
@@ -54,13 +54,16 @@ export function matchTypeOf(key: PolicyKey): MatchTypeValue {
 }
 
 /** The verdict for a packet from/to peer `identity` (egress: the endpoint sends). */
-export function lookupPolicy(state: MapState, identity: number, egress: boolean, protocol: number, port: number): PolicyVerdict {
+export function lookupPolicy(state: MapState, identity: number, egress: boolean, protocol: number, port: number, auditDefaultDeny = false): PolicyVerdict {
   const l3 = lpmLookup(state, identity, egress, protocol, port);
   if (l3?.entry.deny) return verdictOf(l3);
   const l4 = identity === 0 ? undefined : lpmLookup(state, 0, egress, protocol, port);
   const winner = l4 && (l4.entry.deny || !l3 || l4.key.prefixLen > l3.key.prefixLen) ? l4 : l3;
-  if (!winner) return { verdict: 'default-deny', dropReason: DROP_POLICY, matchType: MatchType.NONE };
-  return verdictOf(winner);
+  const verdict: PolicyVerdict = winner ? verdictOf(winner) : { verdict: 'default-deny', dropReason: DROP_POLICY, matchType: MatchType.NONE };
+  // What passes anyway (allowed, or denied only by an audited default deny) an audited policy's deny may still report, as the datapath does.
+  if (verdict.verdict !== 'allow' && !(verdict.verdict === 'default-deny' && auditDefaultDeny)) return verdict;
+  const audited = (identity === 0 ? undefined : lpmLookup(state, identity, egress, protocol, port, true)) ?? lpmLookup(state, 0, egress, protocol, port, true);
+  return audited ? verdictOf(audited) : verdict;
 }
 
 function verdictOf(hit: { key: PolicyKey; entry: PolicyEntry }): PolicyVerdict {

@@ -23,6 +23,8 @@ export interface PolicyKey {
   port: number;
   /** 0 = any protocol and port, 8 = this protocol any port, 24 = exactly this port, 9..23 = a block of ports. */
   prefixLen: number;
+  /** The key space of audited policies' denies: consulted only for what the other entries allow. */
+  audit?: boolean;
 }
 
 export interface PolicyEntry {
@@ -55,18 +57,18 @@ function maskValue(value: number, prefixLen: number): number {
  * Builds a key with the bits below the prefix cleared. Throws RangeError on an
  * impossible key (prefix lengths 1..7 cut the protocol and are never used).
  */
-export function policyKey(identity: number, egress: boolean, protocol = 0, port = 0, prefixLen = FULL_PREFIX_LEN): PolicyKey {
+export function policyKey(identity: number, egress: boolean, protocol = 0, port = 0, prefixLen = FULL_PREFIX_LEN, audit = false): PolicyKey {
   if (!Number.isInteger(identity) || identity < 0 || identity > 0xffffffff) throw new RangeError(`bad identity ${identity}`);
   if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > FULL_PREFIX_LEN || (prefixLen > 0 && prefixLen < PROTO_PREFIX_LEN)) {
     throw new RangeError(`bad prefix length ${prefixLen}: use 0, or 8..24`);
   }
   const v = maskValue(l4Value(protocol, port), prefixLen);
-  return { identity, egress, protocol: v >> 16, port: v & 0xffff, prefixLen };
+  return { identity, egress, protocol: v >> 16, port: v & 0xffff, prefixLen, ...(audit ? { audit: true } : {}) };
 }
 
 /** Canonical text of a key, e.g. `ingress/256/6/80/24`; equal keys give equal strings. */
 export function policyKeyString(k: PolicyKey): string {
-  return `${k.egress ? 'egress' : 'ingress'}/${k.identity}/${k.protocol}/${k.port}/${k.prefixLen}`;
+  return `${k.audit ? 'audit-' : ''}${k.egress ? 'egress' : 'ingress'}/${k.identity}/${k.protocol}/${k.port}/${k.prefixLen}`;
 }
 
 /** True when the block of `outer` contains the block of `inner` (same identity and direction). */

@@ -132,10 +132,10 @@ function addRuleEntries(mapState: MapState, input: ResolveInput, policy: StoredP
       };
       for (const id of ids) {
         for (const b of blocks) {
-          const key = policyKey(id, egress, b.protocol, b.port, b.prefixLen);
+          // An audited policy's denies live in a key space of their own, so they never shadow an enforced verdict.
+          const key = policyKey(id, egress, b.protocol, b.port, b.prefixLen, entry.audit === true);
           const have = mapState.get(key);
-          // A deny beats an allow, and an enforced deny beats an audited one.
-          if (!have || (deny && (!have.deny || (have.audit && !entry.audit)))) mapState.set(key, entry);
+          if (!have || (deny && !have.deny)) mapState.set(key, entry);
         }
       }
     });
@@ -148,9 +148,9 @@ export interface ExplainedVerdict extends PolicyVerdict {
 }
 
 export function explainVerdict(
-  mapState: MapState, repository: PolicyRepository, identity: number, egress: boolean, protocol: number, port: number,
+  mapState: MapState, repository: PolicyRepository, identity: number, egress: boolean, protocol: number, port: number, auditDefaultDeny = false,
 ): ExplainedVerdict {
-  const verdict = lookupPolicy(mapState, identity, egress, protocol, port);
+  const verdict = lookupPolicy(mapState, identity, egress, protocol, port, auditDefaultDeny);
   const rule = verdict.entry && verdict.entry.cookie !== 0 ? repository.describeCookie(verdict.entry.cookie) : undefined;
   return rule ? { ...verdict, rule } : verdict;
 }
