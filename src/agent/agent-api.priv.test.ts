@@ -6,7 +6,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AgentClient } from '../api/client.js';
-import { MembraneError } from '../common/errors.js';
 import { invokeCni } from '../cni/invoke.js';
 import { run } from '../common/exec.js';
 import { MEMBRANE_CNI_BIN, startTestNode, type TestNode } from '../testing/agent.js';
@@ -14,17 +13,10 @@ import { requireRoot, uniqueName } from '../testing/names.js';
 import { addTestPod, type TestPod } from '../testing/pods.js';
 import { startEchoServer, openLineClient } from '../testing/tcp.js';
 import type { Flow } from '../hubble/flow.js';
+import { rejects } from '../testing/rejects.js';
 
 const HTTP_SERVER = `require('http').createServer((q, s) => s.end('ok\\n')).listen(8080, () => console.log('listening'))`;
 
-async function rejects(p: Promise<unknown>): Promise<MembraneError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as MembraneError;
-  }
-  assert.fail('expected the agent to refuse');
-}
 
 describe('agent API', () => {
   let node: TestNode;

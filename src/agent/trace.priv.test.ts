@@ -8,12 +8,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AgentClient } from '../api/client.js';
 import type { PeerSpec, PolicyTraceResponse } from '../api/types.js';
-import { MembraneError } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { MEMBRANE_BIN, startTestNode, type TestNode } from '../testing/agent.js';
 import { requireRoot } from '../testing/names.js';
 import { addTestPod, type TestPod } from '../testing/pods.js';
 import { waitForLine } from '../testing/tcp.js';
+import { rejects } from '../testing/rejects.js';
 
 const POLICIES = `apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -39,14 +39,6 @@ spec:
     toPorts: [{ports: [{port: "80", protocol: TCP}]}]
 `;
 
-async function rejects(p: Promise<unknown>): Promise<MembraneError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as MembraneError;
-  }
-  assert.fail('expected the agent to refuse');
-}
 
 describe('policy trace', () => {
   let node: TestNode;
