@@ -9,19 +9,13 @@ import { parsePolicyText } from './parse.js';
 import { ruleToJSON } from './render.js';
 import { PolicyRepository } from './repository.js';
 import { resolveEndpointPolicy } from './resolve.js';
+import { rejectsPolicy } from './testing.js';
 
 const withSpec = (spec: string) =>
   `apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n  endpointSelector: {matchLabels: {app: server}}\n${spec}`;
 const parseRule = (spec: string) => parsePolicyText(withSpec(spec))[0]!.rules[0]!;
 
-function rejects(text: string, path: string, message?: RegExp): void {
-  assert.throws(() => parsePolicyText(text), (err: { code?: string; path?: string; message: string }) => {
-    assert.equal(err.code, 'EINVAL', err.message);
-    assert.equal(err.path, path, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  });
-}
+const rejects = rejectsPolicy;
 
 const SERVER = LabelSet.parse(['k8s:app=server', 'k8s:io.kubernetes.pod.namespace=default']);
 const CLIENT = LabelSet.parse(['k8s:app=client', 'k8s:io.kubernetes.pod.namespace=default']);

@@ -6,6 +6,7 @@ import { ruleToJSON } from './render.js';
 import { PolicyRepository } from './repository.js';
 import { SW_L3_L4 } from './starwars.testdata.js';
 import type { PeerRule } from './types.js';
+import { rejectsPolicy } from './testing.js';
 
 const knp = (spec: string, meta = 'name: p\n  namespace: x') =>
   `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  ${meta}\nspec:\n${spec}`;
@@ -13,15 +14,7 @@ const knp = (spec: string, meta = 'name: p\n  namespace: x') =>
 const parseOne = (text: string) => parsePolicyText(text)[0]!;
 const selectorsOf = (r: PeerRule | undefined) => (r?.peer?.kind === 'endpoints' ? r.peer.selectors.map(String) : undefined);
 
-/** Asserts that parsing fails with a ValidationError at exactly `path`, and that the message matches. */
-function rejects(text: string, path: string, message?: RegExp): void {
-  assert.throws(() => parsePolicyText(text), (err: { code?: string; path?: string; message: string }) => {
-    assert.equal(err.code, 'EINVAL', err.message);
-    assert.equal(err.path, path, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  });
-}
+const rejects = rejectsPolicy;
 
 describe('parsing a Kubernetes NetworkPolicy', () => {
   it('names it NetworkPolicy in its namespace, else the default namespace, with the derived labels', () => {

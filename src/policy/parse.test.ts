@@ -10,19 +10,12 @@ import { parsePolicyObject, parsePolicyText } from './parse.js';
 import { ruleToJSON } from './render.js';
 import { policyDocumentSchema } from './schema.js';
 import { SW_L3_L4, SW_L3_L4_L7 } from './starwars.testdata.js';
+import { rejectsPolicy } from './testing.js';
 
 const header = 'apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: p\n';
 const withSpec = (spec: string) => `${header}spec:\n  endpointSelector: {}\n${spec}`;
 
-/** Asserts that parsing fails with a ValidationError at exactly `path`, and that the message matches. */
-function rejects(text: string, path: string, message?: RegExp): void {
-  assert.throws(() => parsePolicyText(text), (err: { code?: string; path?: string; message: string }) => {
-    assert.equal(err.code, 'EINVAL', err.message);
-    assert.equal(err.path, path, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  });
-}
+const rejects = rejectsPolicy;
 
 describe('parsing the Star Wars policies', () => {
   it('accepts the L3/L4 policy with its top-level description', () => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import {
   probeAll, probeTcp, probeUdp, type ProbeResult,
 } from './probe.js';
 import { startNameServer, type NameServer } from './serve.js';
+import { run } from '../common/exec.js';
 
 const isValidation = (flag: string) => (err: unknown) => err instanceof ValidationError && err.code === 'EINVAL' && err.message.startsWith(`${flag}: `);
 
@@ -168,13 +168,5 @@ describe('workload probe over loopback', () => {
 
 const mainJs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [mainJs, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** The membrane CLI as a user runs it; the exit code is returned, not thrown. */
+const runCli = (args: string[]) => run(process.execPath, [mainJs, ...args], { allowFailure: true });

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { MembraneError, ValidationError } from '../common/errors.js';
 import { parsePortList, portListOption, resolveServeName, startNameServer, validateServeSpec } from './serve.js';
+import { run } from '../common/exec.js';
 
 const isValidation = (flag: string) => (err: unknown) => err instanceof ValidationError && err.code === 'EINVAL' && err.message.startsWith(`${flag}: `);
 
@@ -151,13 +152,5 @@ describe('membrane workload serve (CLI)', () => {
   });
 });
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [mainJs, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** The membrane CLI as a user runs it; the exit code is returned, not thrown. */
+const runCli = (args: string[]) => run(process.execPath, [mainJs, ...args], { allowFailure: true });
