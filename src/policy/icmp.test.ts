@@ -9,7 +9,7 @@ import { parsePolicyText } from './parse.js';
 import { ruleToJSON } from './render.js';
 import { PolicyRepository } from './repository.js';
 import { resolveEndpointPolicy } from './resolve.js';
-import { rejectsPolicy } from './testing.js';
+import { rejectsPolicy } from '../testing/policy-parse.js';
 
 const withSpec = (spec: string) =>
   `apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n  endpointSelector: {matchLabels: {app: server}}\n${spec}`;

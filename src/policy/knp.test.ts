@@ -6,7 +6,7 @@ import { ruleToJSON } from './render.js';
 import { PolicyRepository } from './repository.js';
 import { SW_L3_L4 } from './starwars.testdata.js';
 import type { PeerRule } from './types.js';
-import { rejectsPolicy } from './testing.js';
+import { rejectsPolicy } from '../testing/policy-parse.js';
 
 const knp = (spec: string, meta = 'name: p\n  namespace: x') =>
   `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  ${meta}\nspec:\n${spec}`;

@@ -10,7 +10,7 @@ import { parsePolicyObject, parsePolicyText } from './parse.js';
 import { ruleToJSON } from './render.js';
 import { policyDocumentSchema } from './schema.js';
 import { SW_L3_L4, SW_L3_L4_L7 } from './starwars.testdata.js';
-import { rejectsPolicy } from './testing.js';
+import { rejectsPolicy } from '../testing/policy-parse.js';
 
 const header = 'apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: p\n';
 const withSpec = (spec: string) => `${header}spec:\n  endpointSelector: {}\n${spec}`;

@@ -1,6 +1,6 @@
-/** Test helpers shared by the policy tests (pure). */
+/** Test helpers shared by the policy tests (pure; kept out of policy/, which imports no test or I/O module). */
 import assert from 'node:assert/strict';
-import { parsePolicyText } from './parse.js';
+import { parsePolicyText } from '../policy/parse.js';
 
 /** Asserts that parsing fails with a ValidationError at exactly `path`, and that the message matches. */
 export function rejectsPolicy(text: string, path: string, message?: RegExp): void {
