@@ -46,6 +46,8 @@ export interface AgentOptions {
   mtu: number;
   enforcement: EnforcementMode;
   flowRingCapacity: number;
+  /** Resolve and sync every endpoint on every change (a benchmark baseline for the incremental default). */
+  fullRegeneration?: boolean;
   log: (msg: string) => void;
 }
 
@@ -73,10 +75,12 @@ export class Agent {
   private releaseLock?: () => void;
   /** The endpoints-map value last written per endpoint, to skip rewriting an unchanged one. */
   private readonly endpointStamps = new Map<number, string>();
+  /** The resolution each endpoint's policy map was last synced with (see regenerateAll). */
+  private readonly syncedPolicy = new Map<number, ResolvedEndpointPolicy>();
   /** The node's own addresses (host identity in the ipcache). */
   private readonly hostIps = new Set<string>();
   /** What the last regeneration did: map writes and deletes, endpoints, distinct resolutions. */
-  lastRegeneration = { written: 0, deleted: 0, endpoints: 0, resolutions: 0 };
+  lastRegeneration = { written: 0, deleted: 0, endpoints: 0, resolutions: 0, groups: 0, endpointsSynced: 0 };
 
   constructor(readonly opts: AgentOptions) {
     this.observer = new FlowObserver(opts.flowRingCapacity, () => this.flowContext());
@@ -196,40 +200,48 @@ export class Agent {
 
   // ---- policy realization ----
 
-  /** Resolves and writes every endpoint's policy (the desired state diffed against the kernel). */
+  /**
+   * Brings every endpoint's policy up to date. Resolution is incremental
+   * (policy/incremental.ts): only groups whose policies or peer selections
+   * changed are resolved again, and only their endpoints' maps are diffed
+   * against the kernel; an endpoint whose policy object is the one it was
+   * last synced with is not looked at again.
+   */
   private regenerateAll(): { written: number; deleted: number } {
     const total = { written: 0, deleted: 0 };
-    const identities = this.allIdentities();
-    const podIps = this.podIpsByIdentity();
-    // Endpoints with the same identity and container ports resolve to the same
-    // policy: resolve each such group once per pass.
-    const resolved = new Map<string, ResolvedEndpointPolicy>();
+    if (this.opts.fullRegeneration) {
+      this.policy.forgetResolutions();
+      this.syncedPolicy.clear();
+    }
+    this.policy.beginPass(this.allIdentities(), this.podIpsByIdentity());
+    let synced = 0;
     for (const r of this.endpoints.values()) {
       const st = this.status.get(r.id)!;
       const ports = this.k8s.pod(r.podNamespace, r.podName)?.containerPorts ?? [];
-      const group = `${st.identity}|${JSON.stringify(ports)}`;
-      let res = resolved.get(group);
-      if (!res) {
-        res = this.policy.resolve(this.identities.lookupById(st.identity)!.labels, identities, ports, podIps);
-        resolved.set(group, res);
+      const { policy: res } = this.policy.resolveGroup(this.identities.lookupById(st.identity)!.labels, ports);
+      st.policyRevision = this.policy.revision;
+      if (this.syncedPolicy.get(r.id) !== res || st.state !== 'ready') {
+        const stats = this.kernel.syncPolicy(r.id, res.entries);
+        total.written += stats.written;
+        total.deleted += stats.deleted;
+        synced += 1;
       }
-      const stats = this.kernel.syncPolicy(r.id, res.entries);
-      total.written += stats.written;
-      total.deleted += stats.deleted;
+      // Policy first, then the endpoint entry that may switch its audit flags.
       const value = { ifindex: r.hostIfIndex, identity: st.identity, epId: r.id, flags: res.auditFlags, mac: r.containerMac, nodeMac: r.hostMac };
-      const stamp = JSON.stringify(value);
+      const stamp = `${value.ifindex}|${value.identity}|${value.flags}|${value.mac}|${value.nodeMac}`;
       if (this.endpointStamps.get(r.id) !== stamp) {
         this.kernel.upsertEndpoint(r.ipv4, value);
         this.endpointStamps.set(r.id, stamp);
       }
+      this.syncedPolicy.set(r.id, res);
       st.ingressEnforcing = res.ingressEnforcing;
       st.egressEnforcing = res.egressEnforcing;
-      st.policyRevision = this.policy.revision;
       st.mapEntries = res.entries.size;
       st.defaultDenyBy = res.defaultDenyBy;
       st.state = 'ready';
     }
-    this.lastRegeneration = { ...total, endpoints: this.endpoints.size, resolutions: resolved.size };
+    const pass = this.policy.endPass();
+    this.lastRegeneration = { ...total, endpoints: this.endpoints.size, resolutions: pass.resolved, groups: pass.groups, endpointsSynced: synced };
     return total;
   }
 
@@ -366,6 +378,7 @@ export class Agent {
     this.kernel.deleteIpcache(r.ipv4, 32);
     this.kernel.flushConntrack(r.ipv4);
     this.endpointStamps.delete(r.id);
+    this.syncedPolicy.delete(r.id);
     try {
       this.dp.detach(r.hostIfIndex);
     } catch {

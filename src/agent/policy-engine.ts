@@ -15,6 +15,7 @@ import type { PodIpsByIdentity } from '../policy/peers.js';
 import { type DesiredPolicy, policyKeyString } from '../datapath/state.js';
 import { EP_F_AUDIT_DENIES, EP_F_AUDIT_EGRESS, EP_F_AUDIT_INGRESS } from '../datapath/layout.js';
 import type { FlowPolicy } from '../hubble/flow.js';
+import { IncrementalResolver, type PassStats } from '../policy/incremental.js';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
 
@@ -51,9 +52,11 @@ export type ResolutionCache = Map<string, ResolvedPolicy>;
 
 export class PolicyEngine {
   private repo: PolicyRepository;
+  private readonly incremental: IncrementalResolver<ResolvedEndpointPolicy>;
 
   constructor(private readonly mode: EnforcementMode, snapshot: unknown, private readonly persist: (s: PersistedPolicies) => void) {
     this.repo = PolicyEngine.load(snapshot as PersistedPolicies | undefined);
+    this.incremental = new IncrementalResolver(mode, toEndpointPolicy);
   }
 
   private static load(saved: PersistedPolicies | undefined): PolicyRepository {
@@ -71,6 +74,7 @@ export class PolicyEngine {
 
   restore(s: PersistedPolicies): void {
     this.repo = PolicyEngine.load(s);
+    this.incremental.clear();
     this.persist(s);
   }
 
@@ -107,8 +111,7 @@ export class PolicyEngine {
 
   /** `podIps`: the IPs of the local pods of each identity, which NetworkPolicy ipBlocks match (policy/peers.ts). */
   private resolveState(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[], podIps?: PodIpsByIdentity): ResolvedPolicy {
-    const namedPorts = new Map<string, NamedPort>();
-    for (const p of ports) if (p.name) namedPorts.set(p.name, { port: p.containerPort, protocol: p.protocol });
+    const namedPorts = namedPortsOf(ports);
     return resolveEndpointPolicy({
       endpointLabels: labels,
       repository: this.repo,
@@ -120,17 +123,32 @@ export class PolicyEngine {
   }
 
   resolve(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[], podIps?: PodIpsByIdentity): ResolvedEndpointPolicy {
-    const res = this.resolveState(labels, identities, ports, podIps);
-    const entries: DesiredPolicy = new Map();
-    let auditDenies = false;
-    for (const { key, entry } of res.mapState) {
-      const k = { identity: key.identity, egress: key.egress, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen, ...(key.audit ? { audit: true } : {}) };
-      if (key.audit) auditDenies = true;
-      entries.set(policyKeyString(k), { key: k, value: { deny: entry.deny, ...(entry.audit ? { audit: true } : {}), proxyPort: entry.proxyPort, cookie: entry.cookie } });
-    }
-    const auditFlags = (res.auditDefaultDeny.ingress ? EP_F_AUDIT_INGRESS : 0) | (res.auditDefaultDeny.egress ? EP_F_AUDIT_EGRESS : 0) |
-      (auditDenies ? EP_F_AUDIT_DENIES : 0);
-    return { ingressEnforcing: res.ingressEnforcing, egressEnforcing: res.egressEnforcing, entries, auditFlags, defaultDenyBy: res.defaultDenyBy };
+    return toEndpointPolicy(this.resolveState(labels, identities, ports, podIps));
+  }
+
+  /**
+   * Starts a regeneration pass over every endpoint group (see
+   * policy/incremental.ts): groups whose policies and peer selections did not
+   * change since the last pass keep their resolution.
+   */
+  beginPass(identities: readonly IdentityInfo[], podIps: PodIpsByIdentity): void {
+    this.incremental.begin(this.repo, identities, podIps);
+  }
+
+  /** The policy of the endpoints with these labels and ports; `changed` is false when the last pass's still holds. */
+  resolveGroup(labels: LabelSet, ports: ContainerPortModel[]): { policy: ResolvedEndpointPolicy; changed: boolean } {
+    const key = `${labels.canonical()}|${JSON.stringify(ports)}`;
+    const r = this.incremental.resolve(key, labels, namedPortsOf(ports));
+    return { policy: r.derived, changed: r.changed };
+  }
+
+  /** Makes the next pass resolve every group again. */
+  forgetResolutions(): void {
+    this.incremental.clear();
+  }
+
+  endPass(): PassStats {
+    return this.incremental.end();
   }
 
   /**
@@ -178,4 +196,24 @@ export class PolicyEngine {
     return loc ? [this.flowPolicy(loc.ref)] : [];
   }
 
+}
+
+function namedPortsOf(ports: readonly ContainerPortModel[]): Map<string, NamedPort> {
+  const named = new Map<string, NamedPort>();
+  for (const p of ports) if (p.name) named.set(p.name, { port: p.containerPort, protocol: p.protocol });
+  return named;
+}
+
+/** A resolution as the agent writes it: policy-map entries and endpoint flags. */
+function toEndpointPolicy(res: ResolvedPolicy): ResolvedEndpointPolicy {
+  const entries: DesiredPolicy = new Map();
+  let auditDenies = false;
+  for (const { key, entry } of res.mapState) {
+    const k = { identity: key.identity, egress: key.egress, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen, ...(key.audit ? { audit: true } : {}) };
+    if (key.audit) auditDenies = true;
+    entries.set(policyKeyString(k), { key: k, value: { deny: entry.deny, ...(entry.audit ? { audit: true } : {}), proxyPort: entry.proxyPort, cookie: entry.cookie } });
+  }
+  const auditFlags = (res.auditDefaultDeny.ingress ? EP_F_AUDIT_INGRESS : 0) | (res.auditDefaultDeny.egress ? EP_F_AUDIT_EGRESS : 0) |
+    (auditDenies ? EP_F_AUDIT_DENIES : 0);
+  return { ingressEnforcing: res.ingressEnforcing, egressEnforcing: res.egressEnforcing, entries, auditFlags, defaultDenyBy: res.defaultDenyBy };
 }

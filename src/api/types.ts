@@ -27,6 +27,11 @@
  *   GET    /v1/k8s/pods                                 -> PodMetaModel[] (sorted by namespace, then name)
  *   PUT    /v1/k8s/pods/{ns}/{name}   PodMetaModel      -> 204 (returns once enforced)
  *   DELETE /v1/k8s/pods/{ns}/{name}                     -> 204
+ *   GET    /v1/k8s/services                             -> K8sServiceModel[] (sorted by namespace, then name)
+ *   PUT    /v1/k8s/services/{ns}/{name} K8sServiceModel -> 204 (returns once the LB maps hold it)
+ *   DELETE /v1/k8s/services/{ns}/{name}                 -> 204
+ *   GET    /v1/services                                 -> ServiceFrontendModel[] (the load balancer, by id)
+ *   GET    /v1/services/{id}                            -> ServiceFrontendModel
  *   GET    /v1/flows?number=N&follow=true               -> NDJSON stream of FlowModel
  *
  * Errors: HTTP 4xx/5xx with ApiErrorBody.
@@ -181,7 +186,8 @@ export interface StatusModel {
   identities: number;
   policyRevision: number;
   /** The last policy regeneration: policy-map entries written and deleted, endpoints covered, distinct resolutions. */
-  lastRegeneration: { written: number; deleted: number; endpoints: number; resolutions: number };
+  /** The last policy regeneration: map entries written and deleted, endpoint groups resolved again (of `groups`), endpoints whose maps were diffed. */
+  lastRegeneration: { written: number; deleted: number; endpoints: number; resolutions: number; groups: number; endpointsSynced: number };
   flows: { current: number; max: number; seen: number; lost: number };
 }
 
@@ -246,4 +252,69 @@ export interface PolicyTraceBatchRequest {
 
 export interface PolicyTraceBatchResponse {
   results: PolicyTraceResponse[];
+}
+
+// ---- services ----
+
+export type L4Protocol = 'TCP' | 'UDP' | 'SCTP';
+
+export interface ServicePortModel {
+  /** "" only for a service with a single unnamed port. */
+  name: string;
+  port: number;
+  protocol: L4Protocol;
+  /** NodePort services only. */
+  nodePort?: number;
+}
+
+/** One backend address of a service, as an EndpointSlice endpoint carries it. */
+export interface ServiceBackendModel {
+  ip: string;
+  /** The backend's port per service port name (targetPort already resolved, named ones through the pod's container ports). */
+  ports: Record<string, number>;
+  /** EndpointSlice `conditions.terminating`: keeps its established connections, takes no new ones. */
+  terminating?: boolean;
+  /** The pod behind the address (EndpointSlice targetRef), when there is one. */
+  pod?: { namespace: string; name: string };
+}
+
+/**
+ * A Kubernetes Service with its endpoints, as the agent's watcher sees it
+ * (Service + EndpointSlices). The agent turns it into one frontend per port.
+ */
+export interface K8sServiceModel {
+  namespace: string;
+  name: string;
+  type: 'ClusterIP' | 'NodePort';
+  /** IPv4; headless services ("None") are not sent to the agent. */
+  clusterIP: string;
+  ports: ServicePortModel[];
+  /** `sessionAffinity: ClientIP`, with `sessionAffinityConfig.clientIP.timeoutSeconds` (default 10800). */
+  sessionAffinityTimeoutSeconds?: number;
+  /** Backend selection for new connections; annotation `service.membrane.io/lb-algorithm` (default random). */
+  algorithm?: 'random' | 'maglev';
+  labels?: Record<string, string>;
+  backends: ServiceBackendModel[];
+}
+
+export interface ServiceFrontendBackendModel {
+  id: number;
+  ip: string;
+  port: number;
+  protocol: L4Protocol;
+  state: 'active' | 'terminating';
+  pod?: { namespace: string; name: string };
+}
+
+/** One load-balancer frontend (VIP, port, protocol), as `membrane service list` shows it. */
+export interface ServiceFrontendModel {
+  /** The frontend's id, also its reverse-NAT index in the datapath. */
+  id: number;
+  frontend: { ip: string; port: number; protocol: L4Protocol };
+  type: 'ClusterIP' | 'NodePort';
+  service: { namespace: string; name: string; portName: string };
+  algorithm: 'random' | 'maglev';
+  /** 0: no session affinity. */
+  affinityTimeoutSeconds: number;
+  backends: ServiceFrontendBackendModel[];
 }

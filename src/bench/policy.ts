@@ -14,15 +14,21 @@ import { startTestNode, type TestNode } from '../testing/agent.js';
 import { uniqueName } from '../testing/names.js';
 import { median } from './datapath.js';
 
+export type Regeneration = 'incremental' | 'full';
+
 export interface PolicyBenchRow {
+  regeneration: Regeneration;
   endpoints: number;
   rules: number;
   importMs: number[];
   importWrites: number;
   changeMs: number[];
   changeWrites: number;
+  /** Endpoints whose policy maps were diffed against the kernel for the change. */
+  changeSynced: number;
   newPodMs: number[];
   newPodWrites: number;
+  newPodSynced: number;
   rssMb: number;
 }
 
@@ -79,18 +85,22 @@ async function timed<T>(fn: () => Promise<T>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
-export async function benchPolicy(opts: { endpointCounts: number[]; ruleCounts: number[]; reps: number; log: (l: string) => void }): Promise<PolicyBenchRow[]> {
+export async function benchPolicy(opts: {
+  endpointCounts: number[]; ruleCounts: number[]; reps: number; regenerations: Regeneration[]; log: (l: string) => void;
+}): Promise<PolicyBenchRow[]> {
   const rows: PolicyBenchRow[] = [];
-  for (const endpoints of opts.endpointCounts) {
-    const node = await startTestNode({ name: uniqueName('mb'), podCIDR: '10.250.0.0/20' });
+  for (const endpoints of opts.endpointCounts) for (const regeneration of opts.regenerations) {
+    const node = await startTestNode({ name: uniqueName('mb'), podCIDR: '10.250.0.0/20', agentArgs: ['--policy-regeneration', regeneration] });
     try {
       const agent = new AgentClient(node.socket, 600_000);
       const t0 = Date.now();
       await addEndpoints(node, agent, 0, endpoints, (i) => ({ app: `g${i % GROUPS}` }));
-      opts.log(`${endpoints} endpoints created in ${Date.now() - t0} ms; agent RSS ${rssMb(node.agentPid)} MB`);
+      opts.log(`${regeneration}: ${endpoints} endpoints created in ${Date.now() - t0} ms; agent RSS ${rssMb(node.agentPid)} MB`);
       let nextPod = endpoints;
       for (const rules of opts.ruleCounts) {
-        const row: PolicyBenchRow = { endpoints, rules, importMs: [], importWrites: 0, changeMs: [], changeWrites: 0, newPodMs: [], newPodWrites: 0, rssMb: 0 };
+        const row: PolicyBenchRow = {
+          regeneration, endpoints, rules, importMs: [], importWrites: 0, changeMs: [], changeWrites: 0, changeSynced: 0, newPodMs: [], newPodWrites: 0, newPodSynced: 0, rssMb: 0,
+        };
         for (let rep = 0; rep < opts.reps; rep++) {
           await agent.deleteAllPolicies();
           row.importMs.push(await timed(() => agent.importPolicies({ text: policyText(rules) })));
@@ -98,15 +108,20 @@ export async function benchPolicy(opts: { endpointCounts: number[]; ruleCounts: 
           // One policy changes its port.
           const one = policyText(rules).split('---\n')[0]!.replace(/port: "(\d+)"/, (_m, p: string) => `port: "${Number(p) + 7}"`);
           row.changeMs.push(await timed(() => agent.importPolicies({ text: one })));
-          row.changeWrites = (await agent.status()).lastRegeneration.written + (await agent.status()).lastRegeneration.deleted;
+          const change = (await agent.status()).lastRegeneration;
+          row.changeWrites = change.written + change.deleted;
+          row.changeSynced = change.endpointsSynced;
           // One new pod with an identity of its own that the rules of group g3's peers select.
           const idx = nextPod++;
           row.newPodMs.push(await timed(() => addEndpoints(node, agent, idx, 1, () => ({ app: 'g3', instance: `n${idx}` }))));
-          row.newPodWrites = (await agent.status()).lastRegeneration.written;
+          const newPod = (await agent.status()).lastRegeneration;
+          row.newPodWrites = newPod.written;
+          row.newPodSynced = newPod.endpointsSynced;
         }
         row.rssMb = rssMb(node.agentPid);
-        opts.log(`${endpoints} endpoints × ${rules} rules: import ${Math.round(median(row.importMs))} ms (${row.importWrites} writes), ` +
-          `one change ${Math.round(median(row.changeMs))} ms (${row.changeWrites} writes), new pod ${Math.round(median(row.newPodMs))} ms (${row.newPodWrites} writes), RSS ${row.rssMb} MB`);
+        opts.log(`${regeneration}: ${endpoints} endpoints × ${rules} rules: import ${Math.round(median(row.importMs))} ms (${row.importWrites} writes), ` +
+          `one change ${Math.round(median(row.changeMs))} ms (${row.changeWrites} writes, ${row.changeSynced} endpoints diffed), ` +
+          `new pod ${Math.round(median(row.newPodMs))} ms (${row.newPodWrites} writes, ${row.newPodSynced} endpoints diffed), RSS ${row.rssMb} MB`);
         rows.push(row);
       }
     } finally {
@@ -118,7 +133,23 @@ export async function benchPolicy(opts: { endpointCounts: number[]; ruleCounts: 
 
 export function formatPolicyTable(rows: PolicyBenchRow[]): string {
   const f = (xs: number[]) => `${Math.round(median(xs))} (${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))})`;
-  const lines = ['| endpoints | rules | import → enforced on all, ms | map writes | one rule changed, ms | map writes | one new pod absorbed, ms | map writes | agent RSS MB |', '|---|---|---|---|---|---|---|---|---|'];
-  for (const r of rows) lines.push(`| ${r.endpoints} | ${r.rules} | ${f(r.importMs)} | ${r.importWrites} | ${f(r.changeMs)} | ${r.changeWrites} | ${f(r.newPodMs)} | ${r.newPodWrites} | ${r.rssMb} |`);
+  const incremental = rows.filter((r) => r.regeneration === 'incremental');
+  const baseline = (r: PolicyBenchRow) => rows.find((b) => b.regeneration === 'full' && b.endpoints === r.endpoints && b.rules === r.rules);
+  const ratio = (xs: number[], base: number[] | undefined) => (base ? ` ×${(median(xs) / median(base)).toFixed(2)}` : '');
+  const lines = [
+    '| endpoints | rules | import → enforced on all, ms | map writes | one rule changed, ms (vs full) | map writes | endpoints diffed | one new pod absorbed, ms (vs full) | map writes | endpoints diffed | agent RSS MB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of incremental) {
+    const b = baseline(r);
+    lines.push(`| ${r.endpoints} | ${r.rules} | ${f(r.importMs)} | ${r.importWrites} | ${f(r.changeMs)}${ratio(r.changeMs, b?.changeMs)} | ${r.changeWrites} | ` +
+      `${r.changeSynced} | ${f(r.newPodMs)}${ratio(r.newPodMs, b?.newPodMs)} | ${r.newPodWrites} | ${r.newPodSynced} | ${r.rssMb} |`);
+  }
+  const full = rows.filter((r) => r.regeneration === 'full');
+  if (full.length > 0) {
+    lines.push('', 'Baseline, same run: the same agent with `--policy-regeneration full` (every endpoint group resolved and every endpoint diffed on every change).', '',
+      '| endpoints | rules | import, ms | one rule changed, ms | endpoints diffed | one new pod absorbed, ms | endpoints diffed |', '|---|---|---|---|---|---|---|');
+    for (const r of full) lines.push(`| ${r.endpoints} | ${r.rules} | ${f(r.importMs)} | ${f(r.changeMs)} | ${r.changeSynced} | ${f(r.newPodMs)} | ${r.newPodSynced} |`);
+  }
   return lines.join('\n');
 }

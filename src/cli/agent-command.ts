@@ -8,7 +8,7 @@ import type { EnforcementMode } from '../agent/policy-engine.js';
 
 interface AgentFlags {
   node: string; podCidr: string; socket?: string; stateDir: string; bpffsDir?: string; clusterName: string;
-  mtu: string; enablePolicy: string; flowBufferSize: string;
+  mtu: string; enablePolicy: string; flowBufferSize: string; policyRegeneration: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -24,8 +24,10 @@ export function registerAgentCommand(program: Command): void {
     .option('--mtu <n>', 'pod interface MTU', '1500')
     .option('--enable-policy <mode>', 'policy enforcement: default, always or never', 'default')
     .option('--flow-buffer-size <n>', 'flows kept in memory', '4095')
+    .option('--policy-regeneration <how>', 'incremental (only what a change touches) or full (every endpoint on every change: a benchmark baseline)', 'incremental')
     .action(async (f: AgentFlags, cmd: Command) => {
       if (!['default', 'always', 'never'].includes(f.enablePolicy)) throw new MembraneError('EINVAL', `--enable-policy: "${f.enablePolicy}" is not default, always or never`);
+      if (!['incremental', 'full'].includes(f.policyRegeneration)) throw new MembraneError('EINVAL', `--policy-regeneration: "${f.policyRegeneration}" is not incremental or full`);
       const mtu = Number(f.mtu);
       if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new MembraneError('EINVAL', `--mtu: "${f.mtu}" is not an MTU between 576 and 65535`);
       const ring = Number(f.flowBufferSize);
@@ -37,7 +39,7 @@ export function registerAgentCommand(program: Command): void {
       const agent = new Agent({
         node: f.node, clusterName: f.clusterName, podCIDR: f.podCidr, stateDir: f.stateDir,
         bpffsDir: f.bpffsDir ?? `/sys/fs/bpf/membrane/${f.node}`, mtu, enforcement: f.enablePolicy as EnforcementMode,
-        flowRingCapacity: ring, log,
+        flowRingCapacity: ring, fullRegeneration: f.policyRegeneration === 'full', log,
       });
       await agent.start();
       const api = new ApiServer(agent, socket, log);

@@ -126,7 +126,7 @@ describe('formatStatus', () => {
     node: 'node-1', version: '0.1.0', uptimeSeconds: 42,
     datapath: { pinnedDir: '/sys/fs/bpf/membrane/node-1', programsAttached: 3, adopted: false },
     ipam: { podCIDR: '10.244.1.0/24', allocated: 4, capacity: 254 },
-    endpoints: 3, identities: 7, policyRevision: 2, lastRegeneration: { written: 5, deleted: 1, endpoints: 3, resolutions: 2 },
+    endpoints: 3, identities: 7, policyRevision: 2, lastRegeneration: { written: 5, deleted: 1, endpoints: 3, resolutions: 2, groups: 2, endpointsSynced: 0 },
     flows: { current: 100, max: 4095, seen: 1234, lost: 0 },
   };
 

@@ -53,28 +53,54 @@ function blocksHoldPods(rules: readonly CidrRule[], ips: readonly string[] | und
 /** Pod IPs by identity: the IPs of the pods that have each identity. */
 export type PodIpsByIdentity = ReadonlyMap<number, readonly string[]>;
 
+/** Whether `peer` stands for any peer at all (identity 0 in the policy map), including identities not known yet. */
+export function peerIsWildcard(peer: PeerSpec | undefined): boolean {
+  if (!peer) return true;
+  if (peer.kind === 'endpoints') return peer.selectors.some((s) => s.selectsAll);
+  if (peer.kind === 'entities') return peer.entities.includes('all');
+  return false;
+}
+
+/**
+ * Whether `peer` selects one known identity (never identity 0, the wildcard).
+ * `podIps` serves ipBlock peers (see above); without it they select no pod.
+ */
+export function peerSelects(peer: PeerSpec, identity: IdentityLike, clusterName?: string, podIps?: PodIpsByIdentity): boolean {
+  if (identity.id === 0) return false;
+  switch (peer.kind) {
+    case 'endpoints':
+      return peer.selectors.some((s) => s.matches(identity.labels));
+    case 'entities':
+      return peer.entities.some((e) => entitySelects(e, identity, clusterName));
+    case 'cidr':
+      return peer.cidrs.some((c) => cidrRuleSelects(c, identity)) ||
+        (peer.matchesPods === true && blocksHoldPods(peer.cidrs, podIps?.get(identity.id)));
+  }
+}
+
+/** Whether what `peer` selects can change with the pod IPs of an identity (ipBlock peers). */
+export const peerDependsOnPodIps = (peer: PeerSpec): boolean => peer.kind === 'cidr' && peer.matchesPods === true;
+
 /**
  * The identities `peer` selects among `identities` (identity 0 is skipped: it
- * is the wildcard, not a peer). No peer given means any peer. `podIps` serves
- * ipBlock peers (see above); without it they select no pod.
+ * is the wildcard, not a peer). No peer given means any peer.
  */
 export function peerIdentities(
   peer: PeerSpec | undefined, identities: readonly IdentityLike[], clusterName?: string, podIps?: PodIpsByIdentity,
 ): PeerIdentities {
-  const known = identities.filter((i) => i.id !== 0);
-  const pick = (selects: (i: IdentityLike) => boolean): number[] => known.filter(selects).map((i) => i.id);
-  let wildcard = false;
-  let ids: number[] = [];
-  if (!peer) {
-    wildcard = true;
-  } else if (peer.kind === 'endpoints') {
-    wildcard = peer.selectors.some((s) => s.selectsAll);
-    ids = pick((i) => peer.selectors.some((s) => s.matches(i.labels)));
-  } else if (peer.kind === 'entities') {
-    wildcard = peer.entities.includes('all');
-    ids = pick((i) => peer.entities.some((e) => entitySelects(e, i, clusterName)));
-  } else {
-    ids = pick((i) => peer.cidrs.some((c) => cidrRuleSelects(c, i)) || (peer.matchesPods === true && blocksHoldPods(peer.cidrs, podIps?.get(i.id))));
+  const ids = peer ? identities.filter((i) => peerSelects(peer, i, clusterName, podIps)).map((i) => i.id) : [];
+  return { wildcard: peerIsWildcard(peer), ids: [...new Set(ids)].sort((a, b) => a - b) };
+}
+
+/** Stable text of a peer, equal for peers that select the same identities: the selector cache's key. */
+export function peerKey(peer: PeerSpec | undefined): string {
+  if (!peer) return '*';
+  switch (peer.kind) {
+    case 'endpoints':
+      return `endpoints:${peer.selectors.map(String).sort().join('|')}`;
+    case 'entities':
+      return `entities:${[...peer.entities].sort().join(',')}`;
+    case 'cidr':
+      return `cidr${peer.matchesPods ? '+pods' : ''}:${peer.cidrs.map((c) => `${c.cidr ?? `group=${c.cidrGroupRef ?? String(c.cidrGroupSelector)}`}-${[...c.except].sort().join('-')}`).sort().join('|')}`;
   }
-  return { wildcard, ids: [...new Set(ids)].sort((a, b) => a - b) };
 }

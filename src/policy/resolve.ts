@@ -28,10 +28,10 @@ import type { IdentityLike } from './entities.js';
 import { lookupPolicy, type PolicyVerdict } from './lookup.js';
 import { MapState, policyKey, type PolicyEntry } from './mapstate.js';
 import { icmpBlocks } from './icmp.js';
-import { peerIdentities, type PodIpsByIdentity } from './peers.js';
+import { peerIdentities, type PeerIdentities, type PodIpsByIdentity } from './peers.js';
 import { portBlocks, type NamedPort } from './ports.js';
 import { refKey, type PolicyRepository, type RuleLocation, type StoredPolicy } from './repository.js';
-import { isDenySection, isEgressSection, type PolicyRule, type RuleSection } from './types.js';
+import { isDenySection, isEgressSection, type PeerSpec, type PolicyRule, type RuleSection } from './types.js';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
 
@@ -53,6 +53,11 @@ export interface ResolveInput {
    * peers, which match pods by IP (peers.ts). Absent: ipBlocks match no pod.
    */
   podIps?: PodIpsByIdentity;
+  /**
+   * Where peers' selections come from: the selector cache (incremental.ts)
+   * when given; otherwise each is computed from `identities`.
+   */
+  selectPeers?: (peer: PeerSpec | undefined) => PeerIdentities;
 }
 
 export interface ResolvedPolicy {
@@ -122,7 +127,9 @@ function addRuleEntries(mapState: MapState, input: ResolveInput, policy: StoredP
     const deny = isDenySection(section);
     rule[section].forEach((peerRule, index) => {
       if (!peerRule.peer && !peerRule.toPorts?.length && !peerRule.icmps?.length) return;
-      const peers = peerIdentities(peerRule.peer, input.identities, input.clusterName, input.podIps);
+      const peers = input.selectPeers
+        ? input.selectPeers(peerRule.peer)
+        : peerIdentities(peerRule.peer, input.identities, input.clusterName, input.podIps);
       const ids = peers.wildcard ? [0] : peers.ids;
       const blocks = peerRule.icmps?.length ? icmpBlocks(peerRule.icmps) : portBlocks(peerRule.toPorts, egress ? named.egress : named.ingress);
       if (ids.length === 0 || blocks.length === 0) return;
