@@ -3,12 +3,16 @@
  * membrane endpoint datapath, attached with tc clsact to the host side of
  * every endpoint's veth:
  *   from_container (tc ingress): packets the pod sends. Source check,
+ *     service translation (lib/lb.h: a packet for a service frontend is
+ *     DNATed to a backend first, so conntrack and policy see the backend),
  *     conntrack and the endpoint's egress policy; when the destination is
  *     another local endpoint, its ingress side runs here too and the packet
  *     goes straight into that pod (bpf_redirect_peer), skipping the node's
  *     stack. Other destinations continue into the node's stack.
  *   to_container (tc egress): packets the node's stack delivers to the pod.
  *     Conntrack, source identity from the ipcache, ingress policy.
+ * Replies of service connections are rewritten to come from the frontend
+ * once both endpoints' conntrack has recognised them.
  * Every new connection's verdict and every drop becomes a flow event;
  * packets of known connections are only counted.
  */
@@ -18,6 +22,7 @@
 #include "lib/conntrack.h"
 #include "lib/policy.h"
 #include "lib/events.h"
+#include "lib/lb.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -44,14 +49,18 @@ static __always_inline int drop(const struct pkt *p, struct event_ctx *c, int re
 /*
  * endpoint_side runs one local endpoint's half of the datapath for a packet
  * (DIR_EGRESS: the endpoint sends; DIR_INGRESS: it receives). Replies and
- * ICMP errors about tracked connections pass without a policy lookup. Every
- * other packet is checked against the endpoint's policy for the peer's
- * identity, established connections included, so a new deny cuts an open
- * connection. A new connection's verdict is a flow event; packets of known
- * connections are only counted. Returns TC_ACT_OK or TC_ACT_SHOT.
+ * ICMP errors about tracked connections pass without a policy lookup; a
+ * reply's service translation goes to `reply_nat`. Every other packet is
+ * checked against the endpoint's policy for the peer's identity,
+ * established connections included, so a new deny cuts an open connection
+ * (a pod reaching itself through a service is not checked on its ingress
+ * side: a pod cannot block itself). A new connection's verdict is a flow
+ * event and its entry records the service translation `x`; packets of
+ * known connections are only counted. Returns TC_ACT_OK or TC_ACT_SHOT.
  */
 static __always_inline int endpoint_side(const struct pkt *p, const struct endpoint_info *ep, __u8 dir,
-					 __u32 peer_id, __u32 ifindex, __u64 now)
+					 __u32 peer_id, __u32 ifindex, const struct lb_xlate *x,
+					 struct ct_nat *reply_nat, __u64 now)
 {
 	struct event_ctx c = {
 		.ifindex = ifindex,
@@ -60,10 +69,13 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 		.obs_point = dir == DIR_EGRESS ? OBS_FROM_ENDPOINT : OBS_TO_ENDPOINT,
 		.src_identity = dir == DIR_EGRESS ? ep->identity : peer_id,
 		.dst_identity = dir == DIR_EGRESS ? peer_id : ep->identity,
+		.svc_id = x->nat.rev_nat_id,
+		.orig_daddr = x->orig_daddr,
+		.orig_dport = x->orig_dport,
 	};
 
 	int tracked = ct_trackable(p);
-	enum ct_status st = tracked ? ct_lookup(p, dir, now) : CT_NEW;
+	enum ct_status st = tracked ? ct_lookup(p, dir, now, reply_nat) : CT_NEW;
 	if (st == CT_REPLY || (p->icmp_related && ct_related(p, dir, now))) {
 		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
@@ -71,9 +83,11 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 
 	/* ICMP rules match the ICMP type in the port field, as Cilium does. */
 	__u16 port = p->proto == IPPROTO_ICMP ? bpf_htons(p->icmp_type) : p->dport;
-	struct policy_verdict v;
+	struct policy_verdict v = {};
 	__u8 audit_dir = dir == DIR_EGRESS ? EP_F_AUDIT_EGRESS : EP_F_AUDIT_INGRESS;
-	int ret = policy_can_access(ep->ep_id, dir == DIR_EGRESS, peer_id, p->proto, port, &v);
+	int ret = 0;
+	if (!(x->nat.loopback && dir == DIR_INGRESS))
+		ret = policy_can_access(ep->ep_id, dir == DIR_EGRESS, peer_id, p->proto, port, &v);
 	/* An audited deny is reported for what passes anyway: allowed, or denied only by an audited default deny. */
 	if ((ret == 0 || (ret == -REASON_DROP_POLICY && (ep->flags & audit_dir))) && (ep->flags & EP_F_AUDIT_DENIES) &&
 	    policy_audit_denied(ep->ep_id, dir == DIR_EGRESS, peer_id, p->proto, port, &v))
@@ -95,7 +109,7 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 	}
 
 	if (tracked) {
-		ret = ct_create(p, dir, ep->ep_id, peer_id, c.cookie, now);
+		ret = ct_create(p, dir, ep->ep_id, peer_id, c.cookie, &x->nat, now);
 		if (ret < 0)
 			return drop(p, &c, -ret, now);
 	}
@@ -156,6 +170,37 @@ static __always_inline struct endpoint_info *packet_endpoint(struct __sk_buff *s
 	return ep;
 }
 
+/* Drops a packet for a service frontend that has no backend to give it (reason 158), naming the service. */
+static __always_inline int service_drop(struct __sk_buff *skb, const struct pkt *p, const struct endpoint_info *src,
+					const struct lb_xlate *x, int reason, __u64 now)
+{
+	struct event_ctx c = {
+		.ifindex = skb->ifindex,
+		.dir = DIR_EGRESS,
+		.ep_id = src->ep_id,
+		.obs_point = OBS_FROM_ENDPOINT,
+		.src_identity = src->identity,
+		.dst_identity = ipcache_identity(p->daddr),
+		.svc_id = x->nat.rev_nat_id,
+		.orig_daddr = x->orig_daddr,
+		.orig_dport = x->orig_dport,
+	};
+	return drop(p, &c, reason, now);
+}
+
+/* Rewrites a reply of a service connection to come from its frontend; drops what cannot be rewritten. */
+static __always_inline int reply_rev_nat(struct __sk_buff *skb, struct pkt *p, const struct ct_nat *nat, __u8 dir)
+{
+	if (!nat->rev_nat_id)
+		return TC_ACT_OK;
+	int ret = lb_reverse_nat(skb, p, nat);
+	if (ret < 0) {
+		count_packet((__u8)-ret, dir, p->len);
+		return TC_ACT_SHOT;
+	}
+	return TC_ACT_OK;
+}
+
 SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
@@ -166,15 +211,26 @@ int from_container(struct __sk_buff *skb)
 	if (!src)
 		return verdict;
 
-	struct endpoint_info *dst = bpf_map_lookup_elem(&endpoints, &p.daddr);
+	struct lb_xlate x = {};
+	int ret = lb_translate(skb, &p, now, &x);
+	if (ret < 0)
+		return service_drop(skb, &p, src, &x, -ret, now);
+
+	/* A hairpin reply is addressed to LB_LOOPBACK_IP: it goes back to the sender itself. */
+	__u32 dst_ip = p.daddr == bpf_htonl(LB_LOOPBACK_IP) ? p.saddr : p.daddr;
+	struct endpoint_info *dst = bpf_map_lookup_elem(&endpoints, &dst_ip);
 	__u32 dst_id = dst ? dst->identity : ipcache_identity(p.daddr);
-	if (endpoint_side(&p, src, DIR_EGRESS, dst_id, skb->ifindex, now) != TC_ACT_OK)
+	struct ct_nat reply_nat = {};
+	if (endpoint_side(&p, src, DIR_EGRESS, dst_id, skb->ifindex, &x, &reply_nat, now) != TC_ACT_OK)
 		return TC_ACT_SHOT;
 	if (!dst)
-		return TC_ACT_OK; /* not local: the node's stack routes it */
+		return reply_rev_nat(skb, &p, &reply_nat, DIR_EGRESS); /* not local: the node's stack routes it */
 
 	/* Local destination: its ingress side here, then straight into its pod. */
-	if (endpoint_side(&p, dst, DIR_INGRESS, src->identity, dst->ifindex, now) != TC_ACT_OK)
+	struct ct_nat dst_reply_nat = {};
+	if (endpoint_side(&p, dst, DIR_INGRESS, src->identity, dst->ifindex, &x, &dst_reply_nat, now) != TC_ACT_OK)
+		return TC_ACT_SHOT;
+	if (reply_rev_nat(skb, &p, &reply_nat, DIR_EGRESS) != TC_ACT_OK)
 		return TC_ACT_SHOT;
 	if (rewrite_l2(skb, dst) < 0)
 		return TC_ACT_SHOT;
@@ -190,5 +246,9 @@ int to_container(struct __sk_buff *skb)
 	struct endpoint_info *ep = packet_endpoint(skb, &p, DIR_INGRESS, now, &verdict);
 	if (!ep)
 		return verdict;
-	return endpoint_side(&p, ep, DIR_INGRESS, ipcache_identity(p.saddr), skb->ifindex, now);
+	struct lb_xlate x = {};
+	struct ct_nat reply_nat = {};
+	if (endpoint_side(&p, ep, DIR_INGRESS, ipcache_identity(p.saddr), skb->ifindex, &x, &reply_nat, now) != TC_ACT_OK)
+		return TC_ACT_SHOT;
+	return reply_rev_nat(skb, &p, &reply_nat, DIR_INGRESS);
 }

@@ -19,6 +19,12 @@
 #define CT_LIFETIME_NONTCP (60ULL * NSEC)   /* UDP, ICMP, other: 1m */
 #define CT_REFRESH_SLACK (1ULL * NSEC)      /* skip rewriting the deadline for less */
 
+/* What a connection's entry says about service translation. */
+struct ct_nat {
+	__u16 rev_nat_id; /* replies come from this frontend; 0 = not a service connection */
+	__u8 loopback;    /* hairpin: the client's source was rewritten to LB_LOOPBACK_IP */
+};
+
 enum ct_status {
 	CT_NEW = 0,
 	CT_ESTABLISHED = 1, /* packet in the connection's original direction */
@@ -75,8 +81,9 @@ static __always_inline void ct_refresh(struct ct_entry *e, const struct pkt *p, 
  * (DIR_EGRESS in from-container, DIR_INGRESS in to-container): part of a
  * connection the endpoint's side opened, a reply to one the other side
  * opened, or new. A TCP SYN on a closing entry starts a new connection.
+ * For a reply, `reply_nat` receives the connection's service translation.
  */
-static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, __u64 now)
+static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, __u64 now, struct ct_nat *reply_nat)
 {
 	struct ct_key key = {
 		.saddr = p->saddr, .daddr = p->daddr,
@@ -106,6 +113,8 @@ static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, _
 			return CT_NEW;
 		}
 		ct_refresh(e, p, 1, now);
+		reply_nat->rev_nat_id = e->rev_nat_id;
+		reply_nat->loopback = !!(e->flags & CT_F_LB_LOOPBACK);
 		return CT_REPLY;
 	}
 	return CT_NEW;
@@ -136,9 +145,13 @@ static __always_inline int ct_related(const struct pkt *p, __u8 dir, __u64 now)
 	return e && e->expires_ns >= now;
 }
 
-/* ct_create records a new connection allowed by `cookie`. Returns 0 or a negative reason. */
+/*
+ * ct_create records a new connection allowed by `cookie`, with its service
+ * translation (`nat`) when it was opened towards a frontend. Returns 0 or a
+ * negative reason.
+ */
 static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u16 ep_id, __u32 peer_identity,
-				     __u32 cookie, __u64 now)
+				     __u32 cookie, const struct ct_nat *nat, __u64 now)
 {
 	struct ct_key key = {
 		.saddr = p->saddr, .daddr = p->daddr,
@@ -152,7 +165,10 @@ static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u16 ep_id,
 		.cookie = cookie,
 		.ep_id = ep_id,
 		.tcp_flags_fwd = p->tcp_flags,
+		.rev_nat_id = nat->rev_nat_id,
 	};
+	if (nat->loopback)
+		e.flags |= CT_F_LB_LOOPBACK;
 	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		e.flags |= CT_F_CLOSING;
 	e.expires_ns = now + ct_lifetime(&e, p);

@@ -37,6 +37,9 @@ struct event_ctx {
 	__u8 is_reply;
 	__u8 match_type;
 	__u8 obs_point;
+	__u16 svc_id;      /* service connections: the frontend's id; 0 = none */
+	__u16 orig_dport;  /* network order */
+	__u32 orig_daddr;  /* the frontend address before DNAT; network order */
 };
 
 /*
@@ -75,6 +78,10 @@ static __always_inline void emit_event(const struct pkt *p, const struct event_c
 	ev->match_type = c->match_type;
 	ev->obs_point = c->obs_point;
 	ev->icmp_type = p->icmp_type;
+	ev->orig_daddr = c->orig_daddr;
+	ev->orig_dport = c->orig_dport;
+	ev->svc_id = c->svc_id;
+	ev->pad = 0;
 	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	bpf_ringbuf_submit(ev, pending >= EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }

@@ -127,10 +127,20 @@ struct ct_entry {
 	__u8 tcp_flags_fwd;   /* flags seen in the original direction */
 	__u8 tcp_flags_rev;   /* flags seen in the reply direction */
 	__u8 flags;           /* CT_F_* */
-	__u8 pad[3];
+	__u8 pad;
+	__u16 rev_nat_id;     /* service connections: the frontend replies must appear to come from; 0 = none */
+	__u32 backend_id;     /* service entries (CT_DIR_SERVICE): the backend the connection stays on */
+	__u32 pad2;
 };
 #define CT_F_CLOSING 1
 #define CT_F_SEEN_REPLY 2
+/* Hairpin: the source was rewritten to LB_LOOPBACK_IP (the client is its own backend). */
+#define CT_F_LB_LOOPBACK 4
+/*
+ * ct_key.dir of a service entry: the client's tuple towards the frontend
+ * (VIP:port), which remembers the chosen backend, as Cilium's TUPLE_F_SERVICE.
+ */
+#define CT_DIR_SERVICE 4
 
 /* metrics: per-CPU array indexed by METRICS_INDEX(reason, dir). */
 struct metrics_value {
@@ -171,6 +181,82 @@ struct flow_event {
 	__u8 match_type;     /* MATCH_* */
 	__u8 obs_point;      /* OBS_* */
 	__u8 icmp_type;
+	__u32 orig_daddr;    /* service connections: the frontend address before DNAT (network order); 0 = none */
+	__u16 orig_dport;    /* network order */
+	__u16 svc_id;        /* the service's reverse-NAT id; 0 = none */
+	__u32 pad;
 };
+
+/*
+ * Load balancing (services), as Cilium's lb4 maps. A frontend (VIP, port,
+ * protocol) has a master entry at slot 0 and its backends at slots
+ * 1..total: the `count` active ones first (the only ones new connections
+ * pick), then the terminating ones (kept so the agent can read them back).
+ */
+struct lb_service_key {
+	__u32 vip;       /* network order */
+	__u16 dport;     /* network order */
+	__u16 slot;      /* 0 = master */
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct lb_service {
+	__u32 backend_id;       /* slot > 0 */
+	__u32 affinity_timeout; /* master: session affinity timeout in seconds */
+	__u16 count;            /* master: active backends, in slots 1..count */
+	__u16 total;            /* master: all backends, in slots 1..total */
+	__u16 rev_nat_id;       /* master: the frontend's id (lb_rev_nat key) */
+	__u8 flags;             /* master: LB_SVC_F_* */
+	__u8 algorithm;         /* master: LB_ALG_* */
+};
+#define LB_SVC_F_AFFINITY 16 /* as Cilium's SVC_FLAG_AFFINITY */
+#define LB_ALG_RANDOM 0
+#define LB_ALG_MAGLEV 1
+
+/* lb_backends: backend id -> address. */
+struct lb_backend {
+	__u32 ip;        /* network order */
+	__u16 port;      /* network order */
+	__u8 proto;
+	__u8 flags;      /* LB_BACKEND_* */
+};
+#define LB_BACKEND_ACTIVE 0
+#define LB_BACKEND_TERMINATING 1
+
+/* lb_rev_nat: the frontend's id (__u16) -> the address replies must come from. */
+struct lb_rev_nat {
+	__u32 vip;       /* network order */
+	__u16 port;      /* network order */
+	__u16 pad;
+};
+
+/* lb_affinity: session affinity, (client, frontend) -> the backend it was given. */
+struct lb_affinity_key {
+	__u32 client_ip; /* network order */
+	__u16 rev_nat_id;
+	__u16 pad;
+};
+
+struct lb_affinity {
+	__u64 last_used_ns; /* bpf_ktime_get_ns() of the last new connection */
+	__u32 backend_id;
+	__u32 pad;
+};
+
+/*
+ * lb_maglev: the frontend's id (__u32) -> its Maglev lookup table, computed
+ * by the agent. One map value per frontend, so a table is replaced whole.
+ */
+#define LB_MAGLEV_SIZE 1021
+struct lb_maglev_table {
+	__u32 backend_ids[LB_MAGLEV_SIZE];
+};
+
+/*
+ * The source address of hairpin connections (a pod reaching itself through
+ * a service), as Cilium's IPV4_LOOPBACK: 169.254.42.1, host order.
+ */
+#define LB_LOOPBACK_IP 0xa9fe2a01
 
 #endif

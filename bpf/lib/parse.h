@@ -14,6 +14,7 @@ struct pkt {
 	__u8 icmp_type;
 	__u8 icmp_echo;  /* 1 = echo request, 2 = echo reply, 0 = other ICMP */
 	__u32 len;
+	__u16 l4_off;    /* offset of the L4 header in the frame */
 	/* ICMP errors: the tuple of the packet the error is about (icmp_related = 1). */
 	__u8 icmp_related;
 	__u8 inner_proto;
@@ -90,6 +91,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	p->icmp_related = 0;
 
 	void *l4 = (void *)ip + ip->ihl * 4;
+	p->l4_off = sizeof(*eth) + ip->ihl * 4;
 	switch (ip->protocol) {
 	case IPPROTO_TCP: {
 		struct tcphdr *tcp = l4;

@@ -34,6 +34,9 @@ import { PolicyEngine, type EnforcementMode, type ResolvedEndpointPolicy } from 
 import { podIdentityLabels } from './labels.js';
 import { kernelIpcacheIdentity, tracePolicies, tracePolicy, type TraceContext } from './trace.js';
 import { validateTraceBatch, validateTraceRequest } from './trace-request.js';
+import type { K8sServiceModel, ServiceFrontendModel } from '../api/types.js';
+import { ServiceRegistry } from '../service/registry.js';
+import { FileServiceStore } from '../service/store.js';
 
 export const VERSION = '0.1.0';
 
@@ -68,6 +71,8 @@ export class Agent {
   private adopted = false;
   private readonly observer: FlowObserver;
   private k8s!: K8sMetadata;
+  /** Services and their load-balancer frontends (see the services section). */
+  private services!: ServiceRegistry;
   private readonly endpoints = new Map<number, EndpointRecord>();
   private readonly status = new Map<number, EndpointStatus>();
   private readonly endpointIds = new EndpointIdAllocator();
@@ -123,6 +128,7 @@ export class Agent {
       this.hostIps.add(ip);
       this.kernel.upsertIpcache(ip, 32, 1);
     }
+    this.startServices();
     this.syncCidrIdentities({ regenerate: false });
     for (const c of this.cidrs.list()) this.upsertCidrIpcache(c.prefix, c.id);
 
@@ -577,6 +583,63 @@ export class Agent {
     return this.kernel.metrics();
   }
 
+  // ---- services ----
+
+  /**
+   * Loads the persisted services and makes the LB maps hold exactly their
+   * frontends: what the kernel kept while the agent was away is adopted
+   * under the same ids, what it no longer knows is removed. NodePort
+   * frontends listen on the node's own addresses (not the pods' gateway).
+   */
+  private startServices(): void {
+    this.services = new ServiceRegistry({
+      datapath: this.kernel,
+      nodeIps: [...this.hostIps].filter((ip) => ip !== this.ipam.gateway),
+      store: new FileServiceStore(this.file('services')),
+    });
+    const { written, deleted } = this.services.reconcile();
+    if (written || deleted) this.opts.log(`services: ${written} frontends written, ${deleted} stale ones removed from the LB maps`);
+    this.policy.setServices(this.services.listK8s());
+  }
+
+  /** Policy's `toServices` follows the services: new selections, and CIDR identities for the backends of services without a selector. */
+  private servicesChanged(): void {
+    if (this.policy.setServices(this.services.listK8s())) this.syncCidrIdentities({ regenerate: true });
+  }
+
+  /** PUT /v1/k8s/services/{ns}/{name}: validated, then applied all-or-nothing; resolves once the LB maps hold it. */
+  putService(body: unknown, where: { namespace: string; name: string }): Promise<void> {
+    return this.mutex.run(() => {
+      const stats = this.services.put(body, where);
+      if (stats.written || stats.deleted) this.opts.log(`service ${where.namespace}/${where.name}: ${stats.written} frontends written, ${stats.deleted} removed`);
+      this.servicesChanged();
+    });
+  }
+
+  /** DELETE /v1/k8s/services/{ns}/{name}: also when there is none. */
+  deleteService(namespace: string, name: string): Promise<void> {
+    return this.mutex.run(() => {
+      if (this.services.delete(namespace, name)) {
+        this.opts.log(`service ${namespace}/${name} deleted`);
+        this.servicesChanged();
+      }
+    });
+  }
+
+  listK8sServices(): K8sServiceModel[] {
+    return this.services.listK8s();
+  }
+
+  /** The frontends by id, backend ids as the kernel holds them. */
+  listServices(): ServiceFrontendModel[] {
+    return this.services.listFrontends(this.kernel.realizedServices());
+  }
+
+  /** Throws ENOTFOUND. */
+  getService(id: number): ServiceFrontendModel {
+    return this.services.getFrontend(id, this.kernel.realizedServices());
+  }
+
   // ---- flows ----
 
   private flowContext(): FlowContext {
@@ -592,6 +655,7 @@ export class Agent {
       },
       identityLabels: (id) => (this.identities.lookupById(id) ?? this.cidrs.lookupById(id))?.labels.toStrings(),
       policiesForCookie: (cookie) => this.policy.policiesForCookie(cookie),
+      serviceById: (id) => this.services.serviceById(id),
       defaultDenyPolicies: (epId, ingress) => {
         const st = this.status.get(epId);
         if (!st) return [];

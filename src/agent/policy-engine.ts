@@ -4,9 +4,8 @@
  * the attribution of rule cookies to policies for flows.
  */
 import type { IdentityInfo } from '../identity/allocator.js';
-import type { LabelSet } from '../labels/labels.js';
-import type { ContainerPortModel, PolicyDeleteResponse, PolicyImportResponse, PolicyListModel, PolicyRef } from '../api/types.js';
-import { parsePolicyObject, parsePolicyText } from '../policy/parse.js';
+import type { ContainerPortModel, K8sServiceModel, PolicyDeleteResponse, PolicyImportResponse, PolicyListModel, PolicyRef } from '../api/types.js';
+import { parsePolicyObject, parsePolicyTextWithWarnings } from '../policy/parse.js';
 import { PolicyRepository } from '../policy/repository.js';
 import { referencedCidrs } from '../policy/cidrs.js';
 import { explainVerdict, resolveEndpointPolicy, type ExplainedVerdict, type ResolvedPolicy } from '../policy/resolve.js';
@@ -16,12 +15,18 @@ import { type DesiredPolicy, policyKeyString } from '../datapath/state.js';
 import { EP_F_AUDIT_DENIES, EP_F_AUDIT_EGRESS, EP_F_AUDIT_INGRESS } from '../datapath/layout.js';
 import type { FlowPolicy } from '../hubble/flow.js';
 import { IncrementalResolver, type PassStats } from '../policy/incremental.js';
+import { CIDR_GROUP_KIND, parseCidrGroupObject, type ParsedCidrGroup } from '../policy/cidrgroup.js';
+import { MembraneError } from '../common/errors.js';
+import type { CidrGroups, PolicyServices } from '../policy/types.js';
+import { LabelSet, LabelSource } from '../labels/labels.js';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
 
 export interface PersistedPolicies {
   revision: number;
   policies: { object: unknown; namespace: string }[];
+  /** CiliumCIDRGroup objects; absent in state written before groups existed. */
+  cidrGroups?: unknown[];
 }
 
 export interface ResolvedEndpointPolicy {
@@ -52,11 +57,75 @@ export type ResolutionCache = Map<string, ResolvedPolicy>;
 
 export class PolicyEngine {
   private repo: PolicyRepository;
+  /** CiliumCIDRGroups by name; a new map object on every change, which is how the selector cache sees a change. */
+  private groups: Map<string, ParsedCidrGroup>;
+  private groupView: CidrGroups;
   private readonly incremental: IncrementalResolver<ResolvedEndpointPolicy>;
+  /** Services as policy's `toServices` sees them; a new map object on every change, as for the groups. */
+  private services: PolicyServices = new Map();
+  private servicesDigest = '';
 
   constructor(private readonly mode: EnforcementMode, snapshot: unknown, private readonly persist: (s: PersistedPolicies) => void) {
     this.repo = PolicyEngine.load(snapshot as PersistedPolicies | undefined);
+    this.groups = PolicyEngine.loadGroups(snapshot as PersistedPolicies | undefined);
+    this.groupView = viewOf(this.groups);
     this.incremental = new IncrementalResolver(mode, toEndpointPolicy);
+  }
+
+  private static loadGroups(saved: PersistedPolicies | undefined): Map<string, ParsedCidrGroup> {
+    const groups = (saved?.cidrGroups ?? []).map((o) => parseCidrGroupObject(o));
+    return new Map(groups.map((g) => [g.group.name, g]));
+  }
+
+  /** Adds or replaces CIDR groups (all given ones, already validated); persists. */
+  putCidrGroups(groups: readonly ParsedCidrGroup[]): { name: string; action: 'created' | 'configured' | 'unchanged' }[] {
+    const next = new Map(this.groups);
+    const results = groups.map((g) => {
+      const old = next.get(g.group.name);
+      next.set(g.group.name, g);
+      const action = !old ? 'created' as const
+        : JSON.stringify(old.group.cidrs) === JSON.stringify(g.group.cidrs) && old.group.labels.canonical() === g.group.labels.canonical() ? 'unchanged' as const
+          : 'configured' as const;
+      return { name: g.group.name, action };
+    });
+    if (results.some((r) => r.action !== 'unchanged')) {
+      this.groups = next;
+      this.groupView = viewOf(next);
+      this.save();
+    }
+    return results;
+  }
+
+  /** Removes a CIDR group; false when there was none. */
+  deleteCidrGroup(name: string): boolean {
+    if (!this.groups.has(name)) return false;
+    const next = new Map(this.groups);
+    next.delete(name);
+    this.groups = next;
+    this.groupView = viewOf(next);
+    this.save();
+    return true;
+  }
+
+  /** Takes the node's services for `toServices`; true when what policy sees of them changed. */
+  setServices(list: readonly K8sServiceModel[]): boolean {
+    const view = list.map((svc) => ({
+      namespace: svc.namespace, name: svc.name, labels: svc.labels ?? {}, ...(svc.selector ? { selector: svc.selector } : {}),
+      backendIps: [...new Set(svc.backends.filter((b) => !b.terminating).map((b) => b.ip))].sort(),
+    }));
+    const digest = JSON.stringify(view);
+    if (digest === this.servicesDigest) return false;
+    this.servicesDigest = digest;
+    this.services = new Map(view.map((v) => [`${v.namespace}/${v.name}`, { ...v, labels: LabelSet.fromRecord(v.labels, LabelSource.K8s) }]));
+    return true;
+  }
+
+  listCidrGroups(): { name: string; labels: Record<string, string>; externalCIDRs: string[] }[] {
+    return [...this.groups.values()].map((g) => ({
+      name: g.group.name,
+      labels: Object.fromEntries([...g.group.labels].map((l) => [l.key, l.value])),
+      externalCIDRs: [...g.group.cidrs],
+    })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   private static load(saved: PersistedPolicies | undefined): PolicyRepository {
@@ -69,11 +138,17 @@ export class PolicyEngine {
 
   /** The repository as persisted, to go back to with restore(). */
   snapshot(): PersistedPolicies {
-    return { revision: this.repo.revision, policies: this.repo.list().map((p) => ({ object: p.object, namespace: p.ref.namespace })) };
+    return {
+      revision: this.repo.revision,
+      policies: this.repo.list().map((p) => ({ object: p.object, namespace: p.ref.namespace })),
+      cidrGroups: [...this.groups.values()].map((g) => g.object),
+    };
   }
 
   restore(s: PersistedPolicies): void {
     this.repo = PolicyEngine.load(s);
+    this.groups = PolicyEngine.loadGroups(s);
+    this.groupView = viewOf(this.groups);
     this.incremental.clear();
     this.persist(s);
   }
@@ -84,23 +159,47 @@ export class PolicyEngine {
 
   /** The IPv4 prefixes the policies name, each of which needs a CIDR identity. */
   referencedCidrs(): string[] {
-    return referencedCidrs(this.repo);
+    // Every IPv4 prefix of every CIDR group gets an identity too, whether or not a rule names the group yet.
+    const fromGroups = [...this.groups.values()].flatMap((g) => g.group.cidrs).filter((c) => !c.includes(':'));
+    // The backends of services without a selector, when some rule has toServices: a backend outside the cluster is reached by its CIDR identity.
+    const usesServices = this.repo.rules().some(({ rule }) => [...rule.egress, ...rule.egressDeny].some((r) => r.peer?.kind === 'services'));
+    const fromServices = usesServices
+      ? [...this.services.values()].filter((s) => !s.selector).flatMap((s) => s.backendIps.map((ip) => `${ip}/32`))
+      : [];
+    return [...new Set([...referencedCidrs(this.repo), ...fromGroups, ...fromServices])];
   }
 
+  /** The policies, then the CIDR groups (as objects without rules). */
   list(): PolicyListModel {
-    return this.repo.toListModel();
+    const model = this.repo.toListModel();
+    const groups = [...this.groups.values()].map((g) => ({ kind: CIDR_GROUP_KIND, namespace: '', name: g.group.name, revision: model.revision, object: g.object, rules: [] }));
+    return { ...model, policies: [...model.policies, ...groups] };
   }
 
-  /** Parses and imports all documents or none; persists the result. */
+  /** Parses and imports all documents or none; persists the result. The parser's warnings (IPv6 parts) come back with it. */
   import(text: string, defaultNamespace: string): PolicyImportResponse {
-    const parsed = parsePolicyText(text, defaultNamespace);
-    const res = this.repo.import(parsed);
+    const { policies, cidrGroups, warnings } = parsePolicyTextWithWarnings(text, defaultNamespace);
+    // The repository refuses before changing anything; groups cannot fail once parsed.
+    const res = this.repo.import(policies);
+    const groups = this.putCidrGroups(cidrGroups).map((g) => ({ ref: { kind: CIDR_GROUP_KIND, namespace: '', name: g.name }, action: g.action }));
     this.save();
-    return res;
+    const out: PolicyImportResponse = { ...res, results: [...res.results, ...groups] };
+    return warnings.length > 0 ? { ...out, warnings } : out;
   }
 
   delete(ref: PolicyRef | 'all'): PolicyDeleteResponse {
-    const res = ref === 'all' ? this.repo.deleteAll() : this.repo.delete(ref);
+    if (ref !== 'all' && ref.kind === CIDR_GROUP_KIND) {
+      if (!this.deleteCidrGroup(ref.name)) throw new MembraneError('ENOTFOUND', `${CIDR_GROUP_KIND} ${ref.name} not found; list policies to see their names`);
+      return { revision: this.repo.revision, deleted: [ref] };
+    }
+    if (ref === 'all') {
+      const groups = [...this.groups.keys()].map((name) => ({ kind: CIDR_GROUP_KIND, namespace: '', name }));
+      for (const g of groups) this.deleteCidrGroup(g.name);
+      const res = this.repo.deleteAll();
+      this.save();
+      return { ...res, deleted: [...res.deleted, ...groups] };
+    }
+    const res = this.repo.delete(ref);
     this.save();
     return res;
   }
@@ -119,6 +218,8 @@ export class PolicyEngine {
       enforcement: this.mode,
       namedPorts,
       ...(podIps ? { podIps } : {}),
+      cidrGroups: this.groupView,
+      services: this.services,
     });
   }
 
@@ -132,7 +233,7 @@ export class PolicyEngine {
    * change since the last pass keep their resolution.
    */
   beginPass(identities: readonly IdentityInfo[], podIps: PodIpsByIdentity): void {
-    this.incremental.begin(this.repo, identities, podIps);
+    this.incremental.begin(this.repo, identities, podIps, this.groupView, this.services);
   }
 
   /** The policy of the endpoints with these labels and ports; `changed` is false when the last pass's still holds. */
@@ -216,4 +317,8 @@ function toEndpointPolicy(res: ResolvedPolicy): ResolvedEndpointPolicy {
   const auditFlags = (res.auditDefaultDeny.ingress ? EP_F_AUDIT_INGRESS : 0) | (res.auditDefaultDeny.egress ? EP_F_AUDIT_EGRESS : 0) |
     (auditDenies ? EP_F_AUDIT_DENIES : 0);
   return { ingressEnforcing: res.ingressEnforcing, egressEnforcing: res.egressEnforcing, entries, auditFlags, defaultDenyBy: res.defaultDenyBy };
+}
+
+function viewOf(groups: ReadonlyMap<string, ParsedCidrGroup>): CidrGroups {
+  return new Map([...groups].map(([name, g]) => [name, g.group]));
 }

@@ -2,9 +2,9 @@ import http from 'node:http';
 import { MembraneError } from '../common/errors.js';
 import type {
   AgentConfigModel, ApiErrorBody, CniGcRequest, CniGcResponse, EndpointChangeRequest, EndpointModel,
-  IdentityModel, IpamResponse, NamespaceModel, PodMetaModel, PolicyDeleteResponse, PolicyImportRequest,
+  IdentityModel, IpamResponse, K8sServiceModel, NamespaceModel, PodMetaModel, PolicyDeleteResponse, PolicyImportRequest,
   PolicyImportResponse, PolicyListModel, PolicyRef, PolicyTraceBatchRequest, PolicyTraceBatchResponse, PolicyTraceRequest,
-  PolicyTraceResponse, StatusModel,
+  PolicyTraceResponse, ServiceFrontendModel, StatusModel,
 } from './types.js';
 
 /** Default path of a standalone agent's socket. Lab agents use one per node. */
@@ -136,4 +136,20 @@ export class AgentClient {
   deletePod(namespace: string, name: string): Promise<void> {
     return this.request('DELETE', `/v1/k8s/pods/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
   }
+
+  // ---- services ----
+  /** Creates or replaces a service with its backends; resolves once the load balancer holds it. */
+  putService(svc: K8sServiceModel): Promise<void> {
+    return this.request('PUT', `/v1/k8s/services/${encodeURIComponent(svc.namespace)}/${encodeURIComponent(svc.name)}`, svc);
+  }
+  /** Removes a service and its frontends; resolves also when there was none. */
+  deleteService(namespace: string, name: string): Promise<void> {
+    return this.request('DELETE', `/v1/k8s/services/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
+  }
+  /** The services as the agent received them, sorted by namespace, then name. */
+  listK8sServices(): Promise<K8sServiceModel[]> { return this.request('GET', '/v1/k8s/services'); }
+  /** The load balancer's frontends, by id (`membrane service list`). */
+  listServices(): Promise<ServiceFrontendModel[]> { return this.request('GET', '/v1/services'); }
+  /** One frontend by id; ENOTFOUND when there is none. */
+  getService(id: number): Promise<ServiceFrontendModel> { return this.request('GET', `/v1/services/${id}`); }
 }

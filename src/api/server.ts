@@ -116,6 +116,17 @@ export class ApiServer {
       res.statusCode = 204;
     });
     r('DELETE', '/v1/k8s/pods/{ns}/{name}', async (_q, res, [ns, name]) => { await agent.deletePod(ns!, name!); res.statusCode = 204; });
+    r('GET', '/v1/k8s/services', () => agent.listK8sServices());
+    r('PUT', '/v1/k8s/services/{ns}/{name}', async (req, res, [ns, name]) => {
+      await agent.putService(requireObject<unknown>(await readBody(req), 'PUT service'), { namespace: ns!, name: name! });
+      res.statusCode = 204;
+    });
+    r('DELETE', '/v1/k8s/services/{ns}/{name}', async (_q, res, [ns, name]) => { await agent.deleteService(ns!, name!); res.statusCode = 204; });
+    r('GET', '/v1/services', () => agent.listServices());
+    r('GET', '/v1/services/{id}', (_q, _s, [id]) => {
+      if (!/^\d+$/.test(id!)) throw new MembraneError('EINVAL', `service id "${id}" is not a number`);
+      return agent.getService(Number(id));
+    });
     r('GET', '/v1/flows', (req, res, _p, url) => this.flows(req, res, url));
   }
 

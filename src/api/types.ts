@@ -122,7 +122,8 @@ export interface IdentityModel {
 }
 
 export interface PolicyRef {
-  kind: 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy';
+  /** CiliumCIDRGroup objects are imported, listed and deleted with the policies that reference them. */
+  kind: 'CiliumNetworkPolicy' | 'CiliumClusterwideNetworkPolicy' | 'NetworkPolicy' | 'CiliumCIDRGroup';
   namespace: string; // "" for cluster-scoped
   name: string;
 }
@@ -150,6 +151,14 @@ export interface PolicyImportRequest {
 export interface PolicyImportResponse {
   revision: number;
   results: { ref: PolicyRef; action: 'created' | 'configured' | 'unchanged' }[];
+  /**
+   * What the imported policies' authors should know, though they were
+   * accepted: e.g. an IPv6 peer, which selects no traffic on membrane's
+   * IPv4-only datapath. `path` names the field as errors do
+   * (`spec.egress[0].toCIDR[1]`, `[1].spec...` when the text had several
+   * documents). Absent when there is none.
+   */
+  warnings?: { path: string; message: string }[];
 }
 
 export interface PolicyDeleteResponse {
@@ -294,6 +303,8 @@ export interface K8sServiceModel {
   /** Backend selection for new connections; annotation `service.membrane.io/lb-algorithm` (default random). */
   algorithm?: 'random' | 'maglev';
   labels?: Record<string, string>;
+  /** `spec.selector`; absent for a service without one (its backends come from EndpointSlices). Policy's `toServices` reads it. */
+  selector?: Record<string, string>;
   backends: ServiceBackendModel[];
 }
 

@@ -10,6 +10,7 @@ import { MembraneError } from '../common/errors.js';
 import { registerObserveCommand } from './observe.js';
 import { registerAgentCommand } from './agent-command.js';
 import { registerPolicyTraceCommand } from './trace.js';
+import { registerServiceCommand } from './service.js';
 import { formatEndpointList, formatIdentityList, formatStatus } from './format.js';
 
 const program = new Command();
@@ -80,6 +81,7 @@ policy.command('import <file>').description('import policies from a YAML or JSON
       const kind = r.ref.kind === 'NetworkPolicy' ? 'networkpolicy.networking.k8s.io' : `${r.ref.kind.toLowerCase()}.cilium.io`;
       process.stdout.write(`${kind}/${r.ref.name} ${r.action}\n`);
     }
+    for (const w of res.warnings ?? []) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
     process.stdout.write(`Revision: ${res.revision}\n`);
   });
 policy.command('get').description('print the rules in force (namespace-scoped, with label sources), then the revision')
@@ -113,6 +115,8 @@ policy.command('delete [name]').description('delete a policy by name, or all wit
     process.stdout.write(`Revision: ${res.revision}\n`);
   });
 registerPolicyTraceCommand(policy, client);
+
+registerServiceCommand(program, client);
 
 registerObserveCommand(program, client);
 

@@ -9,7 +9,8 @@
  * probed on TCP 80) for CIDR peers, `toEntities: [world]` and Kubernetes
  * ipBlocks, which also select pods by IP (the lab's pods are all in
  * 10.244.0.0/16). Audit mode (policy.membrane.io/audit-mode) is covered,
- * its AUDIT verdicts checked in the flows.
+ * its AUDIT verdicts checked in the flows, and so are IPv6 CIDRs and ipBlocks
+ * beside IPv4 ones: they select no traffic (the datapath is IPv4 only).
  *
  * Not covered: ICMP (`icmps`; Node has no raw sockets, and pinging from each
  * pod would need a process per probe; src/policy/icmp-ipblock.priv.test.ts
@@ -40,6 +41,8 @@ const cnp = (ns: string, name: string, spec: string) =>
 const ccnp = (name: string, spec: string) =>
   `apiVersion: cilium.io/v2\nkind: CiliumClusterwideNetworkPolicy\nmetadata: {name: ${name}}\nspec: ${spec}\n`;
 const docs = (...d: string[]) => d.join('---\n');
+const cidrGroup = (name: string, labels: string, cidrs: string) =>
+  `apiVersion: cilium.io/v2alpha1\nkind: CiliumCIDRGroup\nmetadata: {name: ${name}, labels: ${labels}}\nspec: {externalCIDRs: ${cidrs}}\n`;
 /** The policy document(s) in audit mode. */
 const inAuditMode = (doc: string) =>
   doc.replace(/metadata: \{([^}]*)\}/g, 'metadata: {$1, annotations: {policy.membrane.io/audit-mode: "true"}}');
@@ -410,6 +413,28 @@ const cidrCases: ConformanceCase[] = [
   c('knp: ingress ipBlock of world addresses admits no pod',
     knp('y', 'from-world', '{podSelector: {matchLabels: {pod: c}}, ingress: [{from: [{ipBlock: {cidr: 198.51.100.0/24}}]}]}'),
     onlyIngressTo(pod('y/c'), ipBlock('198.51.100.0/24'))),
+  // IPv6 peers select no traffic (the datapath drops every IPv6 packet), and the IPv4 ones beside them are enforced as written.
+  c('cnp: toCIDR mixing families allows the IPv4 prefix only; ::/0 selects nothing',
+    cnp('x', 'cidr-dual-stack', '{endpointSelector: {}, egress: [{toCIDR: [198.51.100.0/24, "::/0"]}]}'),
+    onlyEgressFrom(inNs('x'), cidr('198.51.100.0/24'))),
+  c('cnp: toCIDR ["::/0"] alone allows nothing and still puts egress into default deny',
+    cnp('y', 'cidr-ipv6-only', '{endpointSelector: {matchLabels: {pod: a}}, egress: [{toCIDR: ["::/0"]}]}'),
+    egressRule(pod('y/a'))),
+  c('knp: egress ipBlocks mixing families allow the IPv4 block only',
+    knp('z', 'ipblock-dual-stack', '{podSelector: {matchLabels: {pod: b}}, policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 198.51.100.0/24, except: [198.51.100.200/32]}}, {ipBlock: {cidr: "2001:db8::/32"}}], ports: [{port: 80, protocol: TCP}]}]}'),
+    onlyEgressFrom(pod('z/b'), ipBlock('198.51.100.0/24', '198.51.100.200/32'), tcp(80))),
+  // CiliumCIDRGroups, imported with the policies that name them (connectivity test client-egress-to-cidrgroup-deny and -by-label).
+  c('cnp: toCIDRSet cidrGroupRef allows the prefixes of the group',
+    docs(cidrGroup('edge', '{team: edge}', '[198.51.100.10/32, 203.0.113.0/24, "2001:db8::/32"]'),
+      cnp('x', 'to-group', '{endpointSelector: {matchLabels: {pod: a}}, egress: [{toCIDRSet: [{cidrGroupRef: edge}]}]}')),
+    onlyEgressFrom(pod('x/a'), or(cidr('198.51.100.10/32'), cidr('203.0.113.0/24')))),
+  c('cnp client-egress-to-cidrgroup-deny-by-label: allow all, egressDeny cidrGroupSelector (181)',
+    docs(cidrGroup('edge', '{team: edge}', '[198.51.100.10/32, 203.0.113.0/24]'), cidrGroup('other', '{team: core}', '[198.51.100.11/32]'),
+      cnp('y', 'deny-group', `{endpointSelector: {}, ${allowAllEgress}, egressDeny: [{toCIDRSet: [{cidrGroupSelector: {matchLabels: {team: edge}}}]}]}`)),
+    egressRule(inNs('y'), { allow: [grant(anyPeer)], deny: [grant(or(cidr('198.51.100.10/32'), cidr('203.0.113.0/24')))] })),
+  c('cnp: a cidrGroupRef to a group that does not exist selects nothing (default deny)',
+    cnp('z', 'to-missing-group', '{endpointSelector: {matchLabels: {pod: c}}, egress: [{toCIDRSet: [{cidrGroupRef: nowhere}]}]}'),
+    egressRule(pod('z/c'))),
 ];
 
 /** Audit mode: what only audited policies would drop passes, with an AUDIT verdict in the flows. */

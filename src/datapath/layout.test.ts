@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { ALL_LAYOUTS, fieldSize } from './layout.js';
+import { ALL_LAYOUTS, LB_MAGLEV_SIZE, fieldSize } from './layout.js';
 import { LXC_OBJECT } from './loader.js';
 import { REASONS, REASONS_FILE } from './reasons.js';
 
@@ -40,11 +40,17 @@ describe('datapath layouts', () => {
     });
   }
 
+  it('sizes the Maglev table value as LB_MAGLEV_SIZE backend ids', () => {
+    assert.equal(structs.get('lb_maglev_table')?.size, LB_MAGLEV_SIZE * 4);
+  });
+
   it('reads every reason from the one reasons table, with the codes users know', () => {
     assert.equal(REASONS.get(133)?.description, 'Policy denied');
     assert.equal(REASONS.get(181)?.description, 'Policy denied by denylist');
     assert.equal(REASONS.get(133)?.hubble, 'POLICY_DENIED');
     assert.equal(REASONS.get(181)?.hubble, 'POLICY_DENY');
+    assert.equal(REASONS.get(158)?.description, 'Service backend not found');
+    assert.equal(REASONS.get(158)?.hubble, 'SERVICE_BACKEND_NOT_FOUND');
     const lines = readFileSync(REASONS_FILE, 'utf8').split('\n').filter((l) => l.startsWith('REASON('));
     assert.equal(REASONS.size, lines.length, 'every REASON line parses');
   });

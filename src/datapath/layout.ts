@@ -120,30 +120,92 @@ export const ctKey = layout<'saddr' | 'daddr' | 'sport' | 'dport' | 'proto' | 'd
 ]);
 
 export const ctEntry = layout<
-  'packetsFwd' | 'bytesFwd' | 'packetsRev' | 'bytesRev' | 'expiresNs' | 'peerIdentity' | 'cookie' | 'epId' | 'tcpFlagsFwd' | 'tcpFlagsRev' | 'flags'
->('ct_entry', 56, [
+  | 'packetsFwd' | 'bytesFwd' | 'packetsRev' | 'bytesRev' | 'expiresNs' | 'peerIdentity' | 'cookie' | 'epId' | 'tcpFlagsFwd' | 'tcpFlagsRev'
+  | 'flags' | 'revNatId' | 'backendId'
+>('ct_entry', 64, [
   ['packetsFwd', 'u64', 0], ['bytesFwd', 'u64', 8], ['packetsRev', 'u64', 16], ['bytesRev', 'u64', 24], ['expiresNs', 'u64', 32],
   ['peerIdentity', 'u32', 40], ['cookie', 'u32', 44], ['epId', 'u16', 48], ['tcpFlagsFwd', 'u8', 50], ['tcpFlagsRev', 'u8', 51],
-  ['flags', 'u8', 52], ['', 'pad', 53, 3],
+  ['flags', 'u8', 52], ['', 'pad', 53, 1], ['revNatId', 'u16', 54], ['backendId', 'u32', 56], ['', 'pad', 60, 4],
 ]);
+export const CT_F_CLOSING = 1;
+export const CT_F_SEEN_REPLY = 2;
+export const CT_F_LB_LOOPBACK = 4;
+/** ct_key.dir of a service entry: the client's tuple towards the frontend, remembering its backend. */
+export const CT_DIR_SERVICE = 4;
 
 export const metricsValue = layout<'packets' | 'bytes'>('metrics_value', 16, [['packets', 'u64', 0], ['bytes', 'u64', 8]]);
 
-export const flowEvent = layout<
+type FlowEventField =
   | 'tsNs' | 'saddr' | 'daddr' | 'sport' | 'dport' | 'srcIdentity' | 'dstIdentity' | 'cookie' | 'ifindex' | 'len' | 'epId'
   | 'proto' | 'type' | 'verdict' | 'reason' | 'dir' | 'tcpFlags' | 'isReply' | 'matchType' | 'obsPoint' | 'icmpType'
->('flow_event', 56, [
+  | 'origDaddr' | 'origDport' | 'svcId';
+
+/** The flow_event struct as stored; `flowEvent` is the codec callers use. */
+export const flowEventLayout = layout<FlowEventField>('flow_event', 64, [
   ['tsNs', 'u64', 0], ['saddr', 'be32', 8], ['daddr', 'be32', 12], ['sport', 'be16', 16], ['dport', 'be16', 18],
   ['srcIdentity', 'u32', 20], ['dstIdentity', 'u32', 24], ['cookie', 'u32', 28], ['ifindex', 'u32', 32], ['len', 'u32', 36],
   ['epId', 'u16', 40], ['proto', 'u8', 42], ['type', 'u8', 43], ['verdict', 'u8', 44], ['reason', 'u8', 45], ['dir', 'u8', 46],
   ['tcpFlags', 'u8', 47], ['isReply', 'u8', 48], ['matchType', 'u8', 49], ['obsPoint', 'u8', 50], ['icmpType', 'u8', 51],
-  ['', 'pad', 52, 4],
+  ['origDaddr', 'be32', 52], ['origDport', 'be16', 56], ['svcId', 'u16', 58], ['', 'pad', 60, 4],
 ]);
-export type FlowEventRecord = ReturnType<typeof flowEvent.decode>;
+
+/**
+ * One flow event. Service connections carry `svcId` (the frontend's
+ * reverse-NAT id; 0 = none) and the destination before DNAT: `origDaddr`
+ * (dotted, undefined when there was none) and `origDport`.
+ */
+export type FlowEventRecord = Omit<Record_<FlowEventField>, 'origDaddr'> & { origDaddr?: string };
+
+/** Codec of flow events (`decode(buf, offset)`, `encode(partial record)`), over flowEventLayout. */
+export const flowEvent = {
+  name: flowEventLayout.name,
+  size: flowEventLayout.size,
+  decode(buf: Buffer, base = 0): FlowEventRecord {
+    const { origDaddr, ...rest } = flowEventLayout.decode(buf, base);
+    return origDaddr ? { ...rest, origDaddr: intToIp4(origDaddr) } : rest;
+  },
+  encode(value: Partial<FlowEventRecord>, out?: Buffer): Buffer {
+    const { origDaddr, ...rest } = value;
+    return flowEventLayout.encode({ ...rest, origDaddr: origDaddr ? ip4ToInt(origDaddr) : 0 }, out);
+  },
+};
+
+/** Load balancing (bpf/lib/layout.h lb_*): see src/datapath/lb.ts for how they are used. */
+export const lbServiceKey = layout<'vip' | 'dport' | 'slot' | 'proto'>('lb_service_key', 12, [
+  ['vip', 'be32', 0], ['dport', 'be16', 4], ['slot', 'u16', 6], ['proto', 'u8', 8], ['', 'pad', 9, 3],
+]);
+export const lbService = layout<'backendId' | 'affinityTimeout' | 'count' | 'total' | 'revNatId' | 'flags' | 'algorithm'>('lb_service', 16, [
+  ['backendId', 'u32', 0], ['affinityTimeout', 'u32', 4], ['count', 'u16', 8], ['total', 'u16', 10], ['revNatId', 'u16', 12],
+  ['flags', 'u8', 14], ['algorithm', 'u8', 15],
+]);
+export const LB_SVC_F_AFFINITY = 16;
+export const LB_ALG_RANDOM = 0;
+export const LB_ALG_MAGLEV = 1;
+
+export const lbBackend = layout<'ip' | 'port' | 'proto' | 'flags'>('lb_backend', 8, [
+  ['ip', 'be32', 0], ['port', 'be16', 4], ['proto', 'u8', 6], ['flags', 'u8', 7],
+]);
+export const LB_BACKEND_ACTIVE = 0;
+export const LB_BACKEND_TERMINATING = 1;
+
+export const lbRevNat = layout<'vip' | 'port'>('lb_rev_nat', 8, [['vip', 'be32', 0], ['port', 'be16', 4], ['', 'pad', 6, 2]]);
+
+export const lbAffinityKey = layout<'clientIp' | 'revNatId'>('lb_affinity_key', 8, [
+  ['clientIp', 'be32', 0], ['revNatId', 'u16', 4], ['', 'pad', 6, 2],
+]);
+export const lbAffinity = layout<'lastUsedNs' | 'backendId'>('lb_affinity', 16, [
+  ['lastUsedNs', 'u64', 0], ['backendId', 'u32', 8], ['', 'pad', 12, 4],
+]);
+
+/** Entries of a frontend's Maglev table (struct lb_maglev_table: __u32 backend_ids[LB_MAGLEV_SIZE]); a prime. */
+export const LB_MAGLEV_SIZE = 1021;
+/** Source address of hairpin connections (a pod reaching itself through a service), as Cilium's IPV4_LOOPBACK. */
+export const LB_LOOPBACK_IP = '169.254.42.1';
 
 /** Every layout the BTF test checks, by C struct name. */
 export const ALL_LAYOUTS = [
-  endpointInfo, ipcacheKey, ipcacheValue, policyKey, policyEntry, ctKey, ctEntry, metricsValue, flowEvent,
+  endpointInfo, ipcacheKey, ipcacheValue, policyKey, policyEntry, ctKey, ctEntry, metricsValue, flowEventLayout,
+  lbServiceKey, lbService, lbBackend, lbRevNat, lbAffinityKey, lbAffinity,
 ] as unknown as StructLayout<string>[];
 
 /** Directions and other datapath constants (bpf/lib/layout.h). */

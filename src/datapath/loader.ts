@@ -17,7 +17,10 @@ import { BpfMap } from './map.js';
 export const LXC_OBJECT = fileURLToPath(new URL('../../bpf/out/lxc.bpf.o', import.meta.url));
 export const BPFFS_ROOT = '/sys/fs/bpf';
 
-export const MAP_NAMES = ['endpoints', 'ipcache', 'policy', 'conntrack', 'events', 'metrics', 'counters'] as const;
+export const MAP_NAMES = [
+  'endpoints', 'ipcache', 'policy', 'conntrack', 'events', 'metrics', 'counters',
+  'lb_services', 'lb_backends', 'lb_rev_nat', 'lb_affinity', 'lb_maglev',
+] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
 const PER_CPU = new Set<MapName>(['metrics', 'counters']);
@@ -113,9 +116,10 @@ export class LxcDatapath {
 
   /**
    * Runs a program once on `packet` with BPF_PROG_TEST_RUN. `ifindex` sets
-   * skb->ifindex (1 = loopback, which every namespace has).
+   * skb->ifindex (1 = loopback, which every namespace has). Returns the
+   * verdict and the packet as the program left it.
    */
-  testRun(program: 'from_container' | 'to_container', packet: Buffer, ifindex = 1): { retval: number; durationNs: number } {
+  testRun(program: 'from_container' | 'to_container', packet: Buffer, ifindex = 1): { retval: number; durationNs: number; packet: Buffer } {
     const ctx = Buffer.alloc(192); // struct __sk_buff
     ctx.writeUInt32LE(ifindex, 40);
     const out = Buffer.alloc(packet.length + 256);
@@ -125,7 +129,7 @@ export class LxcDatapath {
     };
     const fd = program === 'from_container' ? this.fromContainerFd : this.toContainerFd;
     check(native.testRun(fd, opts), `BPF_PROG_TEST_RUN of ${program}`);
-    return { retval: opts.retval, durationNs: opts.duration };
+    return { retval: opts.retval, durationNs: opts.duration, packet: out.subarray(0, opts.data_size_out) };
   }
 
   /** Releases the object (program and map fds). Attached programs and pinned maps stay in the kernel. */

@@ -1,7 +1,7 @@
 /**
  * Builds Ethernet/IPv4 frames for datapath tests (BPF_PROG_TEST_RUN) and
- * benchmarks. Checksums are left zero: the programs under test never verify
- * them.
+ * benchmarks. Checksums are left zero (the programs never verify them)
+ * unless `fillChecksums` is applied, for tests of packet rewrites.
  */
 import { ip4ToInt } from './layout.js';
 
@@ -72,4 +72,51 @@ export function buildArp(): Buffer {
   buf.fill(0xff, 0, 6);
   buf.writeUInt16BE(0x0806, 12);
   return buf;
+}
+
+/** The Internet checksum (RFC 1071) of `buf`, folded, starting from the partial sum `sum`. */
+function inetChecksum(buf: Buffer, sum = 0): number {
+  for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i);
+  if (buf.length % 2) sum += buf[buf.length - 1]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/** Offsets of a frame's IPv4 header, L4 header and L4 checksum field (undefined for protocols without one here). */
+function l4Layout(frame: Buffer): { ip: number; l4: number; proto: number; csum: number | undefined } {
+  const ip = 14;
+  const l4 = ip + (frame[ip]! & 0x0f) * 4;
+  const proto = frame[ip + 9]!;
+  return { ip, l4, proto, csum: proto === 6 ? l4 + 16 : proto === 17 ? l4 + 6 : undefined };
+}
+
+function pseudoHeaderSum(frame: Buffer, ip: number, l4: number, proto: number): number {
+  const len = frame.readUInt16BE(ip + 2) - (l4 - ip);
+  return frame.readUInt16BE(ip + 12) + frame.readUInt16BE(ip + 14) + frame.readUInt16BE(ip + 16) + frame.readUInt16BE(ip + 18) + proto + len;
+}
+
+/**
+ * Fills the IPv4 and TCP/UDP checksums of `frame` in place (a UDP checksum
+ * is left 0, "none", when `udpZero`). Returns the frame.
+ */
+export function fillChecksums(frame: Buffer, udpZero = false): Buffer {
+  const { ip, l4, proto, csum } = l4Layout(frame);
+  frame.writeUInt16BE(0, ip + 10);
+  frame.writeUInt16BE(inetChecksum(frame.subarray(ip, l4)), ip + 10);
+  if (csum !== undefined) {
+    frame.writeUInt16BE(0, csum);
+    if (!(proto === 17 && udpZero)) {
+      const c = inetChecksum(frame.subarray(l4, ip + frame.readUInt16BE(ip + 2)), pseudoHeaderSum(frame, ip, l4, proto));
+      frame.writeUInt16BE(proto === 17 && c === 0 ? 0xffff : c, csum);
+    }
+  }
+  return frame;
+}
+
+/** Whether the frame's IPv4 and TCP/UDP checksums are right (a UDP checksum of 0 means none). */
+export function checksumsValid(frame: Buffer): { ip: boolean; l4: boolean } {
+  const { ip, l4, proto, csum } = l4Layout(frame);
+  const ipOk = inetChecksum(frame.subarray(ip, l4)) === 0;
+  if (csum === undefined || (proto === 17 && frame.readUInt16BE(csum) === 0)) return { ip: ipOk, l4: true };
+  return { ip: ipOk, l4: inetChecksum(frame.subarray(l4, ip + frame.readUInt16BE(ip + 2)), pseudoHeaderSum(frame, ip, l4, proto)) === 0 };
 }

@@ -9,6 +9,8 @@ import {
   COUNTER_EVENTS_LOST, DIR_EGRESS, DIR_INGRESS, ctKey, endpointInfo, endpointKey, ip4ToInt, ipcacheKey, ipcacheValue,
   metricsValue,
 } from './layout.js';
+import type { LbFrontend, RealizedFrontend } from './lb.js';
+import { LbMaps } from './lbmaps.js';
 import { BpfMap } from './map.js';
 import type { LxcDatapath } from './loader.js';
 import {
@@ -34,9 +36,32 @@ export interface SyncStats {
 export class DatapathState {
   /** epId -> realized policy entries (what the kernel holds). */
   private readonly realized = new Map<number, DesiredPolicy>();
+  /** Services (lb_* maps), read back from the pins. */
+  private readonly lb: LbMaps;
 
   constructor(private readonly dp: LxcDatapath) {
     this.readRealizedPolicy();
+    this.lb = new LbMaps({ services: dp.maps.lb_services, backends: dp.maps.lb_backends, revNat: dp.maps.lb_rev_nat, maglev: dp.maps.lb_maglev });
+  }
+
+  /**
+   * Makes the kernel hold the service frontend `f` (by its id) exactly, in
+   * an order that never shows a packet a half state (see lbmaps.ts).
+   * Throws ValidationError naming the bad field, MembraneError EEXIST when
+   * another id holds the same VIP:port/protocol, EKERNEL when a map is full.
+   */
+  syncService(f: LbFrontend): SyncStats {
+    return this.lb.sync(f);
+  }
+
+  /** Removes a service frontend and the backends only it listed; an unknown id is not an error. */
+  deleteService(id: number): void {
+    this.lb.delete(id);
+  }
+
+  /** The service frontends the kernel holds, with their backends' ids (adopted from the pins after a restart). */
+  realizedServices(): RealizedFrontend[] {
+    return this.lb.realized();
   }
 
   private readRealizedPolicy(): void {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { firstDeathstar, firstLine, parseEndpointList, parseTable, policyDropLine, policyDropLines, type PodJson } from './checks.js';
+import { deathstarPods, destinationCounts, firstLine, parseEndpointList, parseTable, policyDropLine, policyDropLines, type PodJson } from './checks.js';
 import { shellQuote } from './runner.js';
 
 describe('demo output checks', () => {
@@ -25,10 +25,22 @@ describe('demo output checks', () => {
     assert.ok(!rows[1]!.text.includes('deathstar'));
   });
 
-  it('picks the first deathstar pod by name', () => {
+  it('picks the deathstar pods, sorted by name', () => {
     const pod = (name: string, cls: string): PodJson => ({ namespace: 'default', name, ip: `ip-${name}`, status: 'Running', labels: { org: 'empire', class: cls } });
-    assert.equal(firstDeathstar([pod('tiefighter', 'tiefighter'), pod('deathstar-b', 'deathstar'), pod('deathstar-a', 'deathstar')])?.name, 'deathstar-a');
-    assert.equal(firstDeathstar([pod('tiefighter', 'tiefighter')]), undefined);
+    assert.deepEqual(deathstarPods([pod('tiefighter', 'tiefighter'), pod('deathstar-b', 'deathstar'), pod('deathstar-a', 'deathstar')]).map((p) => p.name),
+      ['deathstar-a', 'deathstar-b']);
+    assert.deepEqual(deathstarPods([pod('tiefighter', 'tiefighter')]), []);
+  });
+
+  it('counts the flows that went to each deathstar replica, by the destination side only', () => {
+    const text = [
+      'Nov 27 09:24:59.789: default/tiefighter:51574 (ID:258) -> default/deathstar-6b-tpbs5:80 (ID:257) via default/deathstar (10.97.239.136:80) policy-verdict:all INGRESS ALLOWED (TCP Flags: SYN)',
+      'Nov 27 09:24:59.803: default/tiefighter:51588 (ID:258) -> default/deathstar-6b-rfbfh:80 (ID:257) via default/deathstar (10.97.239.136:80) policy-verdict:all EGRESS ALLOWED (TCP Flags: SYN)',
+      'Nov 27 09:24:59.803: default/tiefighter:51588 (ID:258) -> default/deathstar-6b-rfbfh:80 (ID:257) policy-verdict:all INGRESS ALLOWED (TCP Flags: SYN)',
+      'Nov 27 09:24:59.804: default/deathstar-6b-tpbs5:80 (ID:257) <- default/tiefighter:51588 (ID:258) to-endpoint FORWARDED',
+    ].join('\n');
+    const counts = destinationCounts(text, ['default/deathstar-6b-tpbs5', 'default/deathstar-6b-rfbfh', 'default/deathstar-6b-zzzzz']);
+    assert.deepEqual([...counts.entries()], [['default/deathstar-6b-tpbs5', 1], ['default/deathstar-6b-rfbfh', 2]]);
   });
 
   it('finds the policy drop lines of observe output', () => {

@@ -46,11 +46,27 @@ export interface PodJson {
   labels: Record<string, string>;
 }
 
-/** The first deathstar pod (by name), the one the ships address while the lab has no Services. */
-export function firstDeathstar(pods: PodJson[]): PodJson | undefined {
+/** The deathstar pods (the Service's replicas), sorted by name. */
+export function deathstarPods(pods: PodJson[]): PodJson[] {
   return pods
     .filter((p) => p.labels['class'] === 'deathstar' && p.labels['org'] === 'empire')
-    .sort((a, b) => a.name.localeCompare(b.name))[0];
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * How many flows of `observe` output went to each of `pods` (ns/name): lines
+ * with `-> ns/name:port`, the destination side of a compact flow.
+ */
+export function destinationCounts(text: string, pods: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const arrow = line.indexOf(' -> ');
+    if (arrow < 0) continue;
+    const to = line.slice(arrow + 4);
+    const pod = pods.find((p) => to.startsWith(`${p}:`));
+    if (pod) counts.set(pod, (counts.get(pod) ?? 0) + 1);
+  }
+  return counts;
 }
 
 /** The lines of `observe` output that show a packet dropped by policy. */

@@ -1,14 +1,17 @@
 import path from 'node:path';
 import { readLabState } from '../lab/state.js';
-import { firstDeathstar, firstLine, parseEndpointList, parseTable, policyDropLine, type PodJson } from './checks.js';
+import { deathstarPods, destinationCounts, firstLine, parseEndpointList, parseTable, policyDropLine, type PodJson } from './checks.js';
 import type { DemoRunner } from './runner.js';
 
 /**
  * The Star Wars demo, after Cilium's getting-started guide: the Empire's
- * deathstar, a tiefighter and an xwing; an L3/L4 policy lets only empire
- * ships land, but cannot stop an empire ship attacking the exhaust port
- * (that takes an L7 policy, still to come). Each chapter runs the commands a user would, prints them and
- * checks their output; the chapters run in order, and `tearDown` always.
+ * deathstar, a tiefighter and an xwing; the ships reach the deathstar
+ * through its Service by name (`deathstar.default.svc.cluster.local`, via
+ * the cluster DNS and membrane's load balancer), and both replicas answer;
+ * an L3/L4 policy lets only empire ships land, but cannot stop an empire
+ * ship attacking the exhaust port (that takes an L7 policy, still to come).
+ * Each chapter runs the commands a user would, prints them and checks their
+ * output; the chapters run in order, and `tearDown` always.
  */
 export interface StoryOptions {
   lab: string;
@@ -17,12 +20,16 @@ export interface StoryOptions {
 }
 
 const CURL_TIMEOUT_EXIT = 28;
+/** The deathstar Service's name, as the ships use it in Cilium's guide. */
+const DEATHSTAR = 'deathstar.default.svc.cluster.local';
+/** Landings in the load-balancing chapter: both replicas are hit unless 1 in 2^15 bad luck. */
+const LANDINGS = 16;
 /** The first line of the deathstar's answer to PUT /v1/exhaust-port. */
 const EXPLODED = 'Panic: deathstar exploded';
 
 export class StarWarsStory {
-  private deathstarIp = '';
-  private deathstarPod = '';
+  /** The deathstar replicas (ns/name). */
+  private deathstars: string[] = [];
   private socket = '';
 
   constructor(private readonly r: DemoRunner, private readonly opts: StoryOptions) {}
@@ -59,22 +66,25 @@ export class StarWarsStory {
     const running = rows.filter((p) => p['STATUS'] === 'Running' && p['READY'] === '1/1');
     if (!r.check('4 pods are Running and ready', get.code === 0 && rows.length === 4 && running.length === 4, `${running.length} of ${rows.length} running`)) return false;
 
-    r.say('\nThe lab has no Services yet (they come with load balancing), so the ships address the first deathstar pod by its IP:');
     const json = await this.r.membrane(['--lab', this.opts.lab, 'lab', 'get', 'pods', '-o', 'json'], { echo: false });
-    let target: PodJson | undefined;
     try {
-      target = firstDeathstar(JSON.parse(json.stdout) as PodJson[]);
+      this.deathstars = deathstarPods(JSON.parse(json.stdout) as PodJson[]).map((p) => `${p.namespace}/${p.name}`);
     } catch {
-      target = undefined;
+      this.deathstars = [];
     }
-    if (!r.check(`the deathstar pod ${target?.name ?? ''} is at ${target?.ip ?? '?'}`, target !== undefined && target.ip !== '', 'no deathstar pod in lab get pods -o json')) return false;
-    this.deathstarIp = target!.ip;
-    this.deathstarPod = `${target!.namespace}/${target!.name}`;
-    return true;
+    if (!r.check('two deathstar replicas', this.deathstars.length === 2, `found ${this.deathstars.join(', ') || 'none'}`)) return false;
+
+    r.say('\nThe ships reach the deathstar by the name of its Service, as in a cluster: the cluster DNS (kube-dns) answers with its ClusterIP,');
+    r.say(`and membrane's eBPF load balancer sends each connection to one of the replicas. ${DEATHSTAR}:`);
+    const svc = await this.lab(['get', 'services']);
+    const deathstar = parseTable(svc.stdout).find((row) => row['NAME'] === 'deathstar');
+    return r.check(`the deathstar Service has a ClusterIP (${deathstar?.['CLUSTER-IP'] ?? '?'}) and port 80/TCP`,
+      svc.code === 0 && /^10\.\d+\.\d+\.\d+$/.test(deathstar?.['CLUSTER-IP'] ?? '') && deathstar?.['PORT(S)'] === '80/TCP',
+      svc.code !== 0 ? `exit ${svc.code}` : 'no deathstar row with a ClusterIP and 80/TCP in lab get services');
   }
 
   private async land(ship: 'xwing' | 'tiefighter') {
-    return this.lab(['exec', `default/${ship}`, '--', 'curl', '-s', '--connect-timeout', '3', '-XPOST', `http://${this.deathstarIp}/v1/request-landing`]);
+    return this.lab(['exec', `default/${ship}`, '--', 'curl', '-s', '--connect-timeout', '3', '-XPOST', `${DEATHSTAR}/v1/request-landing`]);
   }
 
   private async expectLanding(ship: 'xwing' | 'tiefighter'): Promise<boolean> {
@@ -90,8 +100,30 @@ export class StarWarsStory {
     return xwing && tiefighter;
   }
 
+  /** The Service balances: both deathstar replicas take landings, as the flows show. */
+  async bothReplicasServe(): Promise<boolean> {
+    this.r.heading('balance', '4. The Service spreads the landings over both deathstars');
+    this.r.say(`${LANDINGS} more landings from the tiefighter, each a new connection to ${DEATHSTAR}:`);
+    const res = await this.lab(['exec', 'default/tiefighter', '--', 'sh', '-c',
+      `for i in $(seq ${LANDINGS}); do curl -s --connect-timeout 3 -XPOST ${DEATHSTAR}/v1/request-landing; done`]);
+    const landed = res.stdout.split('\n').filter((l) => l === 'Ship landed').length;
+    const allLanded = this.r.check(`all ${LANDINGS} ships landed`, res.code === 0 && landed === LANDINGS, `exit ${res.code}, ${landed} landed`);
+    if (!await this.nodeSocket()) return false;
+    this.r.say('The load balancer: the Service\'s frontend (its ClusterIP and port) and its two backends, the replicas:');
+    const list = await this.r.membrane(['--socket', this.socket, 'service', 'list']);
+    const listed = this.r.check('service list shows the deathstar frontend with 2 active backends',
+      list.code === 0 && (list.stdout.match(/:80\/TCP \(active\)/g) ?? []).length >= 2, list.code !== 0 ? `exit ${list.code}` : 'fewer than 2 active :80/TCP backends');
+    this.r.say('Where the landings went (the flows name the pod that took each connection, and the Service it was addressed to):');
+    const flows = await this.r.membrane(['--socket', this.socket, 'observe', '--from-pod', 'default/tiefighter', '--to-label', 'class=deathstar', '--last', '200'], { echo: false });
+    const counts = destinationCounts(flows.stdout, this.deathstars);
+    this.r.say(this.deathstars.map((d) => `  ${d}: ${counts.get(d) ?? 0} flows`).join('\n'));
+    const both = this.r.check('both deathstar replicas took landings', flows.code === 0 && this.deathstars.every((d) => (counts.get(d) ?? 0) > 0),
+      flows.code !== 0 ? `exit ${flows.code}` : this.deathstars.map((d) => `${d}: ${counts.get(d) ?? 0}`).join(', '));
+    return allLanded && listed && both;
+  }
+
   async applyL3L4(): Promise<boolean> {
-    this.r.heading('l3l4', '4. An L3/L4 policy: only empire ships, only TCP port 80');
+    this.r.heading('l3l4', '5. An L3/L4 policy: only empire ships, only TCP port 80');
     this.r.say('rule1 selects the deathstar (org=empire, class=deathstar) and allows ingress from org=empire endpoints on TCP 80.');
     const res = await this.lab(['apply', '-f', this.file('sw_l3_l4_policy.yaml')]);
     return this.r.check('rule1 is created', res.code === 0 && res.stdout.includes('ciliumnetworkpolicy.cilium.io/rule1 created'), `exit ${res.code}`);
@@ -99,7 +131,7 @@ export class StarWarsStory {
 
   /** With rule1, the tiefighter lands and the xwing's packets are dropped. */
   async landWithPolicy(): Promise<boolean> {
-    this.r.heading('with-policy', '5. The tiefighter lands; the xwing is turned away');
+    this.r.heading('with-policy', '6. The tiefighter lands; the xwing is turned away');
     const tiefighter = await this.expectLanding('tiefighter');
     this.r.say('The xwing\'s SYN packets are dropped, so curl gives up after its 3 s connect timeout (exit 28):');
     const res = await this.land('xwing');
@@ -117,19 +149,20 @@ export class StarWarsStory {
 
   /** The drop shows up as a flow. */
   async dropFlow(): Promise<boolean> {
-    this.r.heading('observe', '6. Observe the drop');
+    this.r.heading('observe', '7. Observe the drop');
     this.r.say('Every verdict of the datapath is a flow. The agent of the node:');
     if (!await this.nodeSocket()) return false;
     const res = await this.r.membrane(['--socket', this.socket, 'observe', '--pod', 'deathstar', '--verdict', 'DROPPED', '--last', '5']);
-    const drop = policyDropLine(res.stdout, 'default/xwing', this.deathstarPod);
-    return this.r.check(`the xwing's packet to ${this.deathstarPod} was dropped: "Policy denied ... DROPPED"`,
+    // The load balancer picked one of the replicas for the xwing's connection: its drop names that one.
+    const drop = this.deathstars.map((d) => policyDropLine(res.stdout, 'default/xwing', d)).find((l) => l !== undefined);
+    return this.r.check('the xwing\'s packet to a deathstar replica was dropped: "Policy denied ... DROPPED"',
       res.code === 0 && drop !== undefined,
-      res.code !== 0 ? `exit ${res.code}` : `no "Policy denied ... DROPPED" flow from default/xwing to ${this.deathstarPod}`);
+      res.code !== 0 ? `exit ${res.code}` : `no "Policy denied ... DROPPED" flow from default/xwing to ${this.deathstars.join(' or ')}`);
   }
 
   /** The deathstar endpoints enforce ingress policy. */
   async endpointEnforcement(): Promise<boolean> {
-    this.r.heading('endpoints', '7. Policy enforcement on the deathstar endpoints');
+    this.r.heading('endpoints', '8. Policy enforcement on the deathstar endpoints');
     if (!await this.nodeSocket()) return false;
     const res = await this.r.membrane(['--socket', this.socket, 'endpoint', 'list']);
     const deathstars = parseEndpointList(res.stdout).filter((e) => e.text.includes('class=deathstar'));
@@ -141,9 +174,9 @@ export class StarWarsStory {
 
   /** What L3/L4 cannot see: to rule1, an attack on the exhaust port is one more TCP connection to port 80. */
   async exhaustPortBeforeL7(): Promise<boolean> {
-    this.r.heading('before-l7', '8. What an L3/L4 policy cannot see: the exhaust port');
+    this.r.heading('before-l7', '9. What an L3/L4 policy cannot see: the exhaust port');
     this.r.say('rule1 lets empire ships reach TCP port 80, whatever they send there. The tiefighter may land, and may just as well attack the exhaust port:');
-    const res = await this.lab(['exec', 'default/tiefighter', '--', 'curl', '-s', '--connect-timeout', '3', '-XPUT', `http://${this.deathstarIp}/v1/exhaust-port`]);
+    const res = await this.lab(['exec', 'default/tiefighter', '--', 'curl', '-s', '--connect-timeout', '3', '-XPUT', `${DEATHSTAR}/v1/exhaust-port`]);
     const ok = this.r.check(`the deathstar exploded (the answer starts with "${EXPLODED}")`,
       res.code === 0 && firstLine(res.stdout) === EXPLODED, `exit ${res.code}, first line ${JSON.stringify(firstLine(res.stdout))}`);
     this.r.say('An L3/L4 policy cannot tell a landing request from an attack on the exhaust port: both are TCP to port 80 from an empire ship.\n' +

@@ -39,6 +39,10 @@ describe('Star Wars demo (privileged)', () => {
     await chapter(() => story.landWithoutPolicy());
   });
 
+  it('spreads new connections to the deathstar Service over both replicas', async () => {
+    await chapter(() => story.bothReplicasServe());
+  });
+
   it('with the L3/L4 policy, lands the tiefighter and times the xwing out (curl exit 28)', async () => {
     await chapter(() => story.applyL3L4());
     await chapter(() => story.landWithPolicy());

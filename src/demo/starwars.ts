@@ -31,6 +31,7 @@ export async function runStarWarsDemo(opts: DemoOptions, signal?: AbortSignal): 
     const chapters = [
       () => story.setUp(),
       () => story.landWithoutPolicy(),
+      () => story.bothReplicasServe(),
       () => story.applyL3L4(),
       () => story.landWithPolicy(),
       () => story.dropFlow(),

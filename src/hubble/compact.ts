@@ -1,8 +1,13 @@
 /**
  * The compact one-line flow format of `hubble observe`:
  *   <time>: <src> (<identity>) <arrow> <dst> (<identity>) <summary> <VERDICT> (<details>)
+ * A side prints as Hubble prints it: `ns/pod:port`, else the service
+ * (`ns/svc:port`, e.g. the VIP of a service without backends), else the IP.
+ * A connection translated by the load balancer also says which service and
+ * address it was addressed to, after the pair:
+ *   ... -> default/deathstar-6fb5694d48-5hmds:80 (ID:256) via default/deathstar (10.96.0.12:80) policy-verdict:...
  */
-import { dropDescription, type Flow, type FlowEndpoint } from './flow.js';
+import { dropDescription, type Flow, type FlowEndpoint, type FlowService } from './flow.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const RESERVED: Record<number, string> = {
@@ -23,11 +28,21 @@ function ports(f: Flow): [number | undefined, number | undefined] {
   return l4 ? [l4.source_port, l4.destination_port] : [undefined, undefined];
 }
 
-function side(ep: FlowEndpoint, ip: string, port: number | undefined): string {
-  const host = ep.pod_name ? `${ep.namespace}/${ep.pod_name}` : ip;
+function side(ep: FlowEndpoint, ip: string, port: number | undefined, service?: FlowService): string {
+  const host = ep.pod_name ? `${ep.namespace}/${ep.pod_name}` : service ? `${service.namespace}/${service.name}` : ip;
   const addr = port !== undefined ? `${host}:${port}` : host;
   const id = RESERVED[ep.identity] ?? `ID:${ep.identity}`;
   return `${addr} (${id})`;
+}
+
+/** ` via default/deathstar (10.96.0.12:80)` for a translated connection, else "". */
+function via(f: Flow): string {
+  const original = f.IP.destination_original;
+  if (original === undefined) return '';
+  const port = (f.l4?.TCP ?? f.l4?.UDP ?? f.l4?.SCTP)?.destination_port_original;
+  const addr = port !== undefined ? `${original}:${port}` : original;
+  const svc = f.destination_service;
+  return svc ? ` via ${svc.namespace}/${svc.name} (${addr})` : ` via ${addr}`;
 }
 
 export function matchTypeName(n: number | undefined): string {
@@ -60,8 +75,8 @@ export function formatCompact(f: Flow, opts: CompactOptions = {}): string {
   const node = opts.printNodeName ? ` [${f.node_name}]` : '';
   const names = opts.printPolicyNames ? policyNames(f) : '';
   const src = side(f.source, f.IP.source, sport);
-  const dst = side(f.destination, f.IP.destination, dport);
+  const dst = side(f.destination, f.IP.destination, dport, f.destination_service);
   // A reply reads from the connection's initiator, as Hubble prints it: "client <- server".
   const pair = f.is_reply ? `${dst} ${arrow} ${src}` : `${src} ${arrow} ${dst}`;
-  return `${stampMilli(f.time)}${node}: ${pair} ${what}${names ? ` [${names}]` : ''} (${f.Summary})`;
+  return `${stampMilli(f.time)}${node}: ${pair}${via(f)} ${what}${names ? ` [${names}]` : ''} (${f.Summary})`;
 }

@@ -1,8 +1,20 @@
 /**
  * Flows: the datapath's events turned into Hubble's Flow shape (field names
  * as in Hubble's JSON output, proto names), enriched with what the agent
- * knows: pods, namespaces, identity labels, and the policies that decided.
+ * knows: pods, namespaces, identity labels, the policies that decided, and
+ * the service a load-balanced connection was addressed to.
  * Pure: enrichment data comes in through the `FlowContext` interface.
+ *
+ * Service flows. The datapath translates a connection to a service's VIP to
+ * one of its backends before policy sees it, so a flow's `IP.destination`
+ * and destination port are the backend's (as in Hubble with Cilium's load
+ * balancer). Hubble's `destination_service` names the service; membrane adds
+ * what was translated away, which Hubble has no field for:
+ *   - `IP.destination_original`: the VIP the client addressed;
+ *   - `l4.<TCP|UDP|SCTP>.destination_port_original`: the service port.
+ * Both are present only when the destination was translated; a drop because
+ * a service has no backend (reason 158) carries `destination_service` with
+ * the VIP as `IP.destination`.
  */
 import {
   DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
@@ -15,10 +27,11 @@ export type TrafficDirection = 'TRAFFIC_DIRECTION_UNKNOWN' | 'INGRESS' | 'EGRESS
 
 export interface TcpFlags { FIN?: boolean; SYN?: boolean; RST?: boolean; PSH?: boolean; ACK?: boolean; URG?: boolean; ECE?: boolean; CWR?: boolean }
 
+/** `destination_port_original`: membrane's, the service port before translation (see the file comment). */
 export interface Layer4 {
-  TCP?: { source_port: number; destination_port: number; flags?: TcpFlags };
-  UDP?: { source_port: number; destination_port: number };
-  SCTP?: { source_port: number; destination_port: number };
+  TCP?: { source_port: number; destination_port: number; destination_port_original?: number; flags?: TcpFlags };
+  UDP?: { source_port: number; destination_port: number; destination_port_original?: number };
+  SCTP?: { source_port: number; destination_port: number; destination_port_original?: number };
   ICMPv4?: { type: number; code: number };
 }
 
@@ -46,7 +59,8 @@ export interface Flow {
   verdict: Verdict;
   drop_reason?: number;
   drop_reason_desc?: string;
-  IP: { source: string; destination: string; ipVersion: 'IPv4' };
+  /** `destination_original`: membrane's, the VIP before translation (see the file comment). */
+  IP: { source: string; destination: string; ipVersion: 'IPv4'; destination_original?: string };
   l4?: Layer4;
   source: FlowEndpoint;
   destination: FlowEndpoint;
@@ -62,7 +76,14 @@ export interface Flow {
   egress_allowed_by?: FlowPolicy[];
   ingress_denied_by?: FlowPolicy[];
   egress_denied_by?: FlowPolicy[];
+  /** The service the connection was addressed to (Hubble's field). */
+  destination_service?: FlowService;
   Summary: string;
+}
+
+export interface FlowService {
+  name: string;
+  namespace: string;
 }
 
 /** What the agent knows, for enrichment. */
@@ -77,6 +98,28 @@ export interface FlowContext {
   policiesForCookie(cookie: number): FlowPolicy[];
   /** For a default-deny drop: the policies that put the endpoint in default deny for the direction. */
   defaultDenyPolicies(endpointId: number, ingress: boolean): FlowPolicy[];
+  /** The service behind a load-balancer frontend id (the event's svcId); absent: flows name no service. */
+  serviceById?(id: number): FlowService | undefined;
+}
+
+/**
+ * The event's service fields (flow_event's svc_id, orig_daddr, orig_dport):
+ * read as optional so flows decode events of a datapath without them too.
+ */
+interface ServiceEventFields {
+  svcId?: number;
+  /** Dotted, or the raw address (0 = none). */
+  origDaddr?: string | number;
+  origDport?: number;
+}
+
+function originalDestination(ev: FlowEventRecord & ServiceEventFields): { ip: string; port: number } | undefined {
+  if (!ev.svcId) return undefined;
+  const raw = ev.origDaddr;
+  const ip = typeof raw === 'number' ? (raw === 0 ? undefined : intToIp4(raw)) : raw;
+  if (ip === undefined) return undefined;
+  const port = ev.origDport ?? ev.dport;
+  return ip === intToIp4(ev.daddr) && port === ev.dport ? undefined : { ip, port };
 }
 
 const TCP_FLAG_NAMES: [number, keyof TcpFlags][] = [[0x01, 'FIN'], [0x02, 'SYN'], [0x04, 'RST'], [0x08, 'PSH'], [0x10, 'ACK'], [0x20, 'URG'], [0x40, 'ECE'], [0x80, 'CWR']];
@@ -149,8 +192,13 @@ export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
   const ingress = ev.dir === DIR_INGRESS;
   const direction: TrafficDirection = ev.dir === DIR_INGRESS ? 'INGRESS' : ev.dir === DIR_EGRESS ? 'EGRESS' : 'TRAFFIC_DIRECTION_UNKNOWN';
   const time = new Date(ctx.wallTimeMs(ev.tsNs)).toISOString();
+  const svcEv = ev as FlowEventRecord & ServiceEventFields;
+  const service = svcEv.svcId ? ctx.serviceById?.(svcEv.svcId) : undefined;
+  const original = originalDestination(svcEv);
+  const l4Proto = l4?.TCP ?? l4?.UDP ?? l4?.SCTP;
+  if (original && l4Proto) l4Proto.destination_port_original = original.port;
   const base = {
-    IP: { source: src, destination: dst, ipVersion: 'IPv4' as const },
+    IP: { source: src, destination: dst, ipVersion: 'IPv4' as const, ...(original ? { destination_original: original.ip } : {}) },
     source: endpointFor(ctx, src, ev.srcIdentity),
     destination: endpointFor(ctx, dst, ev.dstIdentity),
     Type: 'L3_L4' as const,
@@ -159,6 +207,7 @@ export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
     interface: { index: ev.ifindex },
     Summary: summary(l4),
     ...(l4 ? { l4 } : {}),
+    ...(service ? { destination_service: { name: service.name, namespace: service.namespace } } : {}),
   };
   const policyDecided = ev.reason === 0 || ev.reason === 133 || ev.reason === 181 || ev.verdict === VERDICT_AUDIT;
   const attribution = (): Partial<Flow> => {

@@ -3,13 +3,16 @@ import type { PolicyRef } from '../api/types.js';
 import { MembraneError } from '../common/errors.js';
 import type { LabContext } from './context.js';
 import { deploymentPodName } from './deployment-naming.js';
+import { podResolvConf } from './cluster-dns.js';
 import {
-  isPolicy, RESOURCE_NAMES, type DeploymentObject, type LabObject, type NamespaceObject, type PodObject, type PolicyObject,
-  type ServiceObject,
+  isPolicy, RESOURCE_NAMES, type DeploymentObject, type EndpointSliceObject, type LabObject, type NamespaceObject, type PodObject,
+  type PolicyObject, type ServiceObject,
 } from './manifest.js';
 import { changed, checkApplicable, isNoop, planDeployment, planPod, scheduleNode, type Action, type DeploymentTarget } from './plan.js';
 import { createPod, deletePod, podMeta, type PodDesired } from './pod.js';
 import { waitReady } from './readiness.js';
+import { planServices, type AllocatedSpec } from './service-plan.js';
+import { syncServices } from './service-sync.js';
 import type { NodeRecord, PodRecord } from './state.js';
 
 /**
@@ -17,22 +20,23 @@ import type { NodeRecord, PodRecord } from './state.js';
  * reports `<resource>/<name> created|configured|unchanged` per object.
  * Namespaces go first, then all policies in one import (the agent validates
  * them all before enforcing any), then the rest in document order; pods are
- * waited for until ready.
+ * waited for until ready. Services get their addresses before anything is
+ * applied; their backends reach the agents when the command ends (Lab.mutate).
  */
 export async function applyObjects(ctx: LabContext, objects: LabObject[]): Promise<void> {
   checkApplicable(objects, ctx.state);
+  const serviceSpecs = planServices(objects, ctx.state);
   const newPods: PodRecord[] = [];
   for (const o of objects) if (o.kind === 'Namespace') await applyNamespace(ctx, o);
   const policies = objects.filter(isPolicy);
   if (policies.length > 0) await applyPolicies(ctx, policies);
-  let serviceNoted = false;
   for (const o of objects) {
     switch (o.kind) {
       case 'Service':
-        if (applyService(ctx, o) !== 'unchanged' && !serviceNoted) {
-          ctx.out.warn('note: the lab stores Services but does not load-balance them yet; reach pods by their IP (lab get pods)');
-          serviceNoted = true;
-        }
+        applyService(ctx, o, serviceSpecs.get(o)!);
+        break;
+      case 'EndpointSlice':
+        applyEndpointSlice(ctx, o);
         break;
       case 'Deployment':
         newPods.push(...await applyDeployment(ctx, o));
@@ -101,18 +105,36 @@ async function applyPolicies(ctx: LabContext, policies: PolicyObject[]): Promise
     report(ctx, p, result?.action ?? (i >= 0 ? 'configured' : 'created'));
   }
   ctx.save();
+  // Warning paths count the policies of this import (`[1].spec...` when several); name the manifest document instead.
+  for (const w of first?.warnings ?? []) {
+    const m = /^\[(\d+)\]\.?/.exec(w.path);
+    const p = policies[m ? Number(m[1]) : 0]!;
+    ctx.out.warn(`warning: document ${p.index} (${p.kind} "${p.name}"): ${m ? w.path.slice(m[0].length) : w.path}: ${w.message}`);
+  }
 }
 
-function applyService(ctx: LabContext, o: ServiceObject): Action {
+function applyService(ctx: LabContext, o: ServiceObject, spec: AllocatedSpec): void {
   const existing = ctx.state.services.find((s) => s.namespace === o.namespace && s.name === o.name);
   const action: Action = !existing ? 'created' : changed(existing.object, o.object) ? 'configured' : 'unchanged';
   if (action !== 'unchanged') {
-    if (existing) existing.object = o.object;
-    else ctx.state.services.push({ namespace: o.namespace, name: o.name, object: o.object });
+    const record = { namespace: o.namespace, name: o.name, labels: o.labels, spec, object: o.object };
+    if (existing) Object.assign(existing, record);
+    else ctx.state.services.push({ ...record, createdAt: new Date().toISOString() });
     ctx.save();
   }
   report(ctx, o, action);
-  return action;
+}
+
+function applyEndpointSlice(ctx: LabContext, o: EndpointSliceObject): void {
+  const existing = ctx.state.endpointSlices.find((s) => s.namespace === o.namespace && s.name === o.name);
+  const action: Action = !existing ? 'created' : changed(existing.object, o.object) ? 'configured' : 'unchanged';
+  if (action !== 'unchanged') {
+    const record = { namespace: o.namespace, name: o.name, labels: o.labels, slice: o.slice, object: o.object };
+    if (existing) Object.assign(existing, record);
+    else ctx.state.endpointSlices.push({ ...record, createdAt: new Date().toISOString() });
+    ctx.save();
+  }
+  report(ctx, o, action);
 }
 
 function nodeOf(ctx: LabContext, pod: PodRecord): NodeRecord {
@@ -121,20 +143,28 @@ function nodeOf(ctx: LabContext, pod: PodRecord): NodeRecord {
   return node;
 }
 
-/** Creates a pod on the least busy node and records it. */
+/** Creates a pod on the least busy node, resolving through the cluster DNS, and records it. */
 export async function addPod(ctx: LabContext, desired: PodDesired): Promise<PodRecord> {
-  const record = await createPod(ctx.lab, scheduleNode(ctx.state), desired, ctx.toolchain);
+  const withDns = { ...desired, resolvConf: podResolvConf(ctx.state, desired.namespace) };
+  const record = await createPod(ctx.lab, scheduleNode(ctx.state), withDns, ctx.toolchain);
   ctx.state.pods.push(record);
   ctx.save();
   return record;
 }
 
-/** Deletes a pod and forgets it; failures past the first step become warnings. */
+/**
+ * Deletes a pod and forgets it; failures past the first step become
+ * warnings. As Kubernetes does, its service backends turn terminating first
+ * (established connections keep it, new ones go elsewhere), and are gone
+ * before its address can be handed to another pod.
+ */
 export async function removePod(ctx: LabContext, pod: PodRecord): Promise<void> {
+  await syncServices(ctx, { terminating: [pod] });
   const warnings = await deletePod(ctx.lab, nodeOf(ctx, pod), pod, ctx.toolchain);
   for (const w of warnings) ctx.out.warn(`warning: ${w}`);
   ctx.state.pods = ctx.state.pods.filter((p) => p !== pod);
   ctx.save();
+  await syncServices(ctx);
 }
 
 /** Pushes a pod's new labels / service account to its agent (its identity changes, its process stays). */

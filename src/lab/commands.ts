@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { MembraneError, errorMessage } from '../common/errors.js';
-import { formatNamespaces, formatPods, formatStatus, podsJson } from './format.js';
+import { formatNamespaces, formatPods, formatServices, formatStatus, podsJson } from './format.js';
 import { Lab } from './lab.js';
 import { DEFAULT_LAB } from './names.js';
 import { defaultToolchain, type LabToolchain } from './toolchain.js';
@@ -32,6 +32,7 @@ function outputOption(): Option {
 
 const POD_KINDS = new Set(['pods', 'pod', 'po']);
 const NAMESPACE_KINDS = new Set(['namespaces', 'namespace', 'ns']);
+const SERVICE_KINDS = new Set(['services', 'service', 'svc']);
 
 /**
  * Adds `lab` and its subcommands to `program`, and the global `--lab NAME`
@@ -75,7 +76,7 @@ export function registerLabCommands(program: Command, toolchain: LabToolchain = 
     });
 
   lab.command('apply')
-    .description('create or update the objects of a manifest (Namespace, Pod, Deployment, Service, policies)')
+    .description('create or update the objects of a manifest (Namespace, Pod, Deployment, Service, EndpointSlice, policies)')
     .requiredOption('-f, --filename <file>', 'manifest file, or - for standard input')
     .option('-n, --namespace <ns>', 'namespace of objects that name none', 'default')
     .action(async (opts: { filename: string; namespace: string }, cmd: Command) => {
@@ -93,10 +94,10 @@ export function registerLabCommands(program: Command, toolchain: LabToolchain = 
     });
 
   lab.command('get')
-    .description('list pods or namespaces')
-    .argument('<kind>', 'pods | namespaces')
+    .description('list pods, services or namespaces')
+    .argument('<kind>', 'pods | services (svc) | namespaces')
     .option('-n, --namespace <ns>', 'namespace', 'default')
-    .option('-A, --all-namespaces', 'pods of every namespace')
+    .option('-A, --all-namespaces', 'pods or services of every namespace')
     .addOption(outputOption())
     .action(async (kind: string, opts: { namespace: string; allNamespaces?: boolean; output?: string }, cmd: Command) => {
       const l = open(cmd);
@@ -106,11 +107,17 @@ export function registerLabCommands(program: Command, toolchain: LabToolchain = 
         if (opts.output === 'json') process.stdout.write(podsJson(pods));
         else if (pods.length === 0) process.stderr.write(all ? 'No resources found\n' : `No resources found in ${opts.namespace} namespace.\n`);
         else process.stdout.write(formatPods(pods, { allNamespaces: all, wide: opts.output === 'wide' }));
+      } else if (SERVICE_KINDS.has(kind)) {
+        const all = opts.allNamespaces ?? false;
+        const services = l.services(all ? undefined : opts.namespace);
+        if (opts.output === 'json') process.stdout.write(JSON.stringify(services, null, 2) + '\n');
+        else if (services.length === 0) process.stderr.write(all ? 'No resources found\n' : `No resources found in ${opts.namespace} namespace.\n`);
+        else process.stdout.write(formatServices(services, { allNamespaces: all, wide: opts.output === 'wide' }));
       } else if (NAMESPACE_KINDS.has(kind)) {
         const namespaces = l.namespaces();
         process.stdout.write(opts.output === 'json' ? JSON.stringify(namespaces, null, 2) + '\n' : formatNamespaces(namespaces, opts.output === 'wide'));
       } else {
-        throw new MembraneError('EINVAL', `the lab cannot list "${kind}": use pods or namespaces`, { path: 'kind' });
+        throw new MembraneError('EINVAL', `the lab cannot list "${kind}": use pods, services or namespaces`, { path: 'kind' });
       }
     });
 

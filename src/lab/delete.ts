@@ -2,10 +2,12 @@ import { AgentClient } from '../api/client.js';
 import type { PolicyRef } from '../api/types.js';
 import { MembraneError } from '../common/errors.js';
 import { reconcileDeployment, removePod } from './apply.js';
+import { KUBE_SYSTEM } from './cluster-dns.js';
 import type { LabContext } from './context.js';
 import { RESOURCE_NAMES, isPolicy, type LabObject, type PolicyObject } from './manifest.js';
 import { deploymentPods } from './plan.js';
 import { waitReady } from './readiness.js';
+import { forgetService } from './service-sync.js';
 
 /**
  * `lab delete`: removes the objects named by a manifest, as `kubectl delete -f`
@@ -15,8 +17,8 @@ import { waitReady } from './readiness.js';
  */
 export async function deleteObjects(ctx: LabContext, objects: LabObject[], ignoreNotFound = false): Promise<{ notFound: number }> {
   for (const o of objects) {
-    if (o.kind === 'Namespace' && o.name === 'default') {
-      throw new MembraneError('EINVAL', `document ${o.index}: namespace "default" cannot be deleted`, { path: 'metadata.name' });
+    if (o.kind === 'Namespace' && (o.name === 'default' || o.name === KUBE_SYSTEM)) {
+      throw new MembraneError('EINVAL', `document ${o.index}: namespace "${o.name}" cannot be deleted`, { path: 'metadata.name' });
     }
   }
   let notFound = 0;
@@ -47,10 +49,19 @@ async function deleteObject(ctx: LabContext, o: LabObject): Promise<boolean> {
     case 'Deployment':
       return deleteDeployment(ctx, o.namespace, o.name);
     case 'Service': {
-      const before = s.services.length;
-      s.services = s.services.filter((x) => !(x.namespace === o.namespace && x.name === o.name));
+      const svc = s.services.find((x) => x.namespace === o.namespace && x.name === o.name);
+      if (!svc) return false;
+      await forgetService(ctx, svc.namespace, svc.name);
+      // Its ClusterIP and NodePorts are free again: nothing else holds them.
+      s.services = s.services.filter((x) => x !== svc);
       ctx.save();
-      return s.services.length < before;
+      return true;
+    }
+    case 'EndpointSlice': {
+      const before = s.endpointSlices.length;
+      s.endpointSlices = s.endpointSlices.filter((x) => !(x.namespace === o.namespace && x.name === o.name));
+      ctx.save();
+      return s.endpointSlices.length < before;
     }
     case 'Namespace':
       return deleteNamespace(ctx, o.name);
@@ -99,7 +110,9 @@ async function deleteNamespace(ctx: LabContext, name: string): Promise<boolean> 
   for (const d of s.deployments.filter((x) => x.namespace === name)) await deleteDeployment(ctx, name, d.name);
   for (const pod of s.pods.filter((p) => p.namespace === name)) await removePod(ctx, pod);
   for (const p of s.policies.filter((x) => x.ref.namespace === name)) await deletePolicy(ctx, p.ref);
+  for (const svc of s.services.filter((x) => x.namespace === name)) await forgetService(ctx, svc.namespace, svc.name);
   s.services = s.services.filter((x) => x.namespace !== name);
+  s.endpointSlices = s.endpointSlices.filter((x) => x.namespace !== name);
   for (const node of s.nodes) await new AgentClient(node.socket).deleteNamespace(name);
   s.namespaces = s.namespaces.filter((n) => n !== ns);
   ctx.save();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatAge, formatPods, formatStatus, formatTable, podsJson } from './format.js';
+import { formatAge, formatPods, formatServices, formatStatus, formatTable, podsJson } from './format.js';
 import type { LabStatus, PodView } from './lab.js';
+import type { ServiceView } from './service-view.js';
 
 const view: PodView = {
   namespace: 'default', name: 'xwing', ready: true, status: 'Running', ip: '10.244.1.7', node: 'starwars-node1',
@@ -33,12 +34,36 @@ describe('lab output', () => {
 
   it("shows the world's addresses in the status, and says when its server is not running", () => {
     const status: LabStatus = {
-      name: 'starwars', dir: '/var/run/membrane/lab/starwars', up: true, pods: { total: 0, running: 0 }, namespaces: 1, policies: 0,
+      name: 'starwars', dir: '/var/run/membrane/lab/starwars', up: true, pods: { total: 0, running: 0 }, namespaces: 1, policies: 0, services: 1,
       nodes: [{ name: 'starwars-node1', netns: 'mbr-starwars-node1', podCIDR: '10.244.1.0/24', socket: 's', agentPid: 7, agentRunning: true, healthy: true }],
       world: { netns: 'mbr-starwars-world', node: 'starwars-node1', addresses: ['198.51.100.10', '203.0.113.10'], pids: [9, 10], running: true },
     };
     assert.match(formatStatus(status), /^World:\s+198\.51\.100\.10 203\.0\.113\.10 \(netns mbr-starwars-world, via starwars-node1; serve pids 9 10\)$/m);
     assert.match(formatStatus({ ...status, world: { ...status.world!, running: false } }), /^World:.*NOT all its servers run/m);
+  });
+
+  it('prints services as kubectl does: PORT(S) with node ports, <none> for EXTERNAL-IP, SELECTOR when wide', () => {
+    const now = Date.parse('2024-01-01T00:10:00Z');
+    const svc = (name: string, over: Partial<ServiceView>): ServiceView => ({
+      namespace: 'default', name, type: 'ClusterIP', clusterIP: '10.96.0.12', ports: '80/TCP', sessionAffinity: 'None', algorithm: 'random',
+      labels: {}, createdAt: '2024-01-01T00:00:00Z', backends: [], ...over,
+    });
+    const list = [
+      svc('deathstar', { selector: 'class=deathstar,org=empire' }),
+      svc('kube-dns', { namespace: 'kube-system', clusterIP: '10.96.0.10', ports: '53/UDP,53/TCP', selector: 'k8s-app=kube-dns' }),
+      svc('outside', { type: 'NodePort', ports: '80:30080/TCP' }),
+    ];
+    assert.equal(formatServices(list, { allNamespaces: false, wide: false, now }), [
+      'NAME        TYPE        CLUSTER-IP   EXTERNAL-IP   PORT(S)         AGE',
+      'deathstar   ClusterIP   10.96.0.12   <none>        80/TCP          10m',
+      'kube-dns    ClusterIP   10.96.0.10   <none>        53/UDP,53/TCP   10m',
+      'outside     NodePort    10.96.0.12   <none>        80:30080/TCP    10m',
+      '',
+    ].join('\n'));
+    const wide = formatServices(list, { allNamespaces: true, wide: true, now });
+    assert.match(wide, /^NAMESPACE\s+NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE\s+SELECTOR$/m);
+    assert.match(wide, /^kube-system\s+kube-dns\s.*\sk8s-app=kube-dns$/m);
+    assert.match(wide, /^default\s+outside\s.*\s<none>$/m);
   });
 
   it('shortens ages as kubectl does', () => {

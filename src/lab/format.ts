@@ -1,5 +1,6 @@
 import type { NamespaceRecord } from './state.js';
 import type { LabStatus, PodView } from './lab.js';
+import type { ServiceView } from './service-view.js';
 
 /** kubectl-style text output for lab commands. Pure. */
 
@@ -68,6 +69,7 @@ export function formatStatus(s: LabStatus): string {
     lines.push(`Pods:        ${s.pods.running}/${s.pods.total} running`);
     lines.push(`Namespaces:  ${s.namespaces}`);
     lines.push(`Policies:    ${s.policies}`);
+    lines.push(`Services:    ${s.services}`);
     if (s.world) {
       const state = s.world.running ? `serve pids ${s.world.pids.join(' ')}` : 'NOT all its servers run: lab up starts them again';
       lines.push(`World:       ${s.world.addresses.join(' ')} (netns ${s.world.netns}, via ${s.world.node}; ${state})`);
@@ -80,4 +82,22 @@ export function formatStatus(s: LabStatus): string {
     lines.push(...table.trimEnd().split('\n').map((l) => `  ${l}`));
   }
   return lines.join('\n') + '\n';
+}
+
+export interface ServiceTableOptions {
+  allNamespaces: boolean;
+  wide: boolean;
+  now?: number;
+}
+
+/** `lab get services`, as kubectl prints them (EXTERNAL-IP is always <none>: the lab has no load balancers). */
+export function formatServices(services: ServiceView[], opts: ServiceTableOptions): string {
+  const now = opts.now ?? Date.now();
+  const headers = [...(opts.allNamespaces ? ['NAMESPACE'] : []), 'NAME', 'TYPE', 'CLUSTER-IP', 'EXTERNAL-IP', 'PORT(S)', 'AGE', ...(opts.wide ? ['SELECTOR'] : [])];
+  const rows = services.map((s) => [
+    ...(opts.allNamespaces ? [s.namespace] : []),
+    s.name, s.type, s.clusterIP, '<none>', s.ports, formatAge(now - Date.parse(s.createdAt)),
+    ...(opts.wide ? [s.selector ?? '<none>'] : []),
+  ]);
+  return formatTable(headers, rows);
 }

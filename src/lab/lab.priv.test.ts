@@ -105,7 +105,9 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
     assert.equal(res.code, 0, `membrane ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
     return res;
   };
-  const pods = async (): Promise<PodJson[]> => JSON.parse((await ok(['lab', 'get', 'pods', '-A', '-o', 'json'])).stdout) as PodJson[];
+  const allPods = async (): Promise<PodJson[]> => JSON.parse((await ok(['lab', 'get', 'pods', '-A', '-o', 'json'])).stdout) as PodJson[];
+  /** The pods the tests applied: all but the lab's own cluster DNS in kube-system. */
+  const pods = async (): Promise<PodJson[]> => (await allPods()).filter((p) => p.namespace !== 'kube-system');
   const remember = (list: PodJson[]) => {
     for (const p of list) {
       if (p.pid !== null) seenPids.add(p.pid);
@@ -252,7 +254,7 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
   it('cleans up the remains of a crashed run on the next up', async () => {
     const before = (await linksIn(nodeNetns)).filter((l) => l.ifname.startsWith('lxc')).map((l) => l.ifname);
     assert.ok(before.length >= 4, `lxc links in the node: ${before.join(', ')}`);
-    remember(await pods());
+    remember(await allPods());
     const agent = readLabState(lab)!.nodes[0]!.agent;
     process.kill(agent.pid, 'SIGKILL');
     while (processStartTime(agent.pid) !== undefined) await new Promise((r) => setTimeout(r, 50));
@@ -292,8 +294,8 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
     assert.equal(worldNs, worldNetnsName(lab));
     assert.equal(nodeNs, nodeNetns);
     await ok(['lab', 'apply', '-f', '-'], APP);
-    const list = await pods();
-    assert.equal(list.length, 4, `pods: ${list.map((p) => p.name).join(', ')}`);
+    const list = await allPods();
+    assert.equal(list.length, 5, `pods (4 and coredns): ${list.map((p) => p.name).join(', ')}`);
     const podNetns = list.map((p) => p.netns);
     const netnsBefore = await netnsNames();
     for (const ns of [nodeNs, worldNs, ...podNetns]) assert.ok(netnsBefore.includes(ns), `netns ${ns} exists while the lab is up`);

@@ -5,16 +5,21 @@ import { AgentClient } from '../api/client.js';
 import type { EndpointModel } from '../api/types.js';
 import { MembraneError, errorMessage } from '../common/errors.js';
 import { applyObjects } from './apply.js';
+import { clusterDnsObjects } from './cluster-dns.js';
 import { consoleOutput, type LabContext, type LabOutput } from './context.js';
 import { deleteObjects } from './delete.js';
 import { parseManifests } from './manifest.js';
 import { isLabNetns, labPaths, netnsPath, podFiles, validateLabName, worldNetnsName } from './names.js';
+import { podExecArgv } from './pod-argv.js';
 import { deleteNetns, listNetns, netnsPids } from './netns.js';
 import { leftoverBpffsDirs, nodeHealthy, removeBpffsDir, startNode, stopNode } from './node.js';
 import { deletePod, podEnv, podStatus, type PodPhase } from './pod.js';
 import { labelObject, type LabelResult } from './label.js';
 import { parseLabelArgs, parseLabelTarget } from './label-args.js';
 import { isRunning, stopPids } from './process.js';
+import { DEFAULT_SERVICE_CIDR } from './service-ip.js';
+import { syncDnsRecords, syncServices } from './service-sync.js';
+import { serviceViews, type ServiceView } from './service-view.js';
 import { resolveAgentSocket } from './socket.js';
 import {
   emptyState, readLabState, removeLabState, withLabLock, writeLabState, type LabState, type NamespaceRecord, type PodRecord,
@@ -71,6 +76,7 @@ export interface LabStatus {
   pods: { total: number; running: number };
   namespaces: number;
   policies: number;
+  services: number;
   /** The simulated outside world; undefined when the lab has none. */
   world?: WorldStatus;
 }
@@ -88,17 +94,34 @@ export class Lab {
     this.name = validateLabName(name);
   }
 
-  /** Runs `fn` on the state of a lab that is up, under the lab's lock. */
+  /**
+   * Runs `fn` on the state of a lab that is up, under the lab's lock, then
+   * brings the agents' services and the DNS records in line with what it
+   * changed (also when it failed half-way: what was done is served).
+   */
   private async mutate<T>(fn: (ctx: LabContext) => Promise<T>): Promise<T> {
     return withLabLock(this.name, async () => {
       const state = readLabState(this.name);
       if (!state || state.nodes.length === 0) throw this.notUp();
-      const ctx: LabContext = {
-        lab: this.name, toolchain: this.toolchain, out: this.out, state,
-        save: () => writeLabState(ctx.state),
-      };
-      return fn(ctx);
+      const ctx = this.context(state);
+      let result: T;
+      try {
+        result = await fn(ctx);
+      } catch (err) {
+        await syncServices(ctx).catch((e) => this.out.warn(`warning: updating the services after the failure failed too: ${errorMessage(e)}`));
+        throw err;
+      }
+      await syncServices(ctx);
+      return result;
     });
+  }
+
+  private context(state: LabState, out: LabOutput = this.out): LabContext {
+    const ctx: LabContext = {
+      lab: this.name, toolchain: this.toolchain, out, state,
+      save: () => writeLabState(ctx.state),
+    };
+    return ctx;
   }
 
   private notUp(): MembraneError {
@@ -155,10 +178,12 @@ export class Lab {
 
   /**
    * Starts the nodes, tells their agents about the implicit `default`
-   * namespace and makes the world beside node 1, saving the state at each step.
+   * namespace, makes the world beside node 1 and starts the cluster DNS,
+   * saving the state at each step.
    */
   private async create(state: LabState, nodes: number): Promise<void> {
     fs.mkdirSync(labPaths(this.name).podsDir, { recursive: true });
+    state.serviceCIDR = DEFAULT_SERVICE_CIDR;
     for (let i = 1; i <= nodes; i++) {
       state.nodes.push(await startNode(this.name, i, this.toolchain));
       writeLabState(state);
@@ -169,6 +194,18 @@ export class Lab {
     writeLabState(state);
     state.world = await startWorld(this.name, state.nodes[0]!, this.toolchain);
     writeLabState(state);
+    await this.startClusterDns(state);
+  }
+
+  /**
+   * Applies the cluster DNS (cluster-dns.ts) as a manifest, quietly, and
+   * waits until it answers. Its records file is there before its server starts.
+   */
+  private async startClusterDns(state: LabState): Promise<void> {
+    const ctx = this.context(state, { info: () => undefined, warn: (line) => this.out.warn(line) });
+    await syncDnsRecords(ctx);
+    await applyObjects(ctx, clusterDnsObjects(state, labPaths(this.name).dnsRecords));
+    await syncServices(ctx);
   }
 
   /** Makes the world of a lab whose nodes are up (again), e.g. after its process died. */
@@ -276,6 +313,11 @@ export class Lab {
       });
   }
 
+  /** The lab's services as `lab get services` shows them. */
+  services(namespace?: string): ServiceView[] {
+    return serviceViews(this.state(), namespace, (pod) => podStatus(this.name, pod).ready);
+  }
+
   namespaces(): NamespaceRecord[] {
     return [...this.state().namespaces].sort((a, b) => a.name.localeCompare(b.name));
   }
@@ -290,14 +332,19 @@ export class Lab {
     return pod;
   }
 
-  /** Runs `argv` in the pod's network namespace with this process's stdio; resolves to its exit code. */
+  /**
+   * Runs `argv` in the pod's network namespace, seeing the pod's resolv.conf,
+   * with this process's stdio; resolves to its exit code.
+   */
   exec(ref: string, argv: string[], defaultNamespace?: string): Promise<number> {
     const pod = this.findPod(ref, defaultNamespace);
     if (!fs.existsSync(netnsPath(pod.netns))) {
       throw new MembraneError('ENOTFOUND', `pod ${pod.namespace}/${pod.name} has no network namespace (${pod.netns}); delete and apply it again`);
     }
+    const resolv = podFiles(this.name, pod.namespace, pod.name).resolvConf;
+    const full = podExecArgv(pod.netns, fs.existsSync(resolv) ? resolv : undefined, argv);
     return new Promise((resolve, reject) => {
-      const child = spawn('nsenter', [`--net=${netnsPath(pod.netns)}`, '--', ...argv], { stdio: 'inherit', env: podEnv(pod, this.toolchain) });
+      const child = spawn(full[0]!, full.slice(1), { stdio: 'inherit', env: podEnv(pod, this.toolchain) });
       child.on('error', (cause) => reject(new MembraneError('EEXEC', `could not run ${argv[0]} in pod ${pod.namespace}/${pod.name}`, { cause })));
       child.on('close', (code, signal) => {
         if (code !== null) resolve(code);
@@ -334,6 +381,7 @@ export class Lab {
       pods: { total: pods.length, running: pods.filter((p) => isRunning(p.process)).length },
       namespaces: state?.namespaces.length ?? 0,
       policies: state?.policies.length ?? 0,
+      services: state?.services.length ?? 0,
     };
     if (state?.world) {
       const w = state.world;

@@ -13,6 +13,8 @@ export interface ContainerSpec {
   args?: string[];
   env: { name: string; value: string }[];
   ports: ContainerPortModel[];
+  /** The TCP port of `readinessProbe.tcpSocket` (or `httpGet`): the pod is ready once something listens on it. */
+  readinessPort?: number;
 }
 
 export interface PodSpec {
@@ -53,6 +55,27 @@ function readEnv(v: unknown, path: string): { name: string; value: string } {
   };
 }
 
+/**
+ * The port of a TCP or HTTP readiness probe (a number or a container port's
+ * name). The lab checks only that something listens there; other probes are
+ * ignored, as the lab runs no images.
+ */
+function readReadinessPort(o: Obj, path: string, ports: ContainerPortModel[]): number | undefined {
+  const probe = optObj(o, 'readinessProbe', path);
+  if (!probe) return undefined;
+  const at = join(path, 'readinessProbe');
+  const handler = optObj(probe, 'tcpSocket', at) ?? optObj(probe, 'httpGet', at);
+  if (!handler) return undefined;
+  const portPath = join(join(at, probe['tcpSocket'] ? 'tcpSocket' : 'httpGet'), 'port');
+  const port = handler['port'];
+  if (typeof port === 'string' && !/^\d+$/.test(port)) {
+    const named = ports.find((p) => p.name === port && p.protocol === 'TCP');
+    if (!named) throw new ValidationError(portPath, `"${port}" names no TCP port of the container`);
+    return named.containerPort;
+  }
+  return readInt(typeof port === 'string' ? Number(port) : port, portPath, 1, 65535);
+}
+
 function readContainer(v: unknown, path: string): ContainerSpec {
   const o = readObj(v, path);
   const c: ContainerSpec = {
@@ -62,6 +85,8 @@ function readContainer(v: unknown, path: string): ContainerSpec {
     ports: optList(o, 'ports', path).map((p, i) => readPort(p, join(join(path, 'ports'), i))),
   };
   if (o['command'] !== undefined && o['command'] !== null) c.command = readStringList(o['command'], join(path, 'command'));
+  const readinessPort = readReadinessPort(o, path, c.ports);
+  if (readinessPort !== undefined) c.readinessPort = readinessPort;
   if (o['args'] !== undefined && o['args'] !== null) c.args = readStringList(o['args'], join(path, 'args'));
   return c;
 }

@@ -148,4 +148,15 @@ spec:
     const err = parseError(`${pod()}---\nkind: [unclosed\n`);
     assert.match(err.message, /^document 2: invalid YAML/);
   });
+
+  it('reads a TCP readiness probe by port number or container port name, and refuses a name the container lacks', () => {
+    const ports = '    ports: [{name: web, containerPort: 8080}]\n';
+    const byName = parseManifests(pod(`${ports}    readinessProbe: {tcpSocket: {port: web}}\n`))[0] as PodObject;
+    assert.equal(byName.spec.container.readinessPort, 8080);
+    const byNumber = parseManifests(pod('    readinessProbe: {httpGet: {path: /healthz, port: 9000}}\n'))[0] as PodObject;
+    assert.equal(byNumber.spec.container.readinessPort, 9000);
+    assert.equal((parseManifests(pod('    readinessProbe: {exec: {command: [true]}}\n'))[0] as PodObject).spec.container.readinessPort, undefined);
+    const err = parseError(pod('    readinessProbe: {tcpSocket: {port: metrics}}\n'));
+    assert.equal(err.path, 'spec.containers[0].readinessProbe.tcpSocket.port');
+  });
 });

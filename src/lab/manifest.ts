@@ -4,13 +4,17 @@ import { MembraneError, ValidationError } from '../common/errors.js';
 import {
   checkDnsLabel, checkDnsSubdomain, isObj, join, optObj, readInt, readLabels, readObj, requiredString, typeName, type Obj,
 } from './manifest-fields.js';
+import { readEndpointSlice, type EndpointSliceSpec } from './manifest-endpointslice.js';
 import { readPodSpec, readPodTemplate, type PodSpec, type PodTemplate } from './manifest-pod.js';
+import { readServiceSpec, type ServiceSpec } from './manifest-service.js';
 
 export type { ContainerSpec, PodSpec, PodTemplate } from './manifest-pod.js';
+export type { ServicePortSpec, ServiceSpec } from './manifest-service.js';
+export type { EndpointSliceSpec } from './manifest-endpointslice.js';
 
 /**
  * Kubernetes-style manifests for the lab: multi-document YAML with the kinds
- * Namespace, Pod, Deployment, Service and the three policy kinds. Parsing
+ * Namespace, Pod, Deployment, Service, EndpointSlice and the three policy kinds. Parsing
  * validates every document before anything is applied and names the document
  * and field of the first error. Pure.
  */
@@ -47,6 +51,17 @@ export interface DeploymentObject extends Doc {
 export interface ServiceObject extends Doc {
   kind: 'Service';
   namespace: string;
+  labels: Record<string, string>;
+  spec: ServiceSpec;
+  /** The document as written (to tell `configured` from `unchanged`). */
+  object: Obj;
+}
+
+export interface EndpointSliceObject extends Doc {
+  kind: 'EndpointSlice';
+  namespace: string;
+  labels: Record<string, string>;
+  slice: EndpointSliceSpec;
   object: Obj;
 }
 
@@ -57,16 +72,18 @@ export interface PolicyObject extends Doc {
   object: Obj;
 }
 
-export type LabObject = NamespaceObject | PodObject | DeploymentObject | ServiceObject | PolicyObject;
+export type LabObject = NamespaceObject | PodObject | DeploymentObject | ServiceObject | EndpointSliceObject | PolicyObject;
 
 const API_VERSIONS: Record<LabObject['kind'], string> = {
   Namespace: 'v1',
   Pod: 'v1',
   Service: 'v1',
+  EndpointSlice: 'discovery.k8s.io/v1',
   Deployment: 'apps/v1',
   CiliumNetworkPolicy: 'cilium.io/v2',
   CiliumClusterwideNetworkPolicy: 'cilium.io/v2',
   NetworkPolicy: 'networking.k8s.io/v1',
+  CiliumCIDRGroup: 'cilium.io/v2alpha1',
 };
 
 /** The kubectl-style resource name printed for an object: `deployment.apps/deathstar`. */
@@ -74,14 +91,16 @@ export const RESOURCE_NAMES: Record<LabObject['kind'], string> = {
   Namespace: 'namespace',
   Pod: 'pod',
   Service: 'service',
+  EndpointSlice: 'endpointslice.discovery.k8s.io',
   Deployment: 'deployment.apps',
   CiliumNetworkPolicy: 'ciliumnetworkpolicy.cilium.io',
   CiliumClusterwideNetworkPolicy: 'ciliumclusterwidenetworkpolicy.cilium.io',
   NetworkPolicy: 'networkpolicy.networking.k8s.io',
+  CiliumCIDRGroup: 'ciliumcidrgroup.cilium.io',
 };
 
 export function isPolicy(o: LabObject): o is PolicyObject {
-  return o.kind === 'CiliumNetworkPolicy' || o.kind === 'CiliumClusterwideNetworkPolicy' || o.kind === 'NetworkPolicy';
+  return o.kind === 'CiliumNetworkPolicy' || o.kind === 'CiliumClusterwideNetworkPolicy' || o.kind === 'NetworkPolicy' || o.kind === 'CiliumCIDRGroup';
 }
 
 export interface ParseOptions {
@@ -149,7 +168,8 @@ function readObject(raw: unknown, index: number, defaultNamespace: string): LabO
   }
   const k = kind as LabObject['kind'];
   const apiVersion = requiredString(o, 'apiVersion', '');
-  if (apiVersion !== API_VERSIONS[k]) {
+  // A CiliumCIDRGroup is read as v2alpha1 (what clusters serve) or v2.
+  if (apiVersion !== API_VERSIONS[k] && !(k === 'CiliumCIDRGroup' && apiVersion === 'cilium.io/v2')) {
     throw new ValidationError('apiVersion', `${kind} needs apiVersion "${API_VERSIONS[k]}", got "${apiVersion}"`);
   }
   const meta = optObj(o, 'metadata', '');
@@ -177,13 +197,29 @@ function readObject(raw: unknown, index: number, defaultNamespace: string): LabO
     case 'Deployment':
       return readDeployment(o, index, checkDnsSubdomain(rawName, 'metadata.name', 200), namespaceOf(), labels);
     case 'Service':
-      readObj(o['spec'] ?? {}, 'spec');
-      return { kind: k, index, name: checkDnsLabel(rawName, 'metadata.name'), namespace: namespaceOf(), object: o };
+      return {
+        kind: k, index, name: checkDnsLabel(rawName, 'metadata.name'), namespace: namespaceOf(), labels,
+        spec: readServiceSpec(o['spec'], meta), object: o,
+      };
+    case 'EndpointSlice': {
+      const namespace = namespaceOf();
+      return {
+        kind: k, index, name: checkDnsSubdomain(rawName, 'metadata.name'), namespace, labels,
+        slice: readEndpointSlice(o, labels, namespace), object: o,
+      };
+    }
     case 'CiliumClusterwideNetworkPolicy':
       if (meta['namespace'] !== undefined && meta['namespace'] !== null) {
         throw new ValidationError('metadata.namespace', 'must not be set: a CiliumClusterwideNetworkPolicy is cluster-scoped');
       }
       checkPolicyBody(o, true);
+      return { kind: k, index, name: checkDnsSubdomain(rawName, 'metadata.name'), namespace: '', object: o };
+    case 'CiliumCIDRGroup':
+      // Cluster-scoped; the agent validates the CIDRs, as it does the rules of policies.
+      if (meta['namespace'] !== undefined && meta['namespace'] !== null) {
+        throw new ValidationError('metadata.namespace', 'must not be set: a CiliumCIDRGroup is cluster-scoped');
+      }
+      readObj(o['spec'], 'spec');
       return { kind: k, index, name: checkDnsSubdomain(rawName, 'metadata.name'), namespace: '', object: o };
     case 'CiliumNetworkPolicy':
     case 'NetworkPolicy':

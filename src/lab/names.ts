@@ -35,6 +35,8 @@ export interface LabPaths {
   podsDir: string;
   /** Output of the world's servers, one log per address. */
   worldDir: string;
+  /** The services and pods the cluster DNS answers for (cluster-dns.ts), followed by its server. */
+  dnsRecords: string;
 }
 
 export function labPaths(lab: string): LabPaths {
@@ -45,6 +47,7 @@ export function labPaths(lab: string): LabPaths {
     lockDir: path.join(LAB_ROOT, `${lab}.lock`),
     podsDir: path.join(dir, 'pods'),
     worldDir: path.join(dir, 'world'),
+    dnsRecords: path.join(dir, 'dns-records.json'),
   };
 }
 
@@ -107,11 +110,13 @@ export function netnsPath(name: string): string {
 export interface PodFiles {
   log: string;
   exitCode: string;
+  /** Bind-mounted over /etc/resolv.conf in the pod's own mount namespace. */
+  resolvConf: string;
 }
 
 export function podFiles(lab: string, namespace: string, name: string): PodFiles {
   const base = path.join(labPaths(lab).podsDir, `${namespace}_${name}`);
-  return { log: `${base}.log`, exitCode: `${base}.exit` };
+  return { log: `${base}.log`, exitCode: `${base}.exit`, resolvConf: `${base}.resolv.conf` };
 }
 
 function escapeRegExp(s: string): string {

@@ -15,16 +15,20 @@ export interface PodCommand {
 
 export function podCommand(container: ContainerSpec): PodCommand {
   if (container.command && container.command.length > 0) {
-    return { argv: [...container.command, ...(container.args ?? [])] };
+    const command: PodCommand = { argv: [...container.command, ...(container.args ?? [])] };
+    if (container.readinessPort !== undefined) command.readinessPort = container.readinessPort;
+    return command;
   }
   if (/starwars/.test(container.image)) {
     // The deathstar image's CMD is `app --port 80 --host 0.0.0.0`; args replace it, as in Kubernetes.
     const args = container.args && container.args.length > 0 ? container.args : ['--port', '80'];
-    return { argv: ['membrane', 'workload', 'deathstar', ...args], readinessPort: portArg(args) ?? 80, builtin: 'deathstar' };
+    return { argv: ['membrane', 'workload', 'deathstar', ...args], readinessPort: container.readinessPort ?? portArg(args) ?? 80, builtin: 'deathstar' };
   }
   // json-mock, alpine-curl and every other image: a process that keeps the pod
   // alive; its tools (curl) are the machine's, used through `lab exec`.
-  return { argv: ['membrane', 'workload', 'pause'], builtin: 'pause' };
+  const pause: PodCommand = { argv: ['membrane', 'workload', 'pause'], builtin: 'pause' };
+  if (container.readinessPort !== undefined) pause.readinessPort = container.readinessPort;
+  return pause;
 }
 
 function portArg(args: string[] | undefined): number | undefined {

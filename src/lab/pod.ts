@@ -9,6 +9,7 @@ import type { ContainerSpec } from './manifest.js';
 import { netnsPath, podFiles, podNetnsName } from './names.js';
 import { addNetns, deleteNetns, netnsPids } from './netns.js';
 import { nodeNetworkConfig } from './node.js';
+import { podLaunchArgv } from './pod-argv.js';
 import { podCommand } from './pod-command.js';
 import { isListening, isRunning, spawnDetached, stopPids } from './process.js';
 import type { NodeRecord, PodOwner, PodRecord } from './state.js';
@@ -27,6 +28,8 @@ export interface PodDesired {
   serviceAccount: string;
   container: ContainerSpec;
   owner?: PodOwner;
+  /** The pod's /etc/resolv.conf (cluster-dns.ts); without it, the pod sees the machine's. */
+  resolvConf?: string;
 }
 
 export function podMeta(pod: Pick<PodDesired, 'namespace' | 'name' | 'labels' | 'serviceAccount' | 'container'>): PodMetaModel {
@@ -35,20 +38,6 @@ export function podMeta(pod: Pick<PodDesired, 'namespace' | 'name' | 'labels' | 
     serviceAccount: pod.serviceAccount, containerPorts: pod.container.ports,
   };
 }
-
-/**
- * Runs the pod's command and writes its exit code to a file when it ends,
- * so `lab get pods` can tell Completed from Failed after the lab command that
- * started it is gone. SIGTERM and SIGINT are passed on to the command.
- */
-const POD_WRAPPER = [
-  'exitfile=$1; shift',
-  '"$@" & child=$!',
-  'trap \'kill -TERM "$child" 2>/dev/null\' TERM INT HUP',
-  'while :; do wait "$child"; rc=$?; kill -0 "$child" 2>/dev/null || break; done',
-  'echo "$rc" > "$exitfile"',
-  'exit "$rc"',
-].join('\n');
 
 /** The environment of a pod's process and of `lab exec` in it: a clean one, as a container has. */
 export function podEnv(pod: Pick<PodRecord, 'name' | 'container'>, toolchain: LabToolchain): NodeJS.ProcessEnv {
@@ -130,6 +119,8 @@ async function attachAndStart(lab: string, node: NodeRecord, desired: PodDesired
     fs.mkdirSync(path.dirname(files.log), { recursive: true });
     fs.rmSync(files.log, { force: true });
     fs.rmSync(files.exitCode, { force: true });
+    if (desired.resolvConf !== undefined) fs.writeFileSync(files.resolvConf, desired.resolvConf, { mode: 0o644 });
+    else fs.rmSync(files.resolvConf, { force: true });
     const record: PodRecord = {
       namespace: desired.namespace, name: desired.name, uid, netns: target.netns, node: node.name,
       containerId: target.containerId, ip, labels: desired.labels, serviceAccount: desired.serviceAccount,
@@ -139,7 +130,7 @@ async function attachAndStart(lab: string, node: NodeRecord, desired: PodDesired
     if (command.readinessPort !== undefined) record.readinessPort = command.readinessPort;
     if (desired.owner) record.owner = desired.owner;
     record.process = spawnDetached(
-      ['nsenter', `--net=${netnsPath(target.netns)}`, '--', 'sh', '-c', POD_WRAPPER, 'membrane-pod', files.exitCode, ...command.argv],
+      podLaunchArgv(target.netns, files.exitCode, desired.resolvConf === undefined ? undefined : files.resolvConf, command.argv),
       { logFile: files.log, env: podEnv(record, toolchain) },
     );
     return record;
@@ -148,6 +139,7 @@ async function attachAndStart(lab: string, node: NodeRecord, desired: PodDesired
     // DEL also after a failed ADD, as runtimes do: an ADD cut short may have left pieces, and DEL tolerates missing ones.
     await cni('DEL', lab, node, target, toolchain).catch(() => undefined);
     await deleteNetns(target.netns).catch(() => undefined);
+    fs.rmSync(files.resolvConf, { force: true });
     throw err; // the pod's log stays: the error may point at it
   }
 }
@@ -174,6 +166,7 @@ export async function deletePod(lab: string, node: NodeRecord | undefined, pod: 
   const files = podFiles(lab, pod.namespace, pod.name);
   fs.rmSync(files.log, { force: true });
   fs.rmSync(files.exitCode, { force: true });
+  fs.rmSync(files.resolvConf, { force: true });
   return warnings;
 }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { ContainerPortModel, PolicyRef } from '../api/types.js';
 import { MembraneError, errorMessage } from '../common/errors.js';
-import type { ContainerSpec, PodTemplate } from './manifest.js';
+import type { ContainerSpec, EndpointSliceSpec, PodTemplate, ServiceSpec } from './manifest.js';
 import { LAB_ROOT, labPaths } from './names.js';
 
 /**
@@ -96,7 +96,23 @@ export interface DeploymentRecord {
 export interface ServiceRecord {
   namespace: string;
   name: string;
+  labels: Record<string, string>;
+  /** The spec as applied, with its clusterIP (or "None") and NodePorts allocated. */
+  spec: ServiceSpec & { clusterIP: string };
+  /** The document as applied (to tell `configured` from `unchanged`). */
   object: unknown;
+  createdAt: string;
+  /** Digest of what the agents were last given for it (service-sync.ts); unset until then. */
+  pushed?: string;
+}
+
+export interface EndpointSliceRecord {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  slice: EndpointSliceSpec;
+  object: unknown;
+  createdAt: string;
 }
 
 export interface PolicyRecord {
@@ -113,7 +129,10 @@ export interface LabState {
   deployments: DeploymentRecord[];
   pods: PodRecord[];
   services: ServiceRecord[];
+  endpointSlices: EndpointSliceRecord[];
   policies: PolicyRecord[];
+  /** Where ClusterIPs come from (service-ip.ts); absent in the state of a lab brought up before labs had services. */
+  serviceCIDR?: string;
   /** Absent in the state of a lab brought up before labs had a world, and while it is being made. */
   world?: WorldRecord;
 }
@@ -121,7 +140,7 @@ export interface LabState {
 export function emptyState(name: string, now = new Date()): LabState {
   return {
     version: 1, name, createdAt: now.toISOString(),
-    nodes: [], namespaces: [], deployments: [], pods: [], services: [], policies: [],
+    nodes: [], namespaces: [], deployments: [], pods: [], services: [], endpointSlices: [], policies: [],
   };
 }
 
@@ -138,6 +157,9 @@ export function readLabState(lab: string): LabState | undefined {
   try {
     const state = JSON.parse(text) as LabState;
     if (state.version !== 1) throw new Error(`unknown version ${String(state.version)}`);
+    // A lab brought up before labs had services: its Service records (never load-balanced) are dropped.
+    state.endpointSlices ??= [];
+    state.services = (state.services ?? []).filter((s) => s.spec?.clusterIP !== undefined);
     return state;
   } catch (err) {
     throw new MembraneError('ESTATE', `lab state ${file} is corrupt (${errorMessage(err)}); run "membrane lab down --lab ${lab}" to clean up`, { cause: err });

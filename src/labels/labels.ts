@@ -11,6 +11,7 @@ export const LabelSource = {
   K8s: 'k8s',
   Reserved: 'reserved',
   Cidr: 'cidr',
+  CidrGroup: 'cidrgroup',
   Any: 'any',
   Unspec: 'unspec',
 } as const;

@@ -2,7 +2,9 @@
  * The IPv4 prefixes the policies name (CIDR peers and their `except`s):
  * each needs a CIDR identity and an ipcache entry so that, by longest
  * prefix, an address resolves to the most specific prefix any rule cares
- * about. /0 needs none: it is world, the ipcache's default.
+ * about. /0 needs none: it is world, the ipcache's default. IPv6 prefixes
+ * get none either: they select no traffic (ipv6.ts), normalized peers do not
+ * carry them (only `asWritten` does), and the family check below keeps it so.
  */
 import { parseCidr, formatCidr } from './cidr.js';
 import type { PolicyRepository } from './repository.js';

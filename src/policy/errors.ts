@@ -10,7 +10,7 @@ import { formatFieldPath, joinFieldPath } from '../labels/fieldpath.js';
 /** Cilium policy fields membrane does not implement yet: named as such rather than as unknown. */
 export const NOT_YET_SUPPORTED: ReadonlySet<string> = new Set([
   'nodeSelector', 'log', 'fromRequires', 'toRequires', 'fromGroups', 'toGroups', 'fromNodes', 'toNodes',
-  'toServices', 'toFQDNs', 'authentication', 'terminatingTLS', 'originatingTLS', 'serverNames',
+  'toFQDNs', 'authentication', 'terminatingTLS', 'originatingTLS', 'serverNames',
   'listener', 'dns', 'kafka', 'l7proto', 'l7',
 ]);
 

@@ -85,6 +85,29 @@ spec:
     assert.equal(await ping(other, server.ip), 'ok');
   });
 
+  it('enforces the ICMPv4 field of a mixed-family icmps rule (client-ingress-icmp), warning about the ICMPv6 one, which lets no ping in', async () => {
+    const policy = (fields: string) => `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: client-ingress-icmp}
+spec:
+  endpointSelector: {matchLabels: {app: server}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: client}}]
+    icmps: [{fields: [${fields}]}]
+`;
+    const res = await agent.importPolicies({ text: policy('{type: 8, family: IPv4}, {type: 128, family: IPv6}') });
+    assert.deepEqual(res.warnings?.map((w) => w.path), ['spec.ingress[0].icmps[0].fields[1]']);
+    assert.match(res.warnings![0]!.message, /^ICMPv6 type 128 selects no traffic: .*IPv4-only.*DROP_UNKNOWN_L3/);
+    assert.equal(await ping(client, server.ip), 'ok');
+    assert.equal(await ping(other, server.ip), 'no answer');
+    const v6only = await agent.importPolicies({ text: policy('{type: EchoRequest, family: IPv6}') });
+    assert.match(v6only.warnings![0]!.message, /this rule allows nothing/);
+    assert.equal(await ping(client, server.ip), 'no answer', 'an ICMPv6-only rule allows nothing, not every protocol');
+    assert.deepEqual(await probe(client, server.ip), { [server.ip]: 'timeout' });
+    await agent.deleteAllPolicies();
+    assert.equal(await ping(client, server.ip), 'ok');
+  });
+
   it('lets an ipBlock egress rule reach a world address, not its except nor an address outside it', async () => {
     await agent.importPolicies({ text: `apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

@@ -87,8 +87,12 @@ describe('parsing icmps', () => {
     ['icmps next to toPorts', '  ingress: [{icmps: [{fields: [{type: 8}]}], toPorts: [{ports: [{port: "80"}]}]}]\n', 'spec.ingress[0].icmps',
       /cannot be combined with toPorts/],
     ['more than 40 fields', `  ingress: [{icmps: [{fields: [${Array(41).fill('{type: 8}').join(', ')}]}]}]\n`, 'spec.ingress[0].icmps[0].fields', /more than 40/],
-    ['the IPv6 family, not supported yet', '  ingressDeny: [{icmps: [{fields: [{type: 8}, {family: IPv6, type: EchoRequest}]}]}]\n',
-      'spec.ingressDeny[0].icmps[0].fields[1].family', /not supported yet \(IPv4 only\)/],
+    ['an ICMPv4-only name in the IPv6 family', '  ingressDeny: [{icmps: [{fields: [{type: 8}, {family: IPv6, type: Echo}]}]}]\n',
+      'spec.ingressDeny[0].icmps[0].fields[1].type', /"Echo" is not an ICMPv6 type name/],
+    ['a lower-case ICMPv6 name', '  ingress: [{icmps: [{fields: [{family: IPv6, type: echoRequest}]}]}]\n',
+      'spec.ingress[0].icmps[0].fields[0].type', /CamelCase: EchoRequest/],
+    ['an ICMPv6 type above 255', '  egress: [{icmps: [{fields: [{family: IPv4, type: 0}, {family: IPv6, type: 300}]}]}]\n',
+      'spec.egress[0].icmps[0].fields[1].type', /0-255/],
     ['icmps in the wrong place', '  icmps: [{fields: [{type: 8}]}]\n', 'spec.icmps', /unknown field/],
   ];
   for (const [name, spec, path, message] of cases) it(`rejects ${name} at ${path}`, () => rejects(withSpec(spec), path, message));

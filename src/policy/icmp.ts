@@ -1,14 +1,16 @@
 /**
  * ICMP rules (`icmps`) of policies: reading an ICMP type as written (a
  * number 0-255 or a CamelCase name, per family, as Cilium accepts them),
- * the gate on the IPv6 family, and the policy-map blocks of a rule. As in
- * Cilium, the datapath puts the ICMP type where other protocols have the
- * destination port, so an ICMP type is an exact protocol/port key.
+ * the warnings about the IPv6 family, which selects no traffic (ipv6.ts), and
+ * the policy-map blocks of a rule. As in Cilium, the datapath puts the ICMP
+ * type where other protocols have the destination port, so an ICMP type is
+ * an exact protocol/port key.
  */
+import { nothingLeft, selectsNoTraffic, type PolicyNotice } from './ipv6.js';
 import { FULL_PREFIX_LEN, Proto } from './mapstate.js';
 import type { L4Block } from './ports.js';
 import type { PolicyDocument, RuleDocument } from './schema.js';
-import { isDenySection, RULE_SECTIONS, type IcmpRule, type RuleSection } from './types.js';
+import { isDenySection, RULE_SECTIONS, type IcmpRule } from './types.js';
 
 export const ICMP_FAMILIES = ['IPv4', 'IPv6'] as const;
 export type IcmpFamily = (typeof ICMP_FAMILIES)[number];
@@ -23,7 +25,7 @@ export const ICMPV4_TYPE_NAMES: Readonly<Record<string, number>> = {
   ExtendedEchoRequest: 42, ExtendedEchoReply: 43,
 };
 
-/** The ICMPv6 type names Cilium accepts (read so that a valid IPv6 rule is refused as unsupported, not as invalid). */
+/** The ICMPv6 type names Cilium accepts. */
 export const ICMPV6_TYPE_NAMES: Readonly<Record<string, number>> = {
   DestinationUnreachable: 1, PacketTooBig: 2, TimeExceeded: 3, ParameterProblem: 4, EchoRequest: 128, EchoReply: 129,
   MulticastListenerQuery: 130, MulticastListenerReport: 131, MulticastListenerDone: 132, RouterSolicitation: 133,
@@ -53,48 +55,46 @@ export function readIcmpType(type: unknown, family: IcmpFamily = 'IPv4'): { type
   return { error: `${JSON.stringify(type)} is not an ${family === 'IPv4' ? 'ICMPv4' : 'ICMPv6'} type name${hint}` };
 }
 
-/** The policy-map blocks an `icmps` list allows or denies: protocol ICMP, port = the type, exact. */
+/**
+ * The policy-map blocks an `icmps` list allows or denies: protocol ICMP, port
+ * = the type, exact. Only IPv4 fields are in a normalized IcmpRule, so a list
+ * whose fields were all IPv6 yields no block (and its entry nothing at all).
+ */
 export function icmpBlocks(icmps: readonly IcmpRule[]): L4Block[] {
   return icmps.flatMap((rule) => rule.fields.map((f) => ({ protocol: Proto.ICMP, port: f.type, prefixLen: FULL_PREFIX_LEN })));
 }
 
-export interface UnsupportedIcmp {
-  /** Relative to the policy object, e.g. `['spec', 'ingress', 0, 'icmps', 0, 'fields', 1, 'family']`. */
-  path: (string | number)[];
-  message: string;
+/**
+ * Every ICMPv6 field of a validated policy, as warnings at the field
+ * (`spec.ingress[0].icmps[0].fields[1]`): it selects no traffic (ipv6.ts).
+ * When an entry's icmps have no IPv4 field left, the warning says so: the
+ * entry then allows (or denies) nothing, where leaving out icmps would
+ * allow every protocol.
+ */
+export function ipv6IcmpFields(doc: PolicyDocument): PolicyNotice[] {
+  return [
+    ...(doc.spec ? ruleIpv6Fields(doc.spec, ['spec']) : []),
+    ...(doc.specs ?? []).flatMap((rule, i) => ruleIpv6Fields(rule, ['specs', i])),
+  ];
 }
 
-function consequence(section: RuleSection): string {
-  return isDenySection(section) ? 'the deny would silently not apply' : 'the rule would allow less than written';
-}
-
-function ruleProblems(rule: RuleDocument, rulePath: (string | number)[]): UnsupportedIcmp[] {
-  const problems: UnsupportedIcmp[] = [];
+function ruleIpv6Fields(rule: RuleDocument, rulePath: (string | number)[]): PolicyNotice[] {
+  const notices: PolicyNotice[] = [];
   for (const section of RULE_SECTIONS) {
     (rule[section] ?? []).forEach((entry, i) => {
-      (entry.icmps ?? []).forEach((icmp, k) => {
-        (icmp.fields ?? []).forEach((field, f) => {
-          if (field.family !== 'IPv6') return;
-          problems.push({
-            path: [...rulePath, section, i, 'icmps', k, 'fields', f, 'family'],
-            message: `IPv6 ICMP rules are not supported yet (IPv4 only): membrane's pods and datapath are IPv4 only, so ` +
-              `ICMPv6 type ${JSON.stringify(field.type)} would match no traffic and ${consequence(section)}; ` +
-              'remove the IPv6 field or write family: IPv4',
-          });
-        });
-      });
+      const fields = (entry.icmps ?? []).flatMap((icmp, k) => (icmp.fields ?? []).map((field, f) => ({ field, k, f })));
+      const ipv6 = fields.filter(({ field }) => field.family === 'IPv6');
+      const more = ipv6.length === fields.length ? nothingLeft(isDenySection(section), 'ICMP type') : '';
+      for (const { field, k, f } of ipv6) {
+        notices.push({ path: [...rulePath, section, i, 'icmps', k, 'fields', f], message: selectsNoTraffic(`ICMPv6 type ${describeType(field.type)}`, more) });
+      }
     });
   }
-  return problems;
+  return notices;
 }
 
-/**
- * Every IPv6 ICMP field of a validated policy. Refused, not ignored: dropping
- * the field could leave a rule without ports, which allows every port.
- */
-export function unsupportedIcmpFields(doc: PolicyDocument): UnsupportedIcmp[] {
-  return [
-    ...(doc.spec ? ruleProblems(doc.spec, ['spec']) : []),
-    ...(doc.specs ?? []).flatMap((rule, i) => ruleProblems(rule, ['specs', i])),
-  ];
+/** `EchoRequest (128)` for a name, `128` for a number. */
+function describeType(type: number | string): string {
+  const read = readIcmpType(type, 'IPv6');
+  return 'type' in read && String(read.type) !== String(type) ? `${type} (${read.type})` : String(type);
 }

@@ -96,6 +96,36 @@ describe('IncrementalResolver', () => {
     }
   });
 
+  it('follows a CIDR group as it changes', () => {
+    const repo = new PolicyRepository();
+    const resolver = new IncrementalResolver('default', (r) => r);
+    const a = pod({ app: 'a' }, 'x');
+    const identities: IdentityLike[] = [
+      ...RESERVED_IDENTITIES.map((r) => ({ id: r.id, labels: r.labels })),
+      { id: 256, labels: a },
+      { id: 16777217, labels: cidrIdentityLabels('198.51.100.0/24') },
+      { id: 16777218, labels: cidrIdentityLabels('203.0.113.0/24') },
+    ];
+    // The parser reads cidrGroupRef; the rule is built by hand so this test does not depend on it.
+    repo.import(parsePolicyText(`apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n  endpointSelector: {}\n  egress:\n  - toCIDR: [192.0.2.0/24]\n`, 'x'));
+    const rule = repo.list()[0]!.rules[0]!;
+    const peer = rule.egress[0]!.peer!;
+    if (peer.kind !== 'cidr') throw new Error('expected a CIDR peer');
+    peer.cidrs.splice(0, 1, { cidrGroupRef: 'external', except: [] });
+    const group = (cidrs: string[]) => new Map([['external', { name: 'external', labels: cidrIdentityLabels('0.0.0.0/0'), cidrs }]]);
+    const egressPeers = (groups: ReturnType<typeof group> | undefined) => {
+      resolver.begin(repo, identities, new Map(), groups);
+      const r = resolver.resolve(a.canonical(), a, new Map());
+      resolver.end();
+      return { changed: r.changed, ids: [...r.resolved.mapState].filter(({ key }) => key.egress).map(({ key }) => key.identity).sort() };
+    };
+    assert.deepEqual(egressPeers(undefined).ids, []);
+    assert.deepEqual(egressPeers(group(['198.51.100.0/24'])), { changed: true, ids: [16777217] });
+    const same = group(['198.51.100.0/24']);
+    assert.deepEqual(egressPeers(same), { changed: false, ids: [16777217] }, 'equal contents in a new map select the same');
+    assert.deepEqual(egressPeers(group(['198.51.100.0/24', '203.0.113.0/24'])), { changed: true, ids: [16777217, 16777218] });
+  });
+
   it('re-resolves only the groups a change touches', () => {
     const repo = new PolicyRepository();
     const resolver = new IncrementalResolver('default', (r) => r);

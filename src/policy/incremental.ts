@@ -18,6 +18,7 @@ import type { NamedPort } from './ports.js';
 import type { PolicyRepository, StoredPolicy } from './repository.js';
 import { resolveEndpointPolicy, type EnforcementMode, type ResolvedPolicy } from './resolve.js';
 import { SelectorCache } from './selectorcache.js';
+import type { CidrGroups, PolicyServices } from './types.js';
 
 interface CachedGroup<T> {
   applying: StoredPolicy[];
@@ -47,6 +48,8 @@ export class IncrementalResolver<T> {
   private repository: PolicyRepository | undefined;
   private identities: readonly IdentityLike[] = [];
   private podIps: PodIpsByIdentity = new Map();
+  private cidrGroups: CidrGroups = new Map();
+  private services: PolicyServices = new Map();
   private used = new Set<string>();
   private stats: PassStats = { groups: 0, resolved: 0, selectorsChanged: 0 };
 
@@ -59,14 +62,19 @@ export class IncrementalResolver<T> {
   }
 
   /** Starts a pass over all groups with the current repository, identities and pod IPs. */
-  begin(repository: PolicyRepository, identities: readonly IdentityLike[], podIps: PodIpsByIdentity): void {
+  begin(
+    repository: PolicyRepository, identities: readonly IdentityLike[], podIps: PodIpsByIdentity,
+    cidrGroups: CidrGroups = new Map(), services: PolicyServices = new Map(),
+  ): void {
     // Another repository object (a restored one) shares nothing with the cached resolutions.
     if (repository !== this.repository) this.groups.clear();
     this.repository = repository;
     this.identities = identities;
     this.podIps = podIps;
+    this.cidrGroups = cidrGroups;
+    this.services = services;
     this.used = new Set();
-    const changed = this.selectors.sync(identities, podIps);
+    const changed = this.selectors.sync(identities, podIps, cidrGroups, services);
     this.stats = { groups: 0, resolved: 0, selectorsChanged: changed.size };
   }
 
@@ -90,6 +98,8 @@ export class IncrementalResolver<T> {
       enforcement: this.enforcement,
       namedPorts,
       podIps: this.podIps,
+      cidrGroups: this.cidrGroups,
+      services: this.services,
       ...(this.clusterName !== undefined ? { clusterName: this.clusterName } : {}),
       selectPeers: (peer) => {
         const s = this.selectors.select(peer);

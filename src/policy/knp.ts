@@ -29,8 +29,9 @@
  *     the CIDR peer gets CIDR identities (cidrs.ts) as in Cilium, and, as
  *     Kubernetes defines ipBlock and unlike Cilium, also matches pods whose
  *     IPs are in the block (`matchesPods`, approximated per identity: see
- *     peers.ts). IPv6 blocks are refused before translation
- *     (unsupportedIpBlocks below).
+ *     peers.ts). IPv6 blocks are kept for display but select no traffic,
+ *     pods included (ipv6.ts): an entry of IPv6 blocks only allows nothing,
+ *     and its direction is still enforced (ipv6IpBlocks below warns).
  */
 import type { PolicyRef } from '../api/types.js';
 import { NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL } from '../labels/k8s.js';
@@ -38,7 +39,8 @@ import { LabelSet, LabelSource } from '../labels/labels.js';
 import { EndpointSelector, type LabelSelectorSpec } from '../labels/selector.js';
 import { formatCidr, parseCidr } from './cidr.js';
 import type { KnpDocument, KnpPeer, KnpPort, KnpSelector, KnpSpec } from './knpschema.js';
-import { derivedPolicyLabels, subjectSelector } from './normalize.js';
+import { isIPv6Cidr, nothingLeft, selectsNoTraffic, type PolicyNotice } from './ipv6.js';
+import { cidrPeer, derivedPolicyLabels, subjectSelector } from './normalize.js';
 import type { ParsedPolicy, PeerRule, PolicyRule, PortProtocol } from './types.js';
 
 type Direction = 'ingress' | 'egress';
@@ -92,7 +94,7 @@ function peerRules(rule: { from?: KnpPeer[]; to?: KnpPeer[]; ports?: KnpPort[] }
   if (selectors.length > 0) out.push({ peer: { kind: 'endpoints', field: PEER_FIELD[dir], selectors }, path });
   if (blocks.length > 0) {
     const cidrs = blocks.map((b) => ({ cidr: normalCidr(b.cidr), except: (b.except ?? []).map(normalCidr) }));
-    out.push({ peer: { kind: 'cidr', field: CIDR_FIELD[dir], cidrs, matchesPods: true }, path });
+    out.push({ peer: { ...cidrPeer(CIDR_FIELD[dir], cidrs), matchesPods: true }, path });
   }
   if (toPorts) for (const r of out) r.toPorts = toPorts.map((p) => ({ ports: [...p.ports] }));
   return out;
@@ -105,7 +107,7 @@ function section(spec: KnpSpec, dir: Direction, enforced: boolean, namespace: st
   return rules.length > 0 ? rules : [{ path: spec.policyTypes ? 'spec.policyTypes' : 'spec' }];
 }
 
-/** `object` is kept as given; `doc` is its validated form without IPv6 ipBlocks. */
+/** `object` is kept as given; `doc` is its validated form. */
 export function translateNetworkPolicy(doc: KnpDocument, object: unknown, defaultNamespace: string): ParsedPolicy {
   const namespace = doc.metadata.namespace ?? defaultNamespace;
   const ref: PolicyRef = { kind: 'NetworkPolicy', namespace, name: doc.metadata.name };
@@ -124,39 +126,23 @@ export function translateNetworkPolicy(doc: KnpDocument, object: unknown, defaul
   return { ref, object, rules: [rule] };
 }
 
-export interface UnsupportedIpBlock {
-  /** Relative to the policy object, e.g. `['spec', 'egress', 0, 'to', 1, 'ipBlock']`. */
-  path: (string | number)[];
-  message: string;
-}
-
-const isIPv4Cidr = (text: string): boolean => parseCidr(text)?.family === 4;
-
 /**
- * The IPv6 ipBlocks of a validated KNP (their `cidr` or first IPv6
- * `except`). Pods and the datapath are IPv4 only: an IPv6 block would select
- * no traffic and its rule would allow less than written, so the policy is
- * refused rather than enforced wrongly.
+ * Every IPv6 ipBlock of a validated KNP, as warnings at its `cidr` (its
+ * excepts are inside it, so IPv6 too): it selects no traffic (ipv6.ts). When
+ * a rule's peers are all IPv6 ipBlocks, the warning says it allows nothing.
  */
-export function unsupportedIpBlocks(doc: KnpDocument): UnsupportedIpBlock[] {
-  const problems: UnsupportedIpBlock[] = [];
+export function ipv6IpBlocks(doc: KnpDocument): PolicyNotice[] {
+  const notices: PolicyNotice[] = [];
   for (const dir of ['ingress', 'egress'] as const) {
     const list = PEER_LIST[dir];
     (doc.spec[dir] ?? []).forEach((rule: { from?: KnpPeer[]; to?: KnpPeer[] }, i) => {
-      (rule[list] ?? []).forEach((peer, k) => {
-        if (!peer.ipBlock) return;
-        const at = ['spec', dir, i, list, k, 'ipBlock'];
-        const e = (peer.ipBlock.except ?? []).findIndex((x) => !isIPv4Cidr(x));
-        const where = !isIPv4Cidr(peer.ipBlock.cidr) ? { path: [...at, 'cidr'], text: peer.ipBlock.cidr }
-          : e >= 0 ? { path: [...at, 'except', e], text: peer.ipBlock.except![e]! } : undefined;
-        if (!where) return;
-        problems.push({
-          path: where.path,
-          message: `IPv6 ipBlocks are not supported yet (IPv4 only): membrane's pods and datapath are IPv4 only, so ` +
-            `${JSON.stringify(where.text)} would select no traffic and the rule would allow less than written`,
-        });
-      });
+      const peers = rule[list] ?? [];
+      const ipv6 = peers.map((peer, k) => ({ cidr: peer.ipBlock?.cidr, k })).filter(({ cidr }) => cidr !== undefined && isIPv6Cidr(cidr));
+      const more = ipv6.length === peers.length ? nothingLeft(false, 'peer') : '';
+      for (const { cidr, k } of ipv6) {
+        notices.push({ path: ['spec', dir, i, list, k, 'ipBlock', 'cidr'], message: selectsNoTraffic(`IPv6 ipBlock ${cidr!}`, more) });
+      }
     });
   }
-  return problems;
+  return notices;
 }

@@ -1,6 +1,7 @@
 /**
  * From a validated policy document to ParsedPolicy: defaults filled in, CIDRs
- * normalized, derived labels added, and selectors namespace-scoped exactly as
+ * normalized, IPv6 parts set apart (they select no traffic: cidrPeer and
+ * icmpRule below), derived labels added, and selectors namespace-scoped exactly as
  * Cilium scopes them (§3; rules in subjectSelector and peerSelector below).
  * Cannot fail: everything was checked by the schema.
  */
@@ -9,11 +10,12 @@ import { NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL, POLICY_DERIVED_FROM_LABEL
 import { LabelSet, LabelSource, parseLabel, splitSource, type Label } from '../labels/labels.js';
 import { EndpointSelector, type LabelSelectorSpec } from '../labels/selector.js';
 import { formatCidr, parseCidr } from './cidr.js';
+import { isIPv6Cidr } from './ipv6.js';
 import type { Entity } from './entities.js';
 import { readPortValue } from './ports.js';
 import { readIcmpType } from './icmp.js';
 import type { CidrRuleDocument, IcmpRuleDocument, PolicyDocument, PortRuleDocument, RuleDocument } from './schema.js';
-import type { CidrRule, IcmpRule, ParsedPolicy, PeerRule, PeerSpec, PolicyRule, PortProtocolName, PortRule, RuleSection } from './types.js';
+import type { CidrRule, IcmpRule, ParsedPolicy, PeerRule, PeerSpec, PolicyRule, PortProtocolName, PortRule, RuleSection, ServiceRef } from './types.js';
 
 const NAMESPACE_SOURCES = [LabelSource.K8s, LabelSource.Any];
 const NAMESPACE_KEY = `${LabelSource.K8s}:${POD_NAMESPACE_LABEL}`;
@@ -78,6 +80,8 @@ function peerSelector(spec: LabelSelectorSpec, scope: Scope): EndpointSelector {
 
 const normalCidr = (text: string): string => formatCidr(parseCidr(text)!);
 
+type CidrPeer = Extract<PeerSpec, { kind: 'cidr' }>;
+
 function cidrRule(doc: CidrRuleDocument): CidrRule {
   const out: CidrRule = { except: (doc.except ?? []).map(normalCidr) };
   if (doc.cidr !== undefined) out.cidr = normalCidr(doc.cidr);
@@ -86,15 +90,44 @@ function cidrRule(doc: CidrRuleDocument): CidrRule {
   return out;
 }
 
+/**
+ * A CIDR peer whose `cidrs` are only the IPv4 entries (and CIDR groups): IPv6
+ * ones select no traffic (ipv6.ts), so they never reach peer selection, where
+ * `::/0` would otherwise look like a /0 and select the world. The peer stays
+ * a CIDR peer even with no entry left, which selects nothing; dropping the
+ * peer instead would mean any peer. `asWritten` keeps every entry for display.
+ */
+export function cidrPeer(field: CidrPeer['field'], written: CidrRule[]): CidrPeer {
+  const cidrs = written.filter((c) => c.cidr === undefined || !isIPv6Cidr(c.cidr));
+  return cidrs.length === written.length ? { kind: 'cidr', field, cidrs } : { kind: 'cidr', field, cidrs, asWritten: written };
+}
+
+interface ServiceSelectorDocument {
+  k8sService?: { serviceName: string; namespace?: string };
+  k8sServiceSelector?: { selector: LabelSelectorSpec; namespace?: string };
+}
+
+/** A `toServices` entry; without a namespace it means the policy's own, or every namespace in a cluster-wide policy. */
+function serviceRef(doc: ServiceSelectorDocument, scope: Scope): ServiceRef {
+  const namespace = doc.k8sService?.namespace ?? doc.k8sServiceSelector?.namespace ?? (scope.namespace || undefined);
+  const ref: ServiceRef = doc.k8sService
+    ? { name: doc.k8sService.serviceName }
+    : { selector: EndpointSelector.fromLabelSelector(doc.k8sServiceSelector!.selector) };
+  if (namespace !== undefined) ref.namespace = namespace;
+  return ref;
+}
+
 function peerSpec(doc: Record<string, unknown>, dir: 'from' | 'to', scope: Scope): PeerSpec | undefined {
   const endpoints = doc[`${dir}Endpoints`] as LabelSelectorSpec[] | undefined;
   if (endpoints) return { kind: 'endpoints', field: `${dir}Endpoints`, selectors: endpoints.map((s) => peerSelector(s, scope)) };
   const entities = doc[`${dir}Entities`] as Entity[] | undefined;
   if (entities) return { kind: 'entities', field: `${dir}Entities`, entities: [...entities] };
   const cidrs = doc[`${dir}CIDR`] as string[] | undefined;
-  if (cidrs) return { kind: 'cidr', field: `${dir}CIDR`, cidrs: cidrs.map((c) => ({ cidr: normalCidr(c), except: [] })) };
+  if (cidrs) return cidrPeer(`${dir}CIDR`, cidrs.map((c) => ({ cidr: normalCidr(c), except: [] })));
   const cidrSet = doc[`${dir}CIDRSet`] as CidrRuleDocument[] | undefined;
-  if (cidrSet) return { kind: 'cidr', field: `${dir}CIDRSet`, cidrs: cidrSet.map(cidrRule) };
+  if (cidrSet) return cidrPeer(`${dir}CIDRSet`, cidrSet.map(cidrRule));
+  const services = dir === 'to' ? doc['toServices'] as ServiceSelectorDocument[] | undefined : undefined;
+  if (services) return { kind: 'services', field: 'toServices', services: services.map((s) => serviceRef(s, scope)) };
   return undefined;
 }
 
@@ -113,14 +146,20 @@ function portRule(doc: PortRuleDocument): PortRule {
   return rule;
 }
 
-/** ICMP type names become numbers; the schema checked them and the gate refused IPv6 (icmp.ts). */
+/**
+ * ICMP type names become numbers (the schema checked them). Only IPv4 fields
+ * select traffic: an ICMPv6 one selects none (ipv6.ts) and is kept for
+ * display only. A rule left without fields stays, and yields no entry; were
+ * it dropped, an icmps list of ICMPv6 fields only would become no icmps, i.e.
+ * every protocol.
+ */
 function icmpRule(doc: IcmpRuleDocument): IcmpRule {
-  return {
-    fields: (doc.fields ?? []).map((f) => {
-      const read = readIcmpType(f.type, f.family);
-      return { family: 'IPv4' as const, type: 'type' in read ? read.type : 0 };
-    }),
-  };
+  const written = (doc.fields ?? []).map((f) => {
+    const read = readIcmpType(f.type, f.family);
+    return { family: f.family ?? 'IPv4', type: 'type' in read ? read.type : 0 };
+  });
+  const fields = written.flatMap((f) => (f.family === 'IPv4' ? [{ family: f.family, type: f.type }] : []));
+  return fields.length === written.length ? { fields } : { fields, asWritten: written };
 }
 
 function peerRule(doc: Record<string, unknown>, dir: 'from' | 'to', scope: Scope): PeerRule {

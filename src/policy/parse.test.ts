@@ -4,9 +4,10 @@ import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { LabelSet } from '../labels/labels.js';
 import { buildPodLabels } from '../labels/podlabels.js';
-import { unsupportedCidrPeers } from './cidrgate.js';
+import { ValidationError } from '../common/errors.js';
+import { ipv6CidrPeers } from './cidrgate.js';
 import { normalizePolicy } from './normalize.js';
-import { parsePolicyObject, parsePolicyText } from './parse.js';
+import { parsePolicyObject, parsePolicyText, parsePolicyTextWithWarnings } from './parse.js';
 import { ruleToJSON } from './render.js';
 import { policyDocumentSchema } from './schema.js';
 import { SW_L3_L4, SW_L3_L4_L7 } from './starwars.testdata.js';
@@ -100,12 +101,16 @@ describe('parsing policy text', () => {
     assert.deepEqual(rule.ingressDeny[0]!.peer, { kind: 'cidr', field: 'fromCIDR', cidrs: [world] });
   });
 
-  it('normalizes IPv4 CIDR peers and gates only the IPv6 one', () => {
+  it('normalizes CIDR peers, setting the IPv6 one apart with a warning rather than refusing it', () => {
     const obj = parseYaml(withSpec('  egress:\n  - toCIDR: [10.1.2.3/8, "2001:db8::1/32"]\n' +
       '  - toCIDRSet: [{cidr: 1.0.0.0/8, except: [1.0.0.1/32]}]\n'));
-    assert.deepEqual(unsupportedCidrPeers(policyDocumentSchema.parse(obj)).map((u) => u.path), [['spec', 'egress', 0, 'toCIDR', 1]]);
-    const egress = normalizePolicy(policyDocumentSchema.parse(obj), obj, 'default').rules[0]!.egress;
-    assert.deepEqual(egress[0]!.peer, { kind: 'cidr', field: 'toCIDR', cidrs: [{ cidr: '10.0.0.0/8', except: [] }, { cidr: '2001:db8::/32', except: [] }] });
+    const doc = policyDocumentSchema.parse(obj);
+    assert.deepEqual(ipv6CidrPeers(doc).map((u) => u.path), [['spec', 'egress', 0, 'toCIDR', 1]]);
+    const egress = normalizePolicy(doc, obj, 'default').rules[0]!.egress;
+    assert.deepEqual(egress[0]!.peer, {
+      kind: 'cidr', field: 'toCIDR', cidrs: [{ cidr: '10.0.0.0/8', except: [] }],
+      asWritten: [{ cidr: '10.0.0.0/8', except: [] }, { cidr: '2001:db8::/32', except: [] }],
+    });
     assert.deepEqual(egress[1]!.peer, { kind: 'cidr', field: 'toCIDRSet', cidrs: [{ cidr: '1.0.0.0/8', except: ['1.0.0.1/32'] }] });
   });
 
@@ -272,20 +277,55 @@ describe('rejecting malformed policies with the exact path', () => {
     it(`rejects ${name}`, () => rejects(text, path, message));
   }
 
-  const notYet = /not supported yet/;
-  const cidrCases: [string, string, string, RegExp][] = [
-    ['a CIDR group reference', `${withSpec('')}specs:\n- endpointSelector: {}\n  egress:\n  - toCIDRSet: [{cidrGroupRef: office}]\n`,
-      'specs[0].egress[0].toCIDRSet[0].cidrGroupRef', /CIDR groups are not supported yet/],
-    ['a CIDR group selector', withSpec('  ingress:\n  - fromCIDRSet: [{cidrGroupSelector: {matchLabels: {a: b}}}]\n'),
-      'spec.ingress[0].fromCIDRSet[0].cidrGroupSelector', notYet],
-    ['the IPv6 ::/0', withSpec('  egress:\n  - toCIDR: ["::/0"]\n'), 'spec.egress[0].toCIDR[0]', /IPv6 CIDRs are not supported yet/],
-    ['an IPv6 deny, which would silently not deny', withSpec('  egressDeny:\n  - toCIDR: ["2001:db8::/32"]\n'),
-      'spec.egressDeny[0].toCIDR[0]', /IPv6.*the deny would silently not apply/],
-    ['an IPv6 CIDR peer in the second document, prefixed with its index', `${SW_L3_L4}---\n${withSpec('  egressDeny:\n  - toCIDR: ["2001:db8::/32"]\n')}`,
-      '[1].spec.egressDeny[0].toCIDR[0]', notYet],
+  it('reads CIDR group peers by reference and by selector', () => {
+    const [p] = parsePolicyText(withSpec('  egress:\n  - toCIDRSet: [{cidrGroupRef: office}]\n  ingressDeny:\n  - fromCIDRSet: [{cidrGroupSelector: {matchLabels: {a: b}}}]\n'));
+    const rule = p!.rules[0]!;
+    assert.deepEqual(rule.egress[0]!.peer, { kind: 'cidr', field: 'toCIDRSet', cidrs: [{ cidrGroupRef: 'office', except: [] }] });
+    const deny = rule.ingressDeny[0]!.peer;
+    assert.equal(deny?.kind === 'cidr' && String(deny.cidrs[0]!.cidrGroupSelector), 'any:a=b');
+  });
+
+  const group = (body: string) => `apiVersion: cilium.io/v2alpha1\nkind: CiliumCIDRGroup\nmetadata: {name: office}\n${body}`;
+  it('reads CiliumCIDRGroups beside the policies, with warnings for their IPv6 prefixes', () => {
+    const { policies, cidrGroups, warnings } = parsePolicyTextWithWarnings(`${SW_L3_L4}---\n${group('spec: {externalCIDRs: [198.51.100.7/24, "2001:db8::/32", 198.51.100.0/24]}\n')}`);
+    assert.equal(policies.length, 1);
+    assert.deepEqual(cidrGroups.map((g) => [g.group.name, g.group.cidrs]), [['office', ['198.51.100.0/24', '2001:db8::/32']]]);
+    assert.deepEqual(warnings.map((w) => w.path), ['[1].spec.externalCIDRs[1]']);
+  });
+
+  const groupCases: [string, string, string, RegExp?][] = [
+    ['a CIDR group with a bad CIDR', group('spec: {externalCIDRs: [10.0.0.0/33]}\n'), 'spec.externalCIDRs[0]', /not an IPv4 or IPv6 CIDR/],
+    ['a CIDR group with a namespace', group('spec: {externalCIDRs: []}\n').replace('{name: office}', '{name: office, namespace: x}'), 'metadata.namespace', /cluster-scoped/],
+    ['a CIDR group with an unknown field', group('spec: {externalCIDRs: [], cidrs: []}\n'), 'spec.cidrs'],
+    ['a CIDR group without spec', group(''), 'spec'],
+    ['the same CIDR group twice', `${group('spec: {externalCIDRs: []}\n')}---\n${group('spec: {externalCIDRs: []}\n')}`, '[1].metadata.name', /already defined/],
   ];
-  for (const [name, text, path, message] of cidrCases) {
-    it(`rejects, until IPv6 and CIDR groups exist, ${name}`, () => rejects(text, path, message));
+  for (const [name, text, path, message] of groupCases) {
+    it(`rejects ${name}`, () => {
+      assert.throws(() => parsePolicyTextWithWarnings(text), (err: unknown) => {
+        assert.ok(err instanceof ValidationError, String(err));
+        assert.equal(err.path, path);
+        if (message) assert.match(err.message, message);
+        return true;
+      });
+    });
+  }
+
+  // IPv6 peers are accepted (ipv6.test.ts), but validated as strictly as IPv4 ones.
+  const ipv6Cases: [string, string, string, RegExp][] = [
+    ['an IPv6 prefix longer than 128', withSpec('  egress:\n  - toCIDR: [0.0.0.0/0, "2001:db8::/129"]\n'), 'spec.egress[0].toCIDR[1]', /not an IPv4 or IPv6 CIDR/],
+    ['a zone in an IPv6 CIDR', withSpec('  ingress:\n  - fromCIDR: ["fe80::1%eth0/64"]\n'), 'spec.ingress[0].fromCIDR[0]', /not an IPv4 or IPv6 CIDR/],
+    ['an IPv6 except outside its IPv6 cidr', withSpec('  egressDeny:\n  - toCIDRSet: [{cidr: "2001:db8::/32", except: ["2001:db9::/48"]}]\n'),
+      'spec.egressDeny[0].toCIDRSet[0].except[0]', /2001:db9::\/48 is not inside 2001:db8::\/32/],
+    ['an IPv6 except of an IPv4 cidr', withSpec('  egress:\n  - toCIDRSet: [{cidr: 0.0.0.0/0, except: ["::/0"]}]\n'),
+      'spec.egress[0].toCIDRSet[0].except[0]', /not inside 0\.0\.0\.0\/0/],
+    ['an IPv4 except of an IPv6 cidr', withSpec('  ingress:\n  - fromCIDRSet: [{cidr: "::/0", except: [10.0.0.0/8]}]\n'),
+      'spec.ingress[0].fromCIDRSet[0].except[0]', /not inside ::\/0/],
+    ['a malformed IPv6 CIDR in the second document', `${SW_L3_L4}---\n${withSpec('  egress:\n  - toCIDR: ["2001:db8:::/32"]\n')}`,
+      '[1].spec.egress[0].toCIDR[0]', /not an IPv4 or IPv6 CIDR/],
+  ];
+  for (const [name, text, path, message] of ipv6Cases) {
+    it(`rejects ${name}`, () => rejects(text, path, message));
   }
 
   it('accepts IPv4 CIDR peers in every section, with except', () => {
@@ -294,11 +334,6 @@ describe('rejecting malformed policies with the exact path', () => {
     const rule = p!.rules[0]!;
     assert.deepEqual(rule.egress[0]!.peer, { kind: 'cidr', field: 'toCIDRSet', cidrs: [{ cidr: '198.51.100.0/24', except: ['198.51.100.128/25'] }] });
     assert.deepEqual(rule.egressDeny[0]!.peer, { kind: 'cidr', field: 'toCIDR', cidrs: [{ cidr: '203.0.113.7/32', except: [] }] });
-  });
-
-  it('names further unsupported CIDR peers in the message', () => {
-    assert.throws(() => parsePolicyText(withSpec('  egress:\n  - toCIDR: ["2001:db8::/32"]\n  egressDeny:\n  - toCIDR: ["2001:db9::/32"]\n')),
-      /spec\.egress\[0\]\.toCIDR\[0\]: .*\n  also spec\.egressDeny\[0\]\.toCIDR\[0\]: not supported yet/);
   });
 
   it('names further problems in the message', () => {

@@ -4,15 +4,18 @@
  * CiliumClusterwideNetworkPolicy and Kubernetes NetworkPolicy objects into
  * validated ParsedPolicy objects. Nothing is returned unless every document is valid; the error names
  * the field, prefixed with the document index when there are several: `[1].spec.ingress[0]...`.
+ * Warnings (IPv6 parts, which select no traffic) name their field the same way.
  */
 import { withAuditMode } from './audit.js';
 import { parseAllDocuments } from 'yaml';
 import { ValidationError } from '../common/errors.js';
 import { formatFieldPath, joinFieldPath } from '../labels/fieldpath.js';
-import { unsupportedCidrPeers } from './cidrgate.js';
+import { ipv6CidrPeers } from './cidrgate.js';
+import { CIDR_GROUP_KIND, isCidrGroupObject, parseCidrGroupObject, type ParsedCidrGroup } from './cidrgroup.js';
 import { policyErrorMap, validationErrorFromZod } from './errors.js';
-import { unsupportedIcmpFields } from './icmp.js';
-import { translateNetworkPolicy, unsupportedIpBlocks } from './knp.js';
+import { ipv6IcmpFields } from './icmp.js';
+import type { PolicyNotice } from './ipv6.js';
+import { ipv6IpBlocks, translateNetworkPolicy } from './knp.js';
 import { KNP_API_VERSION, KNP_KIND, knpDocumentSchema } from './knpschema.js';
 import { normalizePolicy } from './normalize.js';
 import { POLICY_API_VERSION, policyDocumentSchema } from './schema.js';
@@ -40,7 +43,7 @@ function checkKind(obj: unknown, prefix: string): PolicyKind {
   const kind = obj['kind'];
   if (kind === undefined) throw new ValidationError(joinFieldPath(prefix, 'kind'), `is required; use ${KINDS.join(', ')}`);
   if (!(KINDS as unknown[]).includes(kind)) {
-    throw new ValidationError(joinFieldPath(prefix, 'kind'), `${JSON.stringify(kind)} is not a policy kind membrane knows; use ${KINDS.join(', ')}`);
+    throw new ValidationError(joinFieldPath(prefix, 'kind'), `${JSON.stringify(kind)} is not a policy kind membrane knows; use ${[...KINDS, CIDR_GROUP_KIND].join(', ')}`);
   }
   const apiVersion = API_VERSIONS[kind as PolicyKind];
   if (obj['apiVersion'] !== apiVersion) {
@@ -50,12 +53,21 @@ function checkKind(obj: unknown, prefix: string): PolicyKind {
   return kind as PolicyKind;
 }
 
-/** Refuses a policy with peers the node cannot enforce yet, naming the first and a few more. */
-function refuseUnsupported(problems: readonly { path: (string | number)[]; message: string }[], pathPrefix: string): void {
-  const [unsupported, ...more] = problems;
-  if (!unsupported) return;
-  const also = more.slice(0, 4).map((p) => `\n  also ${joinFieldPath(pathPrefix, formatFieldPath(p.path))}: not supported yet`).join('');
-  throw new ValidationError(joinFieldPath(pathPrefix, formatFieldPath(unsupported.path)), unsupported.message + also);
+/**
+ * Something about an accepted policy its author should know (e.g. an IPv6
+ * peer, which selects no traffic: ipv6.ts). `path` names the field as errors
+ * do, prefixed with the document index when the text had several documents.
+ */
+export interface PolicyWarning {
+  path: string;
+  message: string;
+}
+
+/** Receives the warnings of a policy as it is parsed. */
+export type WarningSink = (warning: PolicyWarning) => void;
+
+function report(notices: readonly PolicyNotice[], pathPrefix: string, onWarning: WarningSink | undefined): void {
+  for (const n of notices) onWarning?.({ path: joinFieldPath(pathPrefix, formatFieldPath(n.path)), message: n.message });
 }
 
 /**
@@ -63,22 +75,26 @@ function refuseUnsupported(problems: readonly { path: (string | number)[]; messa
  * CiliumClusterwideNetworkPolicy or Kubernetes NetworkPolicy, the latter
  * translated into membrane's rules (knp.ts). `defaultNamespace` applies to a
  * namespaced policy without metadata.namespace. `pathPrefix` is put before
- * every error path. Throws ValidationError, also for CIDR peers, ICMP fields
- * and ipBlocks the node cannot enforce yet (see cidrgate.ts, icmp.ts, knp.ts).
+ * every error and warning path. Throws ValidationError, also for CIDR groups,
+ * which the node cannot resolve yet (cidrgate.ts). IPv6 CIDR peers, ICMPv6
+ * fields and IPv6 ipBlocks are accepted, select no traffic, and are reported
+ * to `onWarning` (ipv6.ts), only once the whole policy is valid.
  */
-export function parsePolicyObject(obj: unknown, defaultNamespace = 'default', pathPrefix = ''): ParsedPolicy {
+export function parsePolicyObject(obj: unknown, defaultNamespace = 'default', pathPrefix = '', onWarning?: WarningSink): ParsedPolicy {
   refuseProtoKeys(obj, pathPrefix);
   if (!NAMESPACE.test(defaultNamespace)) throw new ValidationError('defaultNamespace', `${JSON.stringify(defaultNamespace)} is not a valid namespace`);
   if (checkKind(obj, pathPrefix) === KNP_KIND) {
     const result = knpDocumentSchema.safeParse(obj, { errorMap: policyErrorMap });
     if (!result.success) throw validationErrorFromZod(result.error, pathPrefix, 'knp');
-    refuseUnsupported(unsupportedIpBlocks(result.data), pathPrefix);
-    return withAuditMode(translateNetworkPolicy(result.data, obj, defaultNamespace), obj, pathPrefix);
+    const policy = withAuditMode(translateNetworkPolicy(result.data, obj, defaultNamespace), obj, pathPrefix);
+    report(ipv6IpBlocks(result.data), pathPrefix, onWarning);
+    return policy;
   }
   const result = policyDocumentSchema.safeParse(obj, { errorMap: policyErrorMap });
   if (!result.success) throw validationErrorFromZod(result.error, pathPrefix);
-  refuseUnsupported([...unsupportedCidrPeers(result.data), ...unsupportedIcmpFields(result.data)], pathPrefix);
-  return withAuditMode(normalizePolicy(result.data, obj, defaultNamespace), obj, pathPrefix);
+  const policy = withAuditMode(normalizePolicy(result.data, obj, defaultNamespace), obj, pathPrefix);
+  report([...ipv6CidrPeers(result.data), ...ipv6IcmpFields(result.data)], pathPrefix, onWarning);
+  return policy;
 }
 
 /** The objects in the text: one per non-empty YAML document, or the items of a top-level list. */
@@ -107,10 +123,6 @@ function documentsOf(text: string): unknown[] {
   return values;
 }
 
-/**
- * Parses every policy in `text`. Throws ValidationError for the first invalid
- * document, for text without any policy, and when one policy appears twice.
- */
 /** Policy texts larger than this are refused before parsing: parsing runs on the agent's event loop. */
 export const MAX_POLICY_TEXT = 4 * 1024 * 1024;
 /** Flow-style nesting deeper than this is refused before parsing (a parser's recursion, not a policy). */
@@ -152,21 +164,55 @@ function refuseProtoKeys(value: unknown, path: string): void {
   }
 }
 
+/**
+ * Parses every policy in `text`. Throws ValidationError for the first invalid
+ * document, for text without any policy, and when one policy appears twice.
+ */
 export function parsePolicyText(text: string, defaultNamespace = 'default'): ParsedPolicy[] {
+  return parsePolicyTextWithWarnings(text, defaultNamespace).policies;
+}
+
+/**
+ * parsePolicyText, with the CiliumCIDRGroups of the text (which policies
+ * reference, imported with them) and the warnings about what was accepted
+ * (see PolicyWarning) in document order. Throws as parsePolicyText does;
+ * then no warning is returned.
+ */
+export function parsePolicyTextWithWarnings(text: string, defaultNamespace = 'default'): {
+  policies: ParsedPolicy[]; cidrGroups: ParsedCidrGroup[]; warnings: PolicyWarning[];
+} {
   checkShape(text);
   const objects = documentsOf(text);
   if (objects.length === 0) throw new ValidationError('', 'no policy found in the text');
   const prefix = (i: number) => (objects.length > 1 ? `[${i}]` : '');
-  const policies = objects.map((obj, i) => parsePolicyObject(obj, defaultNamespace, prefix(i)));
+  const warnings: PolicyWarning[] = [];
+  const policies: { policy: ParsedPolicy; index: number }[] = [];
+  const cidrGroups: { group: ParsedCidrGroup; index: number }[] = [];
+  objects.forEach((obj, i) => {
+    if (isCidrGroupObject(obj)) {
+      refuseProtoKeys(obj, prefix(i));
+      const group = parseCidrGroupObject(obj, prefix(i));
+      group.ipv6.forEach((k) => warnings.push({
+        path: joinFieldPath(prefix(i), `spec.externalCIDRs[${k}]`),
+        message: `IPv6 prefix ${(obj as { spec: { externalCIDRs: string[] } }).spec.externalCIDRs[k]} selects no traffic: ` +
+          `membrane's datapath is IPv4-only and drops every IPv6 packet`,
+      }));
+      cidrGroups.push({ group, index: i });
+    } else {
+      policies.push({ policy: parsePolicyObject(obj, defaultNamespace, prefix(i), (w) => warnings.push(w)), index: i });
+    }
+  });
   const seen = new Map<string, number>();
-  policies.forEach((p, i) => {
-    const id = `${p.ref.kind}/${p.ref.namespace}/${p.ref.name}`;
+  const once = (id: string, index: number, what: string) => {
     const first = seen.get(id);
     if (first !== undefined) {
-      throw new ValidationError(joinFieldPath(prefix(i), 'metadata.name'), `${p.ref.kind} ${p.ref.namespace ? `${p.ref.namespace}/` : ''}${p.ref.name} ` +
-        `is already defined by document ${first}; give each policy its own name`);
+      throw new ValidationError(joinFieldPath(prefix(index), 'metadata.name'), `${what} is already defined by document ${first}; give each its own name`);
     }
-    seen.set(id, i);
-  });
-  return policies;
+    seen.set(id, index);
+  };
+  for (const { policy: p, index } of policies) {
+    once(`${p.ref.kind}/${p.ref.namespace}/${p.ref.name}`, index, `${p.ref.kind} ${p.ref.namespace ? `${p.ref.namespace}/` : ''}${p.ref.name}`);
+  }
+  for (const { group: g, index } of cidrGroups) once(`${CIDR_GROUP_KIND}//${g.group.name}`, index, `${CIDR_GROUP_KIND} ${g.group.name}`);
+  return { policies: policies.map((p) => p.policy), cidrGroups: cidrGroups.map((g) => g.group), warnings };
 }

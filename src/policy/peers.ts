@@ -16,7 +16,8 @@
 import { LabelSource } from '../labels/labels.js';
 import { cidrContains, cidrOfLabelKey, parseCidr, type Cidr } from './cidr.js';
 import { entitySelects, type IdentityLike } from './entities.js';
-import type { CidrRule, PeerSpec } from './types.js';
+import { POD_NAMESPACE_LABEL } from '../labels/k8s.js';
+import type { CidrGroups, CidrRule, PeerSpec, PolicyService, PolicyServices, ServiceRef } from './types.js';
 
 export interface PeerIdentities {
   /** Any peer at all, including identities not known yet. */
@@ -25,28 +26,86 @@ export interface PeerIdentities {
   ids: number[];
 }
 
-function cidrRuleSelects(rule: CidrRule, identity: IdentityLike): boolean {
-  // CIDR groups are not resolved yet: they select nothing.
-  const outer = rule.cidr === undefined ? undefined : parseCidr(rule.cidr);
-  if (!outer) return false;
-  const prefixes = [...identity.labels].filter((l) => l.source === LabelSource.Cidr).map((l) => cidrOfLabelKey(l.key));
-  // A /0 covers everything outside the cluster, which is what the plain `world` identity stands for.
-  if (prefixes.length === 0) return outer.prefixLen === 0 && identity.labels.has('world', LabelSource.Reserved);
-  const excepts = rule.except.map((e) => parseCidr(e)!);
-  return prefixes.some((prefix) => prefix !== undefined && cidrContains(outer, prefix) && !excepts.some((e) => cidrContains(e, prefix)));
+/** What peer selection reads besides the identities themselves. */
+export interface PeerContext {
+  /** The local cluster's name, which limits the endpoints of the `cluster` entity. */
+  clusterName?: string;
+  /** Pod IPs by identity, for ipBlock peers; without them ipBlocks select no pod. */
+  podIps?: PodIpsByIdentity;
+  /** CiliumCIDRGroups by name, for `cidrGroupRef` and `cidrGroupSelector`; without them those select nothing. */
+  cidrGroups?: CidrGroups;
+  /** Services by namespace/name, for `toServices`; without them it selects nothing. */
+  services?: PolicyServices;
 }
 
-function cidrRuleHoldsAddress(rule: CidrRule, address: Cidr): boolean {
-  const outer = rule.cidr === undefined ? undefined : parseCidr(rule.cidr);
-  return outer !== undefined && cidrContains(outer, address) && !rule.except.some((e) => cidrContains(parseCidr(e)!, address));
+/** The services a `toServices` entry names or selects (none while it does not exist, as for a missing CIDR group). */
+export function servicesOf(ref: ServiceRef, services: PolicyServices | undefined): PolicyService[] {
+  if (!services) return [];
+  if (ref.name !== undefined) {
+    const one = ref.namespace !== undefined ? services.get(`${ref.namespace}/${ref.name}`) : undefined;
+    if (one) return [one];
+    return ref.namespace === undefined ? [...services.values()].filter((s) => s.name === ref.name) : [];
+  }
+  return [...services.values()].filter((s) => (ref.namespace === undefined || s.namespace === ref.namespace) && ref.selector!.matches(s.labels));
+}
+
+/**
+ * Whether a service stands for `identity`: for a selector service, a pod of
+ * its namespace that its selector picks (wherever it runs, as Cilium
+ * translates such services into an endpoint selector); for a service without
+ * a selector, an identity whose every local pod IP is a backend address, or
+ * the CIDR identity of a backend address (/32).
+ */
+function serviceSelects(svc: PolicyService, identity: IdentityLike, podIps: PodIpsByIdentity | undefined): boolean {
+  const k8s = (key: string) => identity.labels.getAll(key, LabelSource.K8s)[0]?.value;
+  if (svc.selector) {
+    return k8s(POD_NAMESPACE_LABEL) === svc.namespace && Object.entries(svc.selector).every(([k, v]) => k8s(k) === v);
+  }
+  const ips = podIps?.get(identity.id);
+  if (ips && ips.length > 0 && ips.every((ip) => svc.backendIps.includes(ip))) return true;
+  return [...identity.labels].some((l) => l.source === LabelSource.Cidr && svc.backendIps.some((ip) => l.key === `${ip}/32`));
+}
+
+/**
+ * The prefixes a CIDR rule stands for: its `cidr`, or the CIDRs of the
+ * CiliumCIDRGroups it names or selects (none when there is no such group, as
+ * in Cilium, where a missing group selects nothing until it appears).
+ */
+export function cidrRulePrefixes(rule: CidrRule, groups: CidrGroups | undefined): string[] {
+  if (rule.cidr !== undefined) return [rule.cidr];
+  if (!groups) return [];
+  if (rule.cidrGroupRef !== undefined) return groups.get(rule.cidrGroupRef)?.cidrs ?? [];
+  const selector = rule.cidrGroupSelector;
+  if (!selector) return [];
+  return [...groups.values()].filter((g) => selector.matches(g.labels)).flatMap((g) => g.cidrs);
+}
+
+/** The IPv4 prefixes of a CIDR rule: the datapath drops all IPv6, so an IPv6 prefix (a group's `::/0`) must select nothing, not world. */
+function ipv4Outers(rule: CidrRule, groups: CidrGroups | undefined): Cidr[] {
+  return cidrRulePrefixes(rule, groups).map((c) => parseCidr(c)).filter((c): c is Cidr => c !== undefined && c.family === 4);
+}
+
+function cidrRuleSelects(rule: CidrRule, identity: IdentityLike, groups: CidrGroups | undefined): boolean {
+  const outers = ipv4Outers(rule, groups);
+  if (outers.length === 0) return false;
+  const prefixes = [...identity.labels].filter((l) => l.source === LabelSource.Cidr).map((l) => cidrOfLabelKey(l.key));
+  // A /0 covers everything outside the cluster, which is what the plain `world` identity stands for.
+  if (prefixes.length === 0) return outers.some((o) => o.prefixLen === 0) && identity.labels.has('world', LabelSource.Reserved);
+  const excepts = rule.except.map((e) => parseCidr(e)!);
+  return prefixes.some((prefix) => prefix !== undefined && outers.some((o) => cidrContains(o, prefix)) && !excepts.some((e) => cidrContains(e, prefix)));
+}
+
+function cidrRuleHoldsAddress(rule: CidrRule, address: Cidr, groups: CidrGroups | undefined): boolean {
+  return ipv4Outers(rule, groups).some((outer) => cidrContains(outer, address)) &&
+    !rule.except.some((e) => cidrContains(parseCidr(e)!, address));
 }
 
 /** Kubernetes ipBlock semantics: every IP of the identity's pods is in one of the blocks. */
-function blocksHoldPods(rules: readonly CidrRule[], ips: readonly string[] | undefined): boolean {
+function blocksHoldPods(rules: readonly CidrRule[], ips: readonly string[] | undefined, groups: CidrGroups | undefined): boolean {
   if (!ips || ips.length === 0) return false;
   return ips.every((ip) => {
     const address = parseCidr(ip);
-    return address !== undefined && rules.some((r) => cidrRuleHoldsAddress(r, address));
+    return address !== undefined && rules.some((r) => cidrRuleHoldsAddress(r, address, groups));
   });
 }
 
@@ -61,34 +120,37 @@ export function peerIsWildcard(peer: PeerSpec | undefined): boolean {
   return false;
 }
 
-/**
- * Whether `peer` selects one known identity (never identity 0, the wildcard).
- * `podIps` serves ipBlock peers (see above); without it they select no pod.
- */
-export function peerSelects(peer: PeerSpec, identity: IdentityLike, clusterName?: string, podIps?: PodIpsByIdentity): boolean {
+/** Whether `peer` selects one known identity (never identity 0, the wildcard). */
+export function peerSelects(peer: PeerSpec, identity: IdentityLike, ctx: PeerContext = {}): boolean {
   if (identity.id === 0) return false;
   switch (peer.kind) {
     case 'endpoints':
       return peer.selectors.some((s) => s.matches(identity.labels));
     case 'entities':
-      return peer.entities.some((e) => entitySelects(e, identity, clusterName));
+      return peer.entities.some((e) => entitySelects(e, identity, ctx.clusterName));
     case 'cidr':
-      return peer.cidrs.some((c) => cidrRuleSelects(c, identity)) ||
-        (peer.matchesPods === true && blocksHoldPods(peer.cidrs, podIps?.get(identity.id)));
+      return peer.cidrs.some((c) => cidrRuleSelects(c, identity, ctx.cidrGroups)) ||
+        (peer.matchesPods === true && blocksHoldPods(peer.cidrs, ctx.podIps?.get(identity.id), ctx.cidrGroups));
+    case 'services':
+      return peer.services.some((ref) => servicesOf(ref, ctx.services).some((svc) => serviceSelects(svc, identity, ctx.podIps)));
   }
 }
 
+/** Whether what `peer` selects depends on the services. */
+export const peerDependsOnServices = (peer: PeerSpec): boolean => peer.kind === 'services';
+
+/** Whether what `peer` selects depends on the CiliumCIDRGroups. */
+export const peerDependsOnCidrGroups = (peer: PeerSpec): boolean => peer.kind === 'cidr' && peer.cidrs.some((c) => c.cidr === undefined);
+
 /** Whether what `peer` selects can change with the pod IPs of an identity (ipBlock peers). */
-export const peerDependsOnPodIps = (peer: PeerSpec): boolean => peer.kind === 'cidr' && peer.matchesPods === true;
+export const peerDependsOnPodIps = (peer: PeerSpec): boolean => (peer.kind === 'cidr' && peer.matchesPods === true) || peer.kind === 'services';
 
 /**
  * The identities `peer` selects among `identities` (identity 0 is skipped: it
  * is the wildcard, not a peer). No peer given means any peer.
  */
-export function peerIdentities(
-  peer: PeerSpec | undefined, identities: readonly IdentityLike[], clusterName?: string, podIps?: PodIpsByIdentity,
-): PeerIdentities {
-  const ids = peer ? identities.filter((i) => peerSelects(peer, i, clusterName, podIps)).map((i) => i.id) : [];
+export function peerIdentities(peer: PeerSpec | undefined, identities: readonly IdentityLike[], ctx: PeerContext = {}): PeerIdentities {
+  const ids = peer ? identities.filter((i) => peerSelects(peer, i, ctx)).map((i) => i.id) : [];
   return { wildcard: peerIsWildcard(peer), ids: [...new Set(ids)].sort((a, b) => a - b) };
 }
 
@@ -100,6 +162,8 @@ export function peerKey(peer: PeerSpec | undefined): string {
       return `endpoints:${peer.selectors.map(String).sort().join('|')}`;
     case 'entities':
       return `entities:${[...peer.entities].sort().join(',')}`;
+    case 'services':
+      return `services:${peer.services.map((r) => `${r.namespace ?? '*'}/${r.name !== undefined ? `name=${r.name}` : `selector=${String(r.selector)}`}`).sort().join('|')}`;
     case 'cidr':
       return `cidr${peer.matchesPods ? '+pods' : ''}:${peer.cidrs.map((c) => `${c.cidr ?? `group=${c.cidrGroupRef ?? String(c.cidrGroupSelector)}`}-${[...c.except].sort().join('-')}`).sort().join('|')}`;
   }

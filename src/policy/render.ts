@@ -2,6 +2,7 @@
  * Rules as `policy get` prints them, in the shape Cilium users know: the
  * stored, namespace-scoped form, with explicit label sources
  * (`any:org`, `k8s:io.kubernetes.pod.namespace`) and the derived labels.
+ * IPv6 CIDRs and ICMPv6 fields are shown as written, though they select no traffic.
  */
 import type { CidrRule, IcmpRule, PeerRule, PolicyRule, PortRule } from './types.js';
 import { RULE_SECTIONS } from './types.js';
@@ -24,7 +25,7 @@ function portRuleToJSON(p: PortRule): Record<string, unknown> {
 }
 
 function icmpRuleToJSON(r: IcmpRule): Record<string, unknown> {
-  return { fields: r.fields.map((f) => ({ family: f.family, type: f.type })) };
+  return { fields: (r.asWritten ?? r.fields).map((f) => ({ family: f.family, type: f.type })) };
 }
 
 function peerRuleToJSON(r: PeerRule): Record<string, unknown> {
@@ -33,7 +34,13 @@ function peerRuleToJSON(r: PeerRule): Record<string, unknown> {
   if (peer?.kind === 'endpoints') out[peer.field] = peer.selectors.map((s) => s.toLabelSelector());
   else if (peer?.kind === 'entities') out[peer.field] = [...peer.entities];
   else if (peer?.kind === 'cidr') {
-    out[peer.field] = peer.field.endsWith('Set') ? peer.cidrs.map(cidrToJSON) : peer.cidrs.map((c) => c.cidr);
+    const cidrs = peer.asWritten ?? peer.cidrs;
+    out[peer.field] = peer.field.endsWith('Set') ? cidrs.map(cidrToJSON) : cidrs.map((c) => c.cidr);
+  } else if (peer?.kind === 'services') {
+    out[peer.field] = peer.services.map((s) => {
+      const ns = s.namespace !== undefined ? { namespace: s.namespace } : {};
+      return s.name !== undefined ? { k8sService: { serviceName: s.name, ...ns } } : { k8sServiceSelector: { selector: s.selector!.toLabelSelector(), ...ns } };
+    });
   }
   if (r.toPorts) out['toPorts'] = r.toPorts.map(portRuleToJSON);
   if (r.icmps) out['icmps'] = r.icmps.map(icmpRuleToJSON);

@@ -31,7 +31,7 @@ import { icmpBlocks } from './icmp.js';
 import { peerIdentities, type PeerIdentities, type PodIpsByIdentity } from './peers.js';
 import { portBlocks, type NamedPort } from './ports.js';
 import { refKey, type PolicyRepository, type RuleLocation, type StoredPolicy } from './repository.js';
-import { isDenySection, isEgressSection, type PeerSpec, type PolicyRule, type RuleSection } from './types.js';
+import { isDenySection, isEgressSection, type CidrGroups, type PeerSpec, type PolicyServices, type PolicyRule, type RuleSection } from './types.js';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
 
@@ -53,6 +53,10 @@ export interface ResolveInput {
    * peers, which match pods by IP (peers.ts). Absent: ipBlocks match no pod.
    */
   podIps?: PodIpsByIdentity;
+  /** CiliumCIDRGroups by name, which CIDR peers may reference or select; absent: such peers select nothing. */
+  cidrGroups?: CidrGroups;
+  /** Services by namespace/name, which `toServices` peers name or select; absent: such peers select nothing. */
+  services?: PolicyServices;
   /**
    * Where peers' selections come from: the selector cache (incremental.ts)
    * when given; otherwise each is computed from `identities`.
@@ -129,7 +133,12 @@ function addRuleEntries(mapState: MapState, input: ResolveInput, policy: StoredP
       if (!peerRule.peer && !peerRule.toPorts?.length && !peerRule.icmps?.length) return;
       const peers = input.selectPeers
         ? input.selectPeers(peerRule.peer)
-        : peerIdentities(peerRule.peer, input.identities, input.clusterName, input.podIps);
+        : peerIdentities(peerRule.peer, input.identities, {
+          ...(input.clusterName !== undefined ? { clusterName: input.clusterName } : {}),
+          ...(input.podIps ? { podIps: input.podIps } : {}),
+          ...(input.cidrGroups ? { cidrGroups: input.cidrGroups } : {}),
+          ...(input.services ? { services: input.services } : {}),
+        });
       const ids = peers.wildcard ? [0] : peers.ids;
       const blocks = peerRule.icmps?.length ? icmpBlocks(peerRule.icmps) : portBlocks(peerRule.toPorts, egress ? named.egress : named.ingress);
       if (ids.length === 0 || blocks.length === 0) return;

@@ -155,7 +155,27 @@ const ingressPeerFields = {
   fromEntities: z.array(entitySchema).optional(),
 };
 
+const serviceNamespaceSchema = z.string().superRefine((ns, ctx) => {
+  if (ns.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns)) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(ns)} is not a valid namespace: use lower-case letters, digits and '-', at most 63 characters` });
+  }
+});
+
+const serviceSelectorSchema = z
+  .object({
+    k8sService: z.object({ serviceName: z.string().min(1), namespace: serviceNamespaceSchema.optional() }).strict().optional(),
+    k8sServiceSelector: z.object({ selector: labelSelectorSchema, namespace: serviceNamespaceSchema.optional() }).strict().optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const given = (['k8sService', 'k8sServiceSelector'] as const).filter((k) => s[k] !== undefined);
+    if (given.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: given.length === 0 ? 'needs one of k8sService or k8sServiceSelector' : 'k8sService and k8sServiceSelector cannot be combined; give exactly one' });
+    }
+  });
+
 const egressPeerFields = {
+  toServices: z.array(serviceSelectorSchema).optional(),
   toEndpoints: z.array(labelSelectorSchema).optional(),
   toCIDR: z.array(cidrSchema).optional(),
   toCIDRSet: z.array(cidrRuleSchema).optional(),

@@ -11,8 +11,10 @@
  * incremental.ts).
  */
 import type { IdentityLike } from './entities.js';
-import { peerDependsOnPodIps, peerIsWildcard, peerKey, peerSelects, type PeerIdentities, type PodIpsByIdentity } from './peers.js';
-import type { PeerSpec } from './types.js';
+import {
+  peerDependsOnCidrGroups, peerDependsOnPodIps, peerDependsOnServices, peerIsWildcard, peerKey, peerSelects, type PeerContext, type PeerIdentities, type PodIpsByIdentity,
+} from './peers.js';
+import type { CidrGroups, PeerSpec, PolicyServices } from './types.js';
 
 interface CachedSelection {
   peer: PeerSpec | undefined;
@@ -35,6 +37,8 @@ export class SelectorCache {
   private readonly entries = new Map<string, CachedSelection>();
   private identities = new Map<number, IdentityLike>();
   private podIps: PodIpsByIdentity = new Map();
+  private cidrGroups: CidrGroups = new Map();
+  private services: PolicyServices = new Map();
   /** Versions come from one counter, so that a selection dropped and made again never repeats an old version. */
   private lastVersion = 0;
 
@@ -42,11 +46,15 @@ export class SelectorCache {
 
   /**
    * Brings every cached selection up to date with the current identities
-   * and pod IPs. A relabelled pod gets another identity, so only arrivals
+   * pod IPs and CIDR groups. A relabelled pod gets another identity, so only arrivals
    * and departures are examined (an id that came back with other labels is
-   * both). Returns the keys of the selections that changed.
+   * both); when the CIDR groups or the services change (a new map), the
+   * selections that depend on them are evaluated again in full. Returns the keys of the
+   * selections that changed.
    */
-  sync(identities: readonly IdentityLike[], podIps: PodIpsByIdentity = new Map()): Set<string> {
+  sync(
+    identities: readonly IdentityLike[], podIps: PodIpsByIdentity = new Map(), cidrGroups: CidrGroups = this.cidrGroups, services: PolicyServices = this.services,
+  ): Set<string> {
     const next = new Map<number, IdentityLike>();
     for (const i of identities) if (i.id !== 0) next.set(i.id, i);
     const same = (i: IdentityLike) => {
@@ -58,18 +66,24 @@ export class SelectorCache {
     const ipsChanged = [...new Set([...this.podIps.keys(), ...podIps.keys()])]
       .filter((id) => next.has(id) && !sameIps(this.podIps.get(id), podIps.get(id)))
       .map((id) => next.get(id)!);
+    const groupsChanged = cidrGroups !== this.cidrGroups;
+    const servicesChanged = services !== this.services;
     this.identities = next;
     this.podIps = podIps;
+    this.cidrGroups = cidrGroups;
+    this.services = services;
 
     const changed = new Set<string>();
-    if (added.length === 0 && removed.length === 0 && ipsChanged.length === 0) return changed;
+    if (added.length === 0 && removed.length === 0 && ipsChanged.length === 0 && !groupsChanged && !servicesChanged) return changed;
+    const ctx = this.context();
     for (const [key, e] of this.entries) {
       if (!e.peer) continue;
       let touched = false;
       for (const id of removed) touched = e.ids.delete(id) || touched;
-      const candidates = peerDependsOnPodIps(e.peer) ? [...added, ...ipsChanged] : added;
+      const candidates = (groupsChanged && peerDependsOnCidrGroups(e.peer)) || (servicesChanged && peerDependsOnServices(e.peer)) ? [...next.values()]
+        : peerDependsOnPodIps(e.peer) ? [...added, ...ipsChanged] : added;
       for (const i of candidates) {
-        const selects = peerSelects(e.peer, i, this.clusterName, podIps);
+        const selects = peerSelects(e.peer, i, ctx);
         if (selects !== e.ids.has(i.id)) {
           if (selects) e.ids.add(i.id);
           else e.ids.delete(i.id);
@@ -85,13 +99,18 @@ export class SelectorCache {
     return changed;
   }
 
+  private context(): PeerContext {
+    return { ...(this.clusterName !== undefined ? { clusterName: this.clusterName } : {}), podIps: this.podIps, cidrGroups: this.cidrGroups, services: this.services };
+  }
+
   /** What `peer` selects among the identities of the last `sync`. */
   select(peer: PeerSpec | undefined): Selection {
     const key = peerKey(peer);
     let e = this.entries.get(key);
     if (!e) {
       const ids = new Set<number>();
-      if (peer) for (const i of this.identities.values()) if (peerSelects(peer, i, this.clusterName, this.podIps)) ids.add(i.id);
+      const ctx = this.context();
+      if (peer) for (const i of this.identities.values()) if (peerSelects(peer, i, ctx)) ids.add(i.id);
       e = { peer, wildcard: peerIsWildcard(peer), ids, sorted: undefined, version: ++this.lastVersion };
       this.entries.set(key, e);
     }

@@ -8,7 +8,8 @@ import type { LabelSet } from '../labels/labels.js';
 import type { EndpointSelector } from '../labels/selector.js';
 import type { Entity } from './entities.js';
 
-export type PolicyKind = PolicyRef['kind'];
+/** The kinds that hold rules (a CiliumCIDRGroup travels with them but has none). */
+export type PolicyKind = Exclude<PolicyRef['kind'], 'CiliumCIDRGroup'>;
 
 export type RuleSection = 'ingress' | 'ingressDeny' | 'egress' | 'egressDeny';
 export const RULE_SECTIONS: readonly RuleSection[] = ['ingress', 'ingressDeny', 'egress', 'egressDeny'];
@@ -53,7 +54,7 @@ export interface PortRule {
   rules?: L7Rules;
 }
 
-/** One ICMP type to match (`icmps[].fields[]`); the IPv6 family is refused at parse time (icmp.ts). */
+/** One ICMP type to match (`icmps[].fields[]`). */
 export interface IcmpField {
   family: 'IPv4';
   /** 0-255; names are resolved at parse time. */
@@ -61,7 +62,10 @@ export interface IcmpField {
 }
 
 export interface IcmpRule {
+  /** The IPv4 fields, the only ones that select traffic: ICMPv6 fields select none (ipv6.ts). May be empty. */
   fields: IcmpField[];
+  /** Every field as written, ICMPv6 ones included, for display; absent when it equals `fields`. */
+  asWritten?: { family: 'IPv4' | 'IPv6'; type: number }[];
 }
 
 export interface CidrRule {
@@ -72,19 +76,62 @@ export interface CidrRule {
   cidrGroupSelector?: EndpointSelector;
 }
 
+/** A CiliumCIDRGroup: named, labelled CIDRs that CIDR peers reference (`cidrGroupRef`) or select (`cidrGroupSelector`). */
+export interface CidrGroup {
+  name: string;
+  labels: LabelSet;
+  /** Normalized prefixes (host bits cleared). */
+  cidrs: string[];
+}
+
+export type CidrGroups = ReadonlyMap<string, CidrGroup>;
+
 /** The L3 peer of a rule: at most one kind per rule. `field` is the name it was written with. */
 export type PeerSpec =
   | { kind: 'endpoints'; field: 'fromEndpoints' | 'toEndpoints'; selectors: EndpointSelector[] }
   | { kind: 'entities'; field: 'fromEntities' | 'toEntities'; entities: Entity[] }
   | {
-    kind: 'cidr'; field: 'fromCIDR' | 'toCIDR' | 'fromCIDRSet' | 'toCIDRSet'; cidrs: CidrRule[];
+    kind: 'cidr'; field: 'fromCIDR' | 'toCIDR' | 'fromCIDRSet' | 'toCIDRSet';
+    /** The IPv4 entries (and CIDR groups), the only ones that select anything: IPv6 ones select no traffic (ipv6.ts). May be empty. */
+    cidrs: CidrRule[];
+    /** Every entry as written, IPv6 ones included, for display; absent when it equals `cidrs`. */
+    asWritten?: CidrRule[];
     /**
      * Kubernetes `ipBlock` semantics: the block also selects pods whose IPs are
      * in it (see peers.ts). Absent: Cilium's CIDR semantics, where pods, which
      * have identities of their own, never match.
      */
     matchesPods?: true;
-  };
+  }
+  | { kind: 'services'; field: 'toServices'; services: ServiceRef[] };
+
+/**
+ * One `toServices` entry: a service by name (`k8sService`) or services by
+ * their labels (`k8sServiceSelector`), in `namespace` (absent: every
+ * namespace, which only a cluster-wide policy can say).
+ */
+export interface ServiceRef {
+  name?: string;
+  selector?: EndpointSelector;
+  namespace?: string;
+}
+
+/**
+ * A service as policy sees it: a selector service stands for the pods its
+ * selector picks in its namespace; one without a selector for its backend
+ * addresses (from its EndpointSlices).
+ */
+export interface PolicyService {
+  namespace: string;
+  name: string;
+  labels: LabelSet;
+  /** The pod selector (k8s labels), or absent for a service without a selector. */
+  selector?: Readonly<Record<string, string>>;
+  backendIps: readonly string[];
+}
+
+/** Services by `namespace/name`. */
+export type PolicyServices = ReadonlyMap<string, PolicyService>;
 
 /** One entry of an ingress/egress/ingressDeny/egressDeny list. */
 export interface PeerRule {

@@ -279,7 +279,8 @@ export interface Mutation {
 
 const UNKNOWN_FIELDS = ['foo', 'ingres', 'toport', 'Ports', 'endport', 'toFQDNs', 'fromRequires', 'ñame', '💥', 'constructor',
   'toString', 'hasOwnProperty', '__proto__', 'a.b/c', ' ', 'x'.repeat(300)];
-const BAD_CIDRS = ['10.0.0.0/33', '256.1.1.1/8', '10.0.0/8', 'abc', '', '10.0.0.0/-1', '::1/129', '10.0.0.0/8/8', 'fd00::/8',
+// Valid IPv6 CIDRs are accepted (they select no traffic, with a warning), so only malformed ones are here.
+const BAD_CIDRS = ['10.0.0.0/33', '256.1.1.1/8', '10.0.0/8', 'abc', '', '10.0.0.0/-1', '::1/129', '10.0.0.0/8/8', 'fd00:::/8',
   '10.0.0.0/0x8', '1.2.3.4/ 8', '010.0.0.0/8x', '١٠.0.0.0/8'];
 const BAD_OPERATORS = ['in', 'Equals', '', 'NOTIN', 'Exists ', 'Gt', 'DoesNotExists'];
 const WEIRD_STRINGS = ['', ' ', '\u0000', '\u202e\u202dabc', '😀'.repeat(50), '\ud800', 'a\nb: c', '"', "'", '{[', '*alias', '&a',

@@ -1,6 +1,7 @@
 import { CommanderError, type Command } from 'commander';
 import { ValidationError } from '../common/errors.js';
 import { runDeathstar } from './deathstar.js';
+import { parseTtl, runDns, type DnsOptions } from './dns.js';
 import { runPause } from './pause.js';
 import { runProbe } from './probe.js';
 import { portListOption, runServe } from './serve.js';
@@ -21,7 +22,7 @@ function badFlagsExit2(err: CommanderError): never {
   throw err.exitCode === 0 ? err : new CommanderError(2, err.code, err.message);
 }
 
-/** Adds `workload deathstar`, `pause`, `serve` and `probe` to `program`. */
+/** Adds `workload deathstar`, `pause`, `serve`, `probe` and `dns` to `program`. */
 export function registerWorkloadCommands(program: Command): void {
   const workload = program.command('workload').description('built-in workloads run in lab pods');
   workload.command('deathstar')
@@ -55,5 +56,16 @@ export function registerWorkloadCommands(program: Command): void {
     .exitOverride(badFlagsExit2)
     .action(async (opts: { protocol: string; timeout: string; to?: string[]; output: string }) => {
       process.exitCode = await runProbe({ ...opts, to: opts.to ?? [] });
+    });
+  workload.command('dns')
+    .description('the cluster DNS server: answers <svc>.<ns>.svc.<domain> (A, SRV) and pod names from a records file, over UDP and TCP; forwards nothing')
+    .requiredOption('--records <file>', 'the records file the lab writes (JSON); reloaded when it changes')
+    .option('--listen <ip>', 'address to listen on', '0.0.0.0')
+    .option('--port <port>', 'UDP and TCP port', parsePort, 53)
+    .option('--domain <domain>', 'the cluster domain', 'cluster.local')
+    .option('--ttl <seconds>', 'TTL of every answer', parseTtl, 5)
+    .exitOverride(badFlagsExit2)
+    .action(async (opts: DnsOptions) => {
+      await runDns(opts);
     });
 }
