@@ -51,6 +51,7 @@ export class IncrementalResolver<T> {
   private cidrGroups: CidrGroups = new Map();
   private services: PolicyServices = new Map();
   private used = new Set<string>();
+  private answered = new Map<string, GroupResolution<T>>();
   private stats: PassStats = { groups: 0, resolved: 0, selectorsChanged: 0 };
 
   constructor(
@@ -74,6 +75,7 @@ export class IncrementalResolver<T> {
     this.cidrGroups = cidrGroups;
     this.services = services;
     this.used = new Set();
+    this.answered = new Map();
     const changed = this.selectors.sync(identities, podIps, cidrGroups, services);
     this.stats = { groups: 0, resolved: 0, selectorsChanged: changed.size };
   }
@@ -82,10 +84,17 @@ export class IncrementalResolver<T> {
   resolve(key: string, labels: LabelSet, namedPorts: ReadonlyMap<string, NamedPort>): GroupResolution<T> {
     const repository = this.repository;
     if (!repository) throw new Error('IncrementalResolver.resolve before begin');
-    if (!this.used.has(key)) {
-      this.used.add(key);
-      this.stats.groups += 1;
-    }
+    // Every endpoint of a group asks in turn: the first answer of the pass holds for all of them.
+    const answered = this.answered.get(key);
+    if (answered) return answered;
+    this.used.add(key);
+    this.stats.groups += 1;
+    const result = this.resolveGroup(key, labels, namedPorts, repository);
+    this.answered.set(key, result);
+    return result;
+  }
+
+  private resolveGroup(key: string, labels: LabelSet, namedPorts: ReadonlyMap<string, NamedPort>, repository: PolicyRepository): GroupResolution<T> {
     const applying = repository.list().filter((p) => p.rules.some((r) => r.endpointSelector.matches(labels)));
     const cached = this.groups.get(key);
     if (cached && this.stillHolds(cached, applying)) return { resolved: cached.resolved, derived: cached.derived, changed: false };
