@@ -17,7 +17,7 @@ import type { FlowPolicy } from '../hubble/flow.js';
 import { IncrementalResolver, type PassStats } from '../policy/incremental.js';
 import { CIDR_GROUP_KIND, parseCidrGroupObject, type ParsedCidrGroup } from '../policy/cidrgroup.js';
 import { MembraneError } from '../common/errors.js';
-import type { CidrGroups, PolicyServices } from '../policy/types.js';
+import type { CidrGroups, PolicyService } from '../policy/types.js';
 import { LabelSet, LabelSource } from '../labels/labels.js';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
@@ -62,8 +62,8 @@ export class PolicyEngine {
   private groupView: CidrGroups;
   private readonly incremental: IncrementalResolver<ResolvedEndpointPolicy>;
   /** Services as policy's `toServices` sees them; a new map object on every change, as for the groups. */
-  private services: PolicyServices = new Map();
-  private servicesDigest = '';
+  private services: Map<string, PolicyService & { digest: string }> = new Map();
+  private usesServicesAt: { repo: PolicyRepository; revision: number; uses: boolean } | undefined;
 
   constructor(private readonly mode: EnforcementMode, snapshot: unknown, private readonly persist: (s: PersistedPolicies) => void) {
     this.repo = PolicyEngine.load(snapshot as PersistedPolicies | undefined);
@@ -107,17 +107,37 @@ export class PolicyEngine {
     return true;
   }
 
-  /** Takes the node's services for `toServices`; true when what policy sees of them changed. */
+  /** Takes the node's services for `toServices` (at start); true when what policy sees of them changed. */
   setServices(list: readonly K8sServiceModel[]): boolean {
-    const view = list.map((svc) => ({
-      namespace: svc.namespace, name: svc.name, labels: svc.labels ?? {}, ...(svc.selector ? { selector: svc.selector } : {}),
-      backendIps: [...new Set(svc.backends.filter((b) => !b.terminating).map((b) => b.ip))].sort(),
-    }));
-    const digest = JSON.stringify(view);
-    if (digest === this.servicesDigest) return false;
-    this.servicesDigest = digest;
-    this.services = new Map(view.map((v) => [`${v.namespace}/${v.name}`, { ...v, labels: LabelSet.fromRecord(v.labels, LabelSource.K8s) }]));
+    const next = new Map(list.map((svc) => [`${svc.namespace}/${svc.name}`, policyServiceOf(svc)]));
+    const changed = next.size !== this.services.size || [...next].some(([key, v]) => this.services.get(key)?.digest !== v.digest);
+    if (changed) this.services = next;
+    return changed;
+  }
+
+  /**
+   * One service put or (`svc` undefined) deleted. The view is a new map only
+   * when what policy sees of that service changed, which is how the selector
+   * cache notices; the caller regenerates only when `usesServices()`.
+   */
+  updateService(namespace: string, name: string, svc: K8sServiceModel | undefined): boolean {
+    const key = `${namespace}/${name}`;
+    const view = svc ? policyServiceOf(svc) : undefined;
+    if (this.services.get(key)?.digest === view?.digest) return false;
+    const next = new Map(this.services);
+    if (view) next.set(key, view);
+    else next.delete(key);
+    this.services = next;
     return true;
+  }
+
+  /** Whether some rule has toServices (so that a change of services can change policy); cached per repository revision. */
+  usesServices(): boolean {
+    if (this.usesServicesAt?.repo !== this.repo || this.usesServicesAt.revision !== this.repo.revision) {
+      const uses = this.repo.rules().some(({ rule }) => [...rule.egress, ...rule.egressDeny].some((r) => r.peer?.kind === 'services'));
+      this.usesServicesAt = { repo: this.repo, revision: this.repo.revision, uses };
+    }
+    return this.usesServicesAt.uses;
   }
 
   listCidrGroups(): { name: string; labels: Record<string, string>; externalCIDRs: string[] }[] {
@@ -162,8 +182,7 @@ export class PolicyEngine {
     // Every IPv4 prefix of every CIDR group gets an identity too, whether or not a rule names the group yet.
     const fromGroups = [...this.groups.values()].flatMap((g) => g.group.cidrs).filter((c) => !c.includes(':'));
     // The backends of services without a selector, when some rule has toServices: a backend outside the cluster is reached by its CIDR identity.
-    const usesServices = this.repo.rules().some(({ rule }) => [...rule.egress, ...rule.egressDeny].some((r) => r.peer?.kind === 'services'));
-    const fromServices = usesServices
+    const fromServices = this.usesServices()
       ? [...this.services.values()].filter((s) => !s.selector).flatMap((s) => s.backendIps.map((ip) => `${ip}/32`))
       : [];
     return [...new Set([...referencedCidrs(this.repo), ...fromGroups, ...fromServices])];
@@ -321,4 +340,15 @@ function toEndpointPolicy(res: ResolvedPolicy): ResolvedEndpointPolicy {
 
 function viewOf(groups: ReadonlyMap<string, ParsedCidrGroup>): CidrGroups {
   return new Map([...groups].map(([name, g]) => [name, g.group]));
+}
+
+/** What `toServices` sees of a service: selector, labels and the addresses of its serving backends. */
+function policyServiceOf(svc: K8sServiceModel): PolicyService & { digest: string } {
+  const backendIps = [...new Set(svc.backends.filter((b) => !b.terminating).map((b) => b.ip))].sort();
+  const labels = svc.labels ?? {};
+  const digest = JSON.stringify([labels, svc.selector ?? null, backendIps]);
+  return {
+    namespace: svc.namespace, name: svc.name, labels: LabelSet.fromRecord(labels, LabelSource.K8s),
+    ...(svc.selector ? { selector: { ...svc.selector } } : {}), backendIps, digest,
+  };
 }

@@ -1,36 +1,72 @@
 /**
- * `npm run bench [-- AREA]`: membrane's benchmarks, each against a baseline
- * measured in the same run. Areas: datapath. Writes docs/benchmarks.md.
+ * `npm run bench [-- AREA...]`: membrane's benchmarks, each against a
+ * baseline measured in the same run. Areas: datapath, policy, services (all
+ * when none is given). Writes the sections of the areas run into
+ * docs/benchmarks.md, keeping the other sections as they were.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../testing/agent.js';
 import { benchDatapath, formatDatapathTable } from './datapath.js';
+import { type DocSection, measuredOn, mergeSections } from './doc.js';
 import { benchPolicy, formatPolicyTable } from './policy.js';
+import { benchServices, formatServicesTables } from './services.js';
 
 const areas = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const reps = Number(process.env['BENCH_REPS'] ?? 5);
 const secs = Number(process.env['BENCH_SECS'] ?? 3);
 const log = (l: string) => process.stderr.write(`${l}\n`);
-const KNOWN = ['datapath', 'policy'];
+const KNOWN = ['datapath', 'policy', 'services'];
+const DOC = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
 
 async function main(): Promise<void> {
   for (const a of areas) if (!KNOWN.includes(a)) throw new Error(`unknown benchmark area "${a}"; areas: ${KNOWN.join(', ')}`);
   const want = (a: string) => areas.length === 0 || areas.includes(a);
-  const sections: string[] = [];
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}`;
+  const measured = () => measuredOn(new Date().toISOString().slice(0, 10), machine);
+  const sections: DocSection[] = [];
+  const section = (title: string, paragraph: string, tables: string) => sections.push({ title, text: `## ${title}\n\n${measured()} ${paragraph}\n\n${tables}\n` });
   if (want('datapath')) {
     const rows = await benchDatapath({ reps, secs, log });
-    sections.push(`## Datapath\n\nTwo pods on one membrane node (lab topology: node netns, agent, pods through the CNI plugin) against a plain veth pair between two namespaces with no programs. Client and server pinned to CPU 0 (\`taskset -c 0\`), configurations interleaved, ${reps} repetitions of ${secs} s each; \`bench/pp.c\` (TCP_RR-like: 1-byte ping-pong on one connection; TCP_CRR-like: connect, 1 byte each way, RST close). Ratio = median / the veth pair's median.\n\n${formatDatapathTable(rows)}\n`);
+    section('Datapath', `Two pods on one membrane node (lab topology: node netns, agent, pods through the CNI plugin) against a plain veth pair between two namespaces with no programs. Client and server pinned to CPU 0 (\`taskset -c 0\`), configurations interleaved, ${reps} repetitions of ${secs} s each; \`bench/pp.c\` (TCP_RR-like: 1-byte ping-pong on one connection; TCP_CRR-like: connect, 1 byte each way, RST close). Ratio = median / the veth pair's median.`,
+      formatDatapathTable(rows));
   }
   if (want('policy')) {
     const rows = await benchPolicy({ endpointCounts: [100, 1000], ruleCounts: [10, 100, 1000], reps: 3, regenerations: ['incremental', 'full'], log });
-    sections.push(`## Policy control plane\n\nA real agent with N endpoints (a host-side veth each, programs attached, maps written; no pod processes) in ${20} label groups; R CiliumNetworkPolicies, each letting one group in from another on one TCP port. Times are from the API call to its answer, which comes once every endpoint's policy map holds the result; medians (range) of 3 repetitions. Map writes count policy-map entries written (and deleted) by that change. The new pod has an identity of its own (an extra label) that other endpoints' rules select, so absorbing it means new entries in their maps. Regeneration is incremental (a selector cache maps each peer selector to its identities; only endpoint groups whose policies or selections changed are resolved again, and only their endpoints' maps are diffed); \"endpoints diffed\" counts the endpoints whose maps were compared with the kernel for the change, and ×N is the ratio to the full-regeneration baseline below.\n\n${formatPolicyTable(rows)}\n`);
+    section('Policy control plane', `A real agent with N endpoints (a host-side veth each, programs attached, maps written; no pod processes) in ${20} label groups; R CiliumNetworkPolicies, each letting one group in from another on one TCP port. Times are from the API call to its answer, which comes once every endpoint's policy map holds the result; medians (range) of 3 repetitions. Map writes count policy-map entries written (and deleted) by that change. The new pod has an identity of its own (an extra label) that other endpoints' rules select, so absorbing it means new entries in their maps. Regeneration is incremental (a selector cache maps each peer selector to its identities; only endpoint groups whose policies or selections changed are resolved again, and only their endpoints' maps are diffed); "endpoints diffed" counts the endpoints whose maps were compared with the kernel for the change, and ×N is the ratio to the full-regeneration baseline below.`,
+      formatPolicyTable(rows));
   }
-  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const doc = `# membrane benchmarks\n\nMeasured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}. Every figure is from that one run; ratios are against the baseline measured in the same run.\n\n${sections.join('\n')}`;
-  process.stdout.write(`\n${doc}`);
-  if (areas.length === 0) writeFileSync(path.join(REPO_ROOT, 'docs', 'benchmarks.md'), doc);
+  if (want('services')) {
+    const changeReps = Number(process.env['BENCH_CHANGE_REPS'] ?? 3);
+    const res = await benchServices({ serviceCounts: [1, 1000, 10000], reps, secs, changeReps, log });
+    section('Services', servicesParagraph(reps, secs, changeReps, res.iptablesVersion), formatServicesTables(res));
+  }
+  // Read last: another area's run may have rewritten the file meanwhile.
+  const doc = mergeSections(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined, sections);
+  writeFileSync(DOC, doc);
+  process.stdout.write(`\n${sections.map((s) => s.text).join('\n')}`);
+  log(`wrote ${sections.map((s) => `"${s.title}"`).join(', ')} into ${DOC}`);
+}
+
+function servicesParagraph(reps: number, secs: number, changeReps: number, iptablesVersion: string): string {
+  return [
+    'The cost of a ClusterIP service per new connection (TCP_CRR-like) and per request on an open connection (TCP_RR-like), with 1, 1,000 or 10,000 services on the node, ' +
+    `client and server pinned to CPU 0, configurations interleaved, ${reps} repetitions of ${secs} s each of \`bench/pp.c\` (CRR: connect, 1 byte each way, RST close); × = median / the reference's median.`,
+    '',
+    '- **membrane**: one test node per size (agent, a server and a client pod through the CNI plugin). The measured service (`10.96.0.100:80` → the server pod\'s port 5201) ' +
+    'goes through `PUT /v1/k8s/services`; N−1 others in 10.96.0.0/12, each with a backend of its own, are persisted in the agent\'s state and adopted by a restart of the agent ' +
+    '(quicker to set up than 10,000 PUTs), so the LB maps hold N frontends and N backends. Reference: the server pod\'s own IP, same client, same node.',
+    '- **iptables**, kube-proxy\'s iptables mode emulated: client netns — veth — router netns — veth — server netns, the router holding kube-proxy\'s nat rules ' +
+    '(PREROUTING/OUTPUT → KUBE-SERVICES, one rule per service → KUBE-SVC → KUBE-SEP → DNAT; KUBE-MARK-MASQ and KUBE-POSTROUTING as kube-proxy writes them; ' +
+    'its filter-table rules, the same whatever the number of services, left out), the measured service last in KUBE-SERVICES (kube-proxy\'s worst case: a new connection walks the list). ' +
+    `Loaded with \`iptables-restore --noflush\`, once through iptables-nft (Debian 12's default, \`${iptablesVersion}\`) and once through iptables-legacy. ` +
+    'Reference: the same topology without any rule (plain routing, no NAT, no conntrack).',
+    `- **A change** moves the measured service's backend to another address (its pod replaced), timed ${changeReps} times after the traffic (median, range): ` +
+    'for membrane the PUT until the agent answers, which it does once the LB maps hold the change; for iptables the `iptables-restore` run as kube-proxy writes it, ' +
+    'in a partial sync (its default since Kubernetes 1.28: KUBE-SERVICES whole, the changed service\'s chains, the old KUBE-SEP chain deleted) and in a full sync (every chain).',
+    '- **LB maps memlock** is bpftool\'s figure: the hash maps count their elements plus a bucket array sized for 65,536 entries; lb_affinity (LRU) is preallocated whatever the number of services.',
+  ].join('\n');
 }
 
 main().catch((err) => {

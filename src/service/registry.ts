@@ -237,6 +237,11 @@ export class ServiceRegistry {
   }
 
   /** The services as received, sorted by namespace, then name. */
+  /** One service as last put (the registry's own object: do not change it), or undefined. */
+  get(namespace: string, name: string): Readonly<K8sServiceModel> | undefined {
+    return this.services.get(serviceKey(namespace, name));
+  }
+
   listK8s(): K8sServiceModel[] {
     return [...this.services.values()].sort(compareServices).map((s) => structuredClone(s));
   }
