@@ -2,20 +2,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { run, type RunResult } from '../common/exec.js';
+import { run } from '../common/exec.js';
+import { labCli } from '../testing/lab-cli.js';
 import { requireRoot, uniqueName } from '../testing/names.js';
 import { BPFFS_ROOT, labPaths, nodeName, nodeNetnsName, worldNetnsName } from './names.js';
 import { netnsPids } from './netns.js';
 import { processStartTime } from './process.js';
 import { readLabState } from './state.js';
-import { defaultToolchain } from './toolchain.js';
 
 /**
  * The lab end to end, through the `membrane lab` CLI with the real agent and
  * CNI plugin: pods as network namespaces with real processes and real traffic.
  */
 
-const MEMBRANE = defaultToolchain().membrane;
 
 const APP = `apiVersion: v1
 kind: Namespace
@@ -98,13 +97,7 @@ describe('lab (privileged, real agent and CNI plugin)', () => {
   /** Links of the root netns before the lab came up (an lxc one among them is another run's leftover, not ours). */
   const rootLinksBefore = new Set<string>();
 
-  const membrane = (args: string[], input?: string): Promise<RunResult> =>
-    run(MEMBRANE, ['--lab', lab, ...args], { allowFailure: true, timeoutMs: 300_000, ...(input !== undefined ? { input } : {}) });
-  const ok = async (args: string[], input?: string): Promise<RunResult> => {
-    const res = await membrane(args, input);
-    assert.equal(res.code, 0, `membrane ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
-    return res;
-  };
+  const { membrane, ok } = labCli(lab);
   const allPods = async (): Promise<PodJson[]> => JSON.parse((await ok(['lab', 'get', 'pods', '-A', '-o', 'json'])).stdout) as PodJson[];
   /** The pods the tests applied: all but the lab's own cluster DNS in kube-system. */
   const pods = async (): Promise<PodJson[]> => (await allPods()).filter((p) => p.namespace !== 'kube-system');

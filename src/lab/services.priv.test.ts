@@ -4,14 +4,14 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AgentClient } from '../api/client.js';
 import type { ServiceFrontendModel } from '../api/types.js';
-import { run, type RunResult } from '../common/exec.js';
+import { run } from '../common/exec.js';
+import { labCli, serveCommand } from '../testing/lab-cli.js';
 import { requireRoot, uniqueName } from '../testing/names.js';
 import { BPFFS_ROOT, labPaths, nodeName } from './names.js';
 import { netnsPids } from './netns.js';
 import { processStartTime } from './process.js';
 import type { ServiceView } from './service-view.js';
 import { readLabState } from './state.js';
-import { defaultToolchain } from './toolchain.js';
 
 /**
  * Services in the lab end to end, through the `membrane lab` CLI with the
@@ -20,10 +20,9 @@ import { defaultToolchain } from './toolchain.js';
  * namespaces, real traffic throughout; and nothing left behind.
  */
 
-const MEMBRANE = defaultToolchain().membrane;
 
 /** A workload that answers TCP connections with its pod's name, on `port`. */
-const serve = (port: number) => `[sh, -c, 'exec membrane workload serve --tcp ${port} --name "$HOSTNAME"']`;
+const serve = serveCommand;
 
 const APP = (replicas: number) => `apiVersion: v1
 kind: Namespace
@@ -117,13 +116,7 @@ describe('lab services (privileged, real agent, datapath and cluster DNS)', () =
   const seenNetns = new Set<string>();
   const hostResolvConf = fs.readFileSync('/etc/resolv.conf', 'utf8');
 
-  const membrane = (args: string[], input?: string): Promise<RunResult> =>
-    run(MEMBRANE, ['--lab', lab, ...args], { allowFailure: true, timeoutMs: 300_000, ...(input !== undefined ? { input } : {}) });
-  const ok = async (args: string[], input?: string): Promise<RunResult> => {
-    const res = await membrane(args, input);
-    assert.equal(res.code, 0, `membrane ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
-    return res;
-  };
+  const { membrane, ok } = labCli(lab);
   const apply = (text: string) => ok(['lab', 'apply', '-f', '-'], text);
   const pods = async (): Promise<PodJson[]> => {
     const list = JSON.parse((await ok(['lab', 'get', 'pods', '-A', '-o', 'json'])).stdout) as PodJson[];

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { run, type RunResult } from '../common/exec.js';
+import { labCli, serveCommand } from '../testing/lab-cli.js';
 import { requireRoot, uniqueName } from '../testing/names.js';
-import { defaultToolchain } from './toolchain.js';
 
 /**
  * Policy's `toServices` in the lab with real traffic: a selector service
@@ -12,8 +11,7 @@ import { defaultToolchain } from './toolchain.js';
  * they change.
  */
 
-const MEMBRANE = defaultToolchain().membrane;
-const serve = (port: number) => `[sh, -c, 'exec membrane workload serve --tcp ${port} --name "$HOSTNAME"']`;
+const serve = serveCommand;
 
 const APP = `apiVersion: v1
 kind: Namespace
@@ -74,13 +72,7 @@ interface ProbeResult { target: string; ok: boolean; error?: string }
 
 describe('toServices in the lab (privileged, real traffic)', () => {
   const lab = uniqueName('ts');
-  const membrane = (args: string[], input?: string): Promise<RunResult> =>
-    run(MEMBRANE, ['--lab', lab, ...args], { allowFailure: true, timeoutMs: 300_000, ...(input !== undefined ? { input } : {}) });
-  const ok = async (args: string[], input?: string): Promise<RunResult> => {
-    const res = await membrane(args, input);
-    assert.equal(res.code, 0, `membrane ${args.join(' ')} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
-    return res;
-  };
+  const { membrane, ok } = labCli(lab);
   const clusterIP = async (name: string): Promise<string> => {
     const list = JSON.parse((await ok(['lab', 'get', 'svc', '-n', 'shop', '-o', 'json'])).stdout) as { name: string; clusterIP: string }[];
     return list.find((s) => s.name === name)!.clusterIP;
