@@ -96,6 +96,31 @@ export class Agent {
     return this.observer.ring;
   }
 
+  /** Wall-clock ms the agent started at (Hubble's uptime). */
+  get startedAtMs(): number {
+    return this.startedAt;
+  }
+
+  /** Called after every regeneration pass with its duration in seconds and whether it completed (metrics). */
+  readonly regenerationListeners: ((seconds: number, ok: boolean) => void)[] = [];
+
+  /** The flow pipeline, for listeners of every flow (metrics). */
+  get flowObserver(): FlowObserver {
+    return this.observer;
+  }
+
+  /** What the Prometheus metrics read at scrape time (src/metrics/agent-source.ts); each read is cheap. */
+  metricsView() {
+    return {
+      policyRevision: () => this.policy.revision,
+      endpointStates: () => [...this.status.values()].map((s) => s.state),
+      maps: () => this.dp.maps,
+      policyEntries: () => this.kernel.policyEndpointIds().reduce((n, id) => n + this.kernel.realizedPolicy(id).size, 0),
+      eventsLost: () => this.kernel.eventsLost(),
+      datapathCounters: () => this.kernel.metrics(),
+    };
+  }
+
   private file(name: string): string {
     return path.join(this.opts.stateDir, name);
   }
@@ -214,6 +239,20 @@ export class Agent {
    * last synced with is not looked at again.
    */
   private regenerateAll(): { written: number; deleted: number } {
+    const started = process.hrtime.bigint();
+    let ok = false;
+    try {
+      const res = this.regenerateEndpoints();
+      ok = true;
+      return res;
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      for (const listener of this.regenerationListeners) listener(seconds, ok);
+    }
+  }
+
+  /** One regeneration pass, untimed (regenerateAll times it). */
+  private regenerateEndpoints(): { written: number; deleted: number } {
     const total = { written: 0, deleted: 0 };
     if (this.opts.fullRegeneration) {
       this.policy.forgetResolutions();

@@ -20,8 +20,16 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: str
 
 interface Route {
   method: string;
+  /** The path as written in the route table (/v1/endpoints/{id}): the metrics label, never the raw path. */
+  template: string;
   pattern: RegExp;
   handler: Handler;
+}
+
+/** What the API reports to the metrics (src/metrics/agent-source.ts MembraneMetrics fits). */
+export interface ApiMetricsHooks {
+  agent: { observeApiRequest(method: string | undefined, routeTemplate: string | undefined, status: number, seconds: number): void };
+  exposition(): Promise<{ contentType: string; text: string }>;
 }
 
 function readBody(req: http.IncomingMessage): Promise<unknown> {
@@ -61,15 +69,22 @@ export class ApiServer {
   private readonly server: http.Server;
   private readonly routes: Route[] = [];
 
-  constructor(private readonly agent: Agent, private readonly socketPath: string, private readonly log: (m: string) => void) {
+  constructor(private readonly agent: Agent, private readonly socketPath: string, private readonly log: (m: string) => void,
+    private readonly metrics?: ApiMetricsHooks) {
     this.server = http.createServer((req, res) => void this.dispatch(req, res));
     const r = (method: string, pattern: string, handler: Handler) =>
-      this.routes.push({ method, pattern: new RegExp(`^${pattern.replace(/\{\w+\}/g, '([^/]+)')}$`), handler });
+      this.routes.push({ method, template: pattern, pattern: new RegExp(`^${pattern.replace(/\{\w+\}/g, '([^/]+)')}$`), handler });
 
     r('GET', '/v1/healthz', () => ({ ok: true }));
     r('GET', '/v1/config', () => agent.config());
     r('GET', '/v1/status', () => agent.statusModel());
     r('GET', '/v1/metrics', () => agent.metrics());
+    r('GET', '/v1/metrics/prometheus', async (_q, res) => {
+      if (!this.metrics) throw new MembraneError('ENOTFOUND', 'metrics are not enabled on this agent');
+      const { contentType, text } = await this.metrics.exposition();
+      res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    });
     r('POST', '/v1/ipam', async (req) => agent.allocateIp(requireObject<{ owner: string }>(await readBody(req), 'POST /v1/ipam').owner));
     r('DELETE', '/v1/ipam/{ip}', async (_q, res, [ip]) => { await agent.releaseIp(ip!); res.statusCode = 204; });
     r('PUT', '/v1/endpoints', async (req) => agent.putEndpoint(requireObject<EndpointChangeRequest>(await readBody(req), 'PUT /v1/endpoints')));
@@ -152,12 +167,16 @@ export class ApiServer {
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://membrane');
     const started = Date.now();
+    let template: string | undefined;
+    const t0 = process.hrtime.bigint();
+    res.once('finish', () => this.metrics?.agent.observeApiRequest(req.method, template, res.statusCode, Number(process.hrtime.bigint() - t0) / 1e9));
     try {
       let matchedPath = false;
       for (const route of this.routes) {
         const m = route.pattern.exec(url.pathname);
         if (!m) continue;
         matchedPath = true;
+        template = route.template;
         if (route.method !== req.method) continue;
         const result = await route.handler(req, res, m.slice(1).map(decodeURIComponent), url);
         if (res.headersSent || res.writableEnded) return;

@@ -1,14 +1,19 @@
 /** `membrane agent`: runs the node agent in the foreground. */
 import type { Command } from 'commander';
-import { Agent } from '../agent/agent.js';
+import { Agent, VERSION } from '../agent/agent.js';
 import { ApiServer } from '../api/server.js';
 import { DEFAULT_AGENT_SOCKET } from '../api/client.js';
 import { MembraneError } from '../common/errors.js';
 import type { EnforcementMode } from '../agent/policy-engine.js';
+import { DEFAULT_HUBBLE_LISTEN_ADDRESS, HubbleServer, defaultHubbleSocket } from '../hubble/grpc/server.js';
+import { createMembraneMetrics } from '../metrics/agent-source.js';
+import { DEFAULT_PROMETHEUS_SERVE_ADDR, MetricsServer, parseServeAddress } from '../metrics/server.js';
 
 interface AgentFlags {
   node: string; podCidr: string; socket?: string; stateDir: string; bpffsDir?: string; clusterName: string;
   mtu: string; enablePolicy: string; flowBufferSize: string; policyRegeneration: string;
+  hubbleSocketPath?: string; hubbleListenAddress: string;
+  prometheusServeAddr: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -24,6 +29,9 @@ export function registerAgentCommand(program: Command): void {
     .option('--mtu <n>', 'pod interface MTU', '1500')
     .option('--enable-policy <mode>', 'policy enforcement: default, always or never', 'default')
     .option('--flow-buffer-size <n>', 'flows kept in memory', '4095')
+    .option('--hubble-socket-path <path>', 'Hubble Observer gRPC API unix socket (default hubble.sock beside --socket); "" disables')
+    .option('--hubble-listen-address <addr>', 'Hubble Observer gRPC API on TCP host:port, in the node\'s network namespace; "" disables', DEFAULT_HUBBLE_LISTEN_ADDRESS)
+    .option('--prometheus-serve-addr <addr>', 'serve Prometheus metrics (GET /metrics) on host:port in the node\'s network namespace; "" disables', DEFAULT_PROMETHEUS_SERVE_ADDR)
     .option('--policy-regeneration <how>', 'incremental (only what a change touches) or full (every endpoint on every change: a benchmark baseline)', 'incremental')
     .action(async (f: AgentFlags, cmd: Command) => {
       if (!['default', 'always', 'never'].includes(f.enablePolicy)) throw new MembraneError('EINVAL', `--enable-policy: "${f.enablePolicy}" is not default, always or never`);
@@ -32,6 +40,7 @@ export function registerAgentCommand(program: Command): void {
       if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new MembraneError('EINVAL', `--mtu: "${f.mtu}" is not an MTU between 576 and 65535`);
       const ring = Number(f.flowBufferSize);
       if (!Number.isInteger(ring) || ring < 1) throw new MembraneError('EINVAL', `--flow-buffer-size: "${f.flowBufferSize}" is not a positive integer`);
+      const metricsAddr = parseServeAddress(f.prometheusServeAddr);
       if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(f.node)) throw new MembraneError('EINVAL', `--node: "${f.node}" is not a DNS-1123 name`);
       const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
       // --socket may be taken by the global option of the same name.
@@ -41,16 +50,31 @@ export function registerAgentCommand(program: Command): void {
         bpffsDir: f.bpffsDir ?? `/sys/fs/bpf/membrane/${f.node}`, mtu, enforcement: f.enablePolicy as EnforcementMode,
         flowRingCapacity: ring, fullRegeneration: f.policyRegeneration === 'full', log,
       });
+      const metrics = createMembraneMetrics(agent, log);
       await agent.start();
-      const api = new ApiServer(agent, socket, log);
+      const api = new ApiServer(agent, socket, log, metrics);
       await api.listen();
       log(`API listening on ${socket}`);
+      const hubbleSocket = f.hubbleSocketPath ?? defaultHubbleSocket(socket);
+      const hubble = new HubbleServer({
+        ring: agent.ring, nodeName: f.node, version: VERSION, startedAtMs: agent.startedAtMs,
+        namespaces: () => agent.listNamespaces().map((n) => n.name),
+      }, { socketPath: hubbleSocket, listenAddress: f.hubbleListenAddress, clusterName: f.clusterName });
+      await hubble.listen();
+      log(`Hubble Observer API on ${[hubbleSocket && `unix://${hubbleSocket}`, f.hubbleListenAddress].filter(Boolean).join(' and ') || 'nothing (disabled)'}`);
+      const metricsServer = new MetricsServer(metrics.registry, log);
+      if (metricsAddr) {
+        await metricsServer.listen(metricsAddr);
+        log(`Prometheus metrics on http://${metricsAddr.host ?? '*'}:${metricsAddr.port}/metrics`);
+      }
       let stopping = false;
       const shutdown = async (sig: string) => {
         if (stopping) return;
         stopping = true;
         log(`${sig}: stopping; the datapath keeps enforcing from its pinned maps`);
         await api.close();
+        await hubble.close();
+        await metricsServer.close();
         await agent.stop();
         process.exit(0);
       };

@@ -17,6 +17,9 @@ const opts = (o: Partial<Options>): Options => ({ output: 'compact', ...o });
 describe('buildFilters', () => {
   const table: [string, Partial<Options>, FlowFilter[]][] = [
     ['no filter flags give no filters (every flow)', {}, []],
+    ['--to-service is a destination_service filter', { toService: ['default/deathstar'] }, [{ destination_service: ['default/deathstar'] }]],
+    ['--service forks into source_service OR destination_service', { service: ['kube-system/kube-dns'] },
+      [{ source_service: ['kube-system/kube-dns'] }, { destination_service: ['kube-system/kube-dns'] }]],
     ['--pod forks into a source_pod filter OR a destination_pod filter', { pod: ['deathstar'] },
       [{ source_pod: ['deathstar'] }, { destination_pod: ['deathstar'] }]],
     ['--pod twice lists both pods on each side', { pod: ['default/xwing', 'default/tiefighter'] },

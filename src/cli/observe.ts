@@ -11,7 +11,7 @@ const TYPES: Record<string, number> = { drop: 1, trace: 4, 'policy-verdict': 5, 
 
 interface ObserveOptions {
   last?: string; first?: string; all?: boolean; follow?: boolean; since?: string; until?: string;
-  pod?: string[]; fromPod?: string[]; toPod?: string[]; namespace?: string[]; fromNamespace?: string[]; toNamespace?: string[];
+  pod?: string[]; fromPod?: string[]; toPod?: string[]; service?: string[]; fromService?: string[]; toService?: string[]; namespace?: string[]; fromNamespace?: string[]; toNamespace?: string[];
   label?: string[]; fromLabel?: string[]; toLabel?: string[]; ip?: string[]; fromIp?: string[]; toIp?: string[];
   identity?: string[]; fromIdentity?: string[]; toIdentity?: string[]; port?: string[]; fromPort?: string[]; toPort?: string[];
   protocol?: string[]; verdict?: string[]; dropReasonDesc?: string[]; trafficDirection?: string[]; type?: string[];
@@ -76,6 +76,9 @@ export function buildFilters(o: ObserveOptions): FlowFilter[] {
   either('ip', o.ip, 'source_ip', 'destination_ip');
   either('identity', o.identity?.map(num('identity')), 'source_identity', 'destination_identity');
   either('port', o.port?.map((v) => String(num('port')(v))), 'source_port', 'destination_port');
+  either('service', o.service, 'source_service', 'destination_service');
+  both('from-service', 'source_service', o.fromService);
+  both('to-service', 'destination_service', o.toService);
   both('from-pod', 'source_pod', o.fromPod);
   both('from-namespace', 'source_pod', ns(o.fromNamespace));
   both('to-pod', 'destination_pod', o.toPod);
@@ -136,6 +139,9 @@ export function registerObserveCommand(program: Command, client: () => Promise<A
     .option('--until <time>', 'flows until a time or a duration ago')
     .option('--pod <ns/pod>', 'either side is this pod (name prefix; namespace default)', collect)
     .option('--from-pod <ns/pod>', 'source pod', collect)
+    .option('--service <ns/svc>', 'either side is this service (name prefix; namespace default)', collect)
+    .option('--from-service <ns/svc>', 'the flow comes back from this service', collect)
+    .option('--to-service <ns/svc>', 'the flow was addressed to this service', collect)
     .option('--to-pod <ns/pod>', 'destination pod', collect)
     .option('-n, --namespace <ns>', 'either side is in this namespace', collect)
     .option('--from-namespace <ns>', 'source namespace', collect)

@@ -26,7 +26,9 @@ const tcp = (sport: number, dport: number) => ({ l4: { TCP: { source_port: sport
 
 /** The flows every case filters: A..E. */
 const FLOWS: Record<string, Flow> = {
-  A: flow(TIEFIGHTER, '10.244.1.10', DEATHSTAR, '10.244.1.20', { ...tcp(41234, 80), policy_match_type: 2, is_reply: false }),
+  A: flow(TIEFIGHTER, '10.244.1.10', DEATHSTAR, '10.244.1.20', {
+    ...tcp(41234, 80), policy_match_type: 2, is_reply: false, destination_service: { name: 'deathstar', namespace: 'default' },
+  }),
   B: flow(XWING, '10.244.1.30', DEATHSTAR, '10.244.1.20', {
     ...tcp(50210, 80), verdict: 'DROPPED', drop_reason: 133, drop_reason_desc: 'POLICY_DENIED', event_type: { type: 1, sub_type: 133 },
   }),
@@ -35,6 +37,7 @@ const FLOWS: Record<string, Flow> = {
   }),
   D: flow(TIEFIGHTER, '10.244.1.10', COREDNS, '10.244.2.5', {
     l4: { UDP: { source_port: 53000, destination_port: 53 } }, traffic_direction: 'EGRESS', node_name: 'node-2', is_reply: false,
+    destination_service: { name: 'kube-dns', namespace: 'kube-system' },
   }),
   E: flow(HOST, '10.244.1.1', XWING, '10.244.1.30', { l4: { ICMPv4: { type: 8, code: 0 } }, is_reply: false }),
 };
@@ -101,6 +104,13 @@ const fieldCases: Record<string, Case[]> = {
     ['destination_port', { destination_port: ['80'] }, 'AB'],
     ['a port filter never matches a flow without ports (ICMP)', { destination_port: ['0'] }, ''],
     ['node_name', { node_name: ['node-2'] }, 'D'],
+  ],
+  'services': [
+    ['destination_service "ns/name"', { destination_service: ['kube-system/kube-dns'] }, 'D'],
+    ['destination_service without namespace means namespace default', { destination_service: ['deathstar'] }, 'A'],
+    ['"ns/" matches every service of the namespace', { destination_service: ['default/'] }, 'A'],
+    ['a flow addressed to no service never matches', { destination_service: ['default/xwing'] }, ''],
+    ['source_service: no flow comes back from a service here', { source_service: ['default/'] }, ''],
   ],
   'several fields in one filter': [
     ['all given fields must match (AND)', { source_pod: ['default/tiefighter'], verdict: ['DROPPED'] }, 'C'],

@@ -25,6 +25,9 @@ export interface FlowFilter {
   source_port?: string[];
   destination_port?: string[];
   node_name?: string[];
+  /** "ns/name" (a name prefix; a bare name is in namespace default), as for pods: the service a flow was addressed to, or comes back from. */
+  source_service?: string[];
+  destination_service?: string[];
 }
 
 const strings = z.array(z.string());
@@ -33,7 +36,7 @@ const flowFilterSchema = z.object({
   source_pod: strings, destination_pod: strings, source_ip: strings, destination_ip: strings,
   source_identity: numbers, destination_identity: numbers, source_label: strings, destination_label: strings,
   verdict: strings, drop_reason_desc: strings, traffic_direction: strings, protocol: strings,
-  source_port: strings, destination_port: strings, node_name: strings,
+  source_port: strings, destination_port: strings, node_name: strings, source_service: strings, destination_service: strings,
   event_type: z.array(z.object({ type: z.number().int(), sub_type: z.number().int().optional() }).strict()),
 }).partial().strict();
 
@@ -115,6 +118,8 @@ export function flowMatches(f: Flow, filter: FlowFilter): boolean {
   if (filter.source_port && !filter.source_port.includes(String(sport))) return false;
   if (filter.destination_port && !filter.destination_port.includes(String(dport))) return false;
   if (filter.node_name && !filter.node_name.includes(f.node_name)) return false;
+  if (filter.source_service && !podMatches(filter.source_service, f.source_service?.namespace, f.source_service?.name)) return false;
+  if (filter.destination_service && !podMatches(filter.destination_service, f.destination_service?.namespace, f.destination_service?.name)) return false;
   return true;
 }
 

@@ -77,6 +77,8 @@ export interface Flow {
   ingress_denied_by?: FlowPolicy[];
   egress_denied_by?: FlowPolicy[];
   /** The service the connection was addressed to (Hubble's field). */
+  /** Hubble's source_service: the service a reply comes back from (not filled yet: membrane reports replies by the backend). */
+  source_service?: FlowService;
   destination_service?: FlowService;
   Summary: string;
 }

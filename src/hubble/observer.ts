@@ -5,11 +5,13 @@
  * pods and policies as they are when the event is read.
  */
 import { flowEvent } from '../datapath/layout.js';
-import { type FlowContext, flowsFromEvent } from './flow.js';
+import { type Flow, type FlowContext, flowsFromEvent } from './flow.js';
 import { FlowRing } from './ring.js';
 
 export class FlowObserver {
   readonly ring: FlowRing;
+  /** Called with every flow as it enters the ring (metrics); a listener that throws is not the pipeline's problem. */
+  readonly flowListeners: ((flow: Flow) => void)[] = [];
   private received = 0;
 
   constructor(capacity: number, private readonly context: () => FlowContext) {
@@ -26,7 +28,16 @@ export class FlowObserver {
     const ctx = this.context();
     for (let i = 0; i < count; i++) {
       this.received++;
-      for (const f of flowsFromEvent(flowEvent.decode(batch, i * flowEvent.size), ctx)) this.ring.push(f);
+      for (const f of flowsFromEvent(flowEvent.decode(batch, i * flowEvent.size), ctx)) {
+        this.ring.push(f);
+        for (const listener of this.flowListeners) {
+          try {
+            listener(f);
+          } catch {
+            // a listener's bug must not stall or break the pipeline
+          }
+        }
+      }
     }
   }
 }
