@@ -26,6 +26,7 @@ import { Ipam, type IpamSnapshot } from '../ipam/ipam.js';
 import type { FlowRing } from '../hubble/ring.js';
 import type { FlowContext } from '../hubble/flow.js';
 import { FlowObserver } from '../hubble/observer.js';
+import { type LostCounts, totalLost } from '../hubble/lost.js';
 import { K8sMetadata } from './k8s-metadata.js';
 import { linkDetails, listLinks, nodeAddresses, setupNode } from './node.js';
 import { takePidLock } from './pidlock.js';
@@ -160,6 +161,8 @@ export class Agent {
     await this.restoreEndpoints();
     this.events = new EventStream(this.dp.maps.events.fd, flowEvent.size, (batch, count) => this.observer.onRecords(batch, count),
       (err) => this.opts.log(`event reader failed: ${err.message}`));
+    this.observer.lostCounters.perfEventRingBuffer = () => this.kernel.eventsLost();
+    this.observer.lostCounters.observerEventsQueue = () => this.events?.droppedRecords ?? 0;
     this.opts.log(`agent ready on node ${this.opts.node}: pod CIDR ${this.ipam.podCIDR}, ${this.endpoints.size} endpoints, datapath ${this.adopted ? 'adopted from pinned maps' : 'created'} in ${this.opts.bpffsDir}`);
   }
 
@@ -614,7 +617,7 @@ export class Agent {
       identities: this.identities.list().length,
       policyRevision: this.policy.revision,
       lastRegeneration: this.lastRegeneration,
-      flows: { current: this.ring.size, max: this.ring.capacity, seen: this.ring.seen, lost: this.kernel.eventsLost() },
+      flows: { current: this.ring.size, max: this.ring.capacity, seen: this.ring.seen, ...this.lostFlowEvents() },
     };
   }
 
@@ -686,6 +689,12 @@ export class Agent {
   }
 
   // ---- flows ----
+
+  /** Events lost per source (kernel ring, pipeline queue, slow followers) and their total, for status. */
+  private lostFlowEvents(): { lost: number; lostBySource: LostCounts } {
+    const lostBySource = this.observer.lostEvents();
+    return { lost: totalLost(lostBySource), lostBySource };
+  }
 
   private flowContext(): FlowContext {
     const byIp = new Map<string, EndpointRecord>();

@@ -12,8 +12,15 @@ import type { Agent } from '../agent/agent.js';
 import type { CniGcRequest, EndpointChangeRequest, NamespaceModel, PodMetaModel, PolicyImportRequest, PolicyRef } from './types.js';
 import { type FlowFilter, flowPasses, parseFlowFilters } from '../hubble/filter.js';
 import type { Flow } from '../hubble/flow.js';
+import { lostEventsLine } from '../hubble/lost.js';
 
 const MAX_BODY = 32 * 1024 * 1024;
+/**
+ * How far a /v1/flows follower may fall behind before its flows are skipped:
+ * about a default ring's worth of flows as JSON (Hubble lets a follower lag
+ * by up to its ring), so a reader that keeps up on average loses nothing.
+ */
+const FOLLOWER_BUFFER_BYTES = 4 * 1024 * 1024;
 const STATUS_OF: Record<string, number> = { EINVAL: 400, ENOTFOUND: 404, EEXIST: 409, EAGENT: 502, EEXHAUSTED: 507, ESTATE: 500, EKERNEL: 500, EEXEC: 500 };
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, params: string[], url: URL) => Promise<unknown> | unknown;
@@ -209,6 +216,8 @@ export class ApiServer {
    * GET /v1/flows: NDJSON of flows, oldest first. Query: number (last N,
    * default 20; 0 = all), first=true (the first N instead), follow=true,
    * since/until (ISO or RFC 3339), whitelist/blacklist (JSON FlowFilter arrays).
+   * A follower that reads too slowly gets `{"lost_events": {"source":
+   * "HUBBLE_RING_BUFFER", "num_events_lost": N}}` lines in place of the flows it missed.
    */
   private flows(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
     const q = url.searchParams;
@@ -253,8 +262,33 @@ export class ApiServer {
       res.end();
       return;
     }
-    const unfollow = this.agent.ring.follow((f) => {
-      if (passes(f)) res.write(JSON.stringify(f) + '\n');
+    // Nothing unbounded: once FOLLOWER_BUFFER_BYTES wait unsent for this
+    // reader, its flows are skipped and counted (HUBBLE_RING_BUFFER, shared
+    // with the gRPC followers' count) until the socket drains, and then a
+    // lost_events line says how many it missed.
+    // A follower on a quiet ring must see the response start before its first flow.
+    res.flushHeaders();
+    const ring = this.agent.ring;
+    let blocked = res.writableLength >= FOLLOWER_BUFFER_BYTES;
+    let skipped = 0;
+    const unfollow = ring.follow((f) => {
+      if (!passes(f)) return;
+      if (blocked) {
+        skipped++;
+        ring.countFollowerLoss(1);
+        return;
+      }
+      res.write(JSON.stringify(f) + '\n');
+      // Past the stream's high-water mark, so 'drain' will come once the reader catches up.
+      if (res.writableLength >= FOLLOWER_BUFFER_BYTES) blocked = true;
+    });
+    res.on('drain', () => {
+      blocked = false;
+      if (skipped > 0) {
+        const line = lostEventsLine('hubble_ring_buffer', skipped);
+        skipped = 0;
+        res.write(line);
+      }
     });
     const stop = () => unfollow();
     req.on('close', stop);

@@ -197,7 +197,15 @@ export interface StatusModel {
   /** The last policy regeneration: policy-map entries written and deleted, endpoints covered, distinct resolutions. */
   /** The last policy regeneration: map entries written and deleted, endpoint groups resolved again (of `groups`), endpoints whose maps were diffed. */
   lastRegeneration: { written: number; deleted: number; endpoints: number; resolutions: number; groups: number; endpointsSynced: number };
-  flows: { current: number; max: number; seen: number; lost: number };
+  /**
+   * The flow ring (current/max flows, flows seen) and events lost: `lost` is
+   * the total; `lostBySource` per source, with Hubble's names (absent from
+   * agents older than the count, whose `lost` is the kernel's only).
+   */
+  flows: {
+    current: number; max: number; seen: number; lost: number;
+    lostBySource?: { perf_event_ring_buffer: number; observer_events_queue: number; hubble_ring_buffer: number };
+  };
 }
 
 /** A side of a policy trace: a pod by name, the identity of a label set, or an address. */

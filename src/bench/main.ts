@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- AREA...]`: membrane's benchmarks, each against a
- * baseline measured in the same run. Areas: datapath, policy, services (all
+ * baseline measured in the same run. Areas: datapath, policy, services, flows (all
  * when none is given). Writes the sections of the areas run into
  * docs/benchmarks.md, keeping the other sections as they were.
  */
@@ -10,6 +10,8 @@ import path from 'node:path';
 import { REPO_ROOT } from '../testing/agent.js';
 import { benchDatapath, formatDatapathTable } from './datapath.js';
 import { type DocSection, measuredOn, mergeSections } from './doc.js';
+import { benchFlowsPinned, flowsParagraph, formatFlowsTables } from './flows.js';
+import { benchFlowLoss, flowLossParagraph, formatFlowLoss } from './flows-loss.js';
 import { benchPolicy, formatPolicyTable } from './policy.js';
 import { benchServices, formatServicesTables } from './services.js';
 
@@ -17,7 +19,7 @@ const areas = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const reps = Number(process.env['BENCH_REPS'] ?? 5);
 const secs = Number(process.env['BENCH_SECS'] ?? 3);
 const log = (l: string) => process.stderr.write(`${l}\n`);
-const KNOWN = ['datapath', 'policy', 'services'];
+const KNOWN = ['datapath', 'policy', 'services', 'flows'];
 const DOC = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
 
 async function main(): Promise<void> {
@@ -41,6 +43,13 @@ async function main(): Promise<void> {
     const changeReps = Number(process.env['BENCH_CHANGE_REPS'] ?? 3);
     const res = await benchServices({ serviceCounts: [1, 1000, 10000], reps, secs, changeReps, log });
     section('Services', servicesParagraph(reps, secs, changeReps, res.iptablesVersion), formatServicesTables(res));
+  }
+  if (want('flows')) {
+    const runs = await benchFlowsPinned({ reps, secs, log });
+    const lossSecs = Number(process.env['BENCH_LOSS_SECS'] ?? 10);
+    const loss = await benchFlowLoss({ secs: lossSecs, log });
+    section('Flow pipeline', flowsParagraph(runs[0]!.result, reps, secs),
+      `${formatFlowsTables(runs)}\n\n${flowLossParagraph()}\n\n${formatFlowLoss(loss)}`);
   }
   // Read last: another area's run may have rewritten the file meanwhile.
   const doc = mergeSections(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined, sections);

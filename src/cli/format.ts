@@ -28,6 +28,13 @@ export function formatIdentityList(ids: IdentityModel[]): string {
   return table(['ID', 'LABELS'], ids.map((i) => [String(i.id), i.labels.join('\n')]));
 }
 
+/** Lost events per source, as `hubble_lost_events_total` names them; an older agent counts the kernel's only. */
+function lostText(f: StatusModel['flows']): string {
+  const by = f.lostBySource;
+  if (!by) return `lost in the kernel ${f.lost}`;
+  return `lost ${f.lost} (perf_event_ring_buffer ${by.perf_event_ring_buffer}, observer_events_queue ${by.observer_events_queue}, hubble_ring_buffer ${by.hubble_ring_buffer})`;
+}
+
 export function formatStatus(s: StatusModel): string {
   const rows: [string, string][] = [
     ['Node', s.node],
@@ -37,7 +44,7 @@ export function formatStatus(s: StatusModel): string {
     ['Endpoints', String(s.endpoints)],
     ['Identities', String(s.identities)],
     ['Policy revision', `${s.policyRevision} (last regeneration: ${s.lastRegeneration.endpoints} endpoints, ${s.lastRegeneration.resolutions} resolutions, ${s.lastRegeneration.written} map writes, ${s.lastRegeneration.deleted} deletes)`],
-    ['Flows', `Current/Max Flows: ${s.flows.current}/${s.flows.max} (${((100 * s.flows.current) / s.flows.max).toFixed(2)}%), seen ${s.flows.seen}, lost in the kernel ${s.flows.lost}`],
+    ['Flows', `Current/Max Flows: ${s.flows.current}/${s.flows.max} (${((100 * s.flows.current) / s.flows.max).toFixed(2)}%), seen ${s.flows.seen}, ${lostText(s.flows)}`],
     ['Uptime', `${s.uptimeSeconds}s`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length)) + 1;

@@ -52,25 +52,57 @@ export class RingBuf {
 /**
  * Streams ring buffer records from a worker thread. `onRecords` gets each
  * batch (records are fixed-size, concatenated in one buffer).
+ *
+ * The batches posted but not yet handled are the pipeline's input queue
+ * (Hubble's observer events queue). It is bounded: when it holds
+ * `maxQueuedRecords`, the worker keeps draining the kernel ring but drops
+ * the batch and counts it (`droppedRecords`), so a slow pipeline costs
+ * events that are counted, never memory without bound.
  */
 export class EventStream {
   private readonly worker: Worker;
-  private readonly stopFlag = new Int32Array(new SharedArrayBuffer(4));
+  /** [0] stop flag, [1] records posted and not yet handled (the queue). */
+  private readonly control = new Int32Array(new SharedArrayBuffer(8));
+  /** [0] records the worker dropped because the queue was full. */
+  private readonly dropped = new BigInt64Array(new SharedArrayBuffer(8));
 
-  constructor(mapFd: number, recordSize: number, onRecords: (batch: Buffer, count: number) => void, onError: (err: Error) => void) {
+  constructor(mapFd: number, recordSize: number, onRecords: (batch: Buffer, count: number) => void, onError: (err: Error) => void,
+    maxQueuedRecords = DEFAULT_MAX_QUEUED_RECORDS) {
     this.worker = new Worker(new URL('./ringbuf-worker.js', import.meta.url), {
-      workerData: { mapFd, recordSize, stopFlag: this.stopFlag },
+      workerData: { mapFd, recordSize, control: this.control, dropped: this.dropped, maxQueuedRecords },
     });
-    this.worker.on('message', (msg: { batch: ArrayBuffer; count: number }) => onRecords(Buffer.from(msg.batch), msg.count));
+    this.worker.on('message', (msg: { batch: ArrayBuffer; count: number }) => {
+      try {
+        onRecords(Buffer.from(msg.batch), msg.count);
+      } finally {
+        Atomics.sub(this.control, QUEUED, msg.count);
+      }
+    });
     this.worker.on('error', onError);
     this.worker.unref();
   }
 
+  /** Records dropped because the pipeline's input queue was full (Hubble's observer_events_queue lost events). */
+  get droppedRecords(): number {
+    return Number(Atomics.load(this.dropped, 0));
+  }
+
+  /** Records waiting in the queue now. */
+  get queuedRecords(): number {
+    return Atomics.load(this.control, QUEUED);
+  }
+
   async stop(): Promise<void> {
-    Atomics.store(this.stopFlag, 0, 1);
+    Atomics.store(this.control, STOP, 1);
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => { void this.worker.terminate().then(() => resolve()); }, 2000);
       this.worker.once('exit', () => { clearTimeout(t); resolve(); });
     });
   }
 }
+
+/** Indexes of EventStream's control array, shared with ringbuf-worker.ts. */
+export const STOP = 0;
+export const QUEUED = 1;
+/** 64 Ki records: 4 MiB of 64-byte flow events, several seconds of a busy node's flows. */
+export const DEFAULT_MAX_QUEUED_RECORDS = 65536;

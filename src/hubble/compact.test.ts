@@ -8,7 +8,7 @@ process.env.TZ = 'UTC';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DIR_INGRESS, EVENT_DROP, VERDICT_DROPPED, flowEvent, ip4ToInt } from '../datapath/layout.js';
-import { formatCompact, stampMilli } from './compact.js';
+import { formatCompact, formatDict, formatTableRows, formatTime, stampMilli, tableHeader, tableRow } from './compact.js';
 import { type Flow, type FlowEndpoint, type FlowPolicy, flowsFromEvent } from './flow.js';
 
 const TIME = '2024-03-14T09:26:53.589Z';
@@ -167,5 +167,114 @@ describe('from datapath event to compact lines', () => {
       `${STAMP}: default/xwing:50210 (ID:258) <> default/deathstar-6fb5694d48-5hmds:80 (ID:256) policy-verdict:none INGRESS DENIED (TCP Flags: SYN)`,
       `${STAMP}: default/xwing:50210 (ID:258) <> default/deathstar-6fb5694d48-5hmds:80 (ID:256) Policy denied DROPPED (TCP Flags: SYN)`,
     ]);
+  });
+});
+
+describe('golden compact lines of the five kinds of flow, without and with --print-policy-names', () => {
+  const DS = 'default/deathstar-6fb5694d48-5hmds';
+  const kinds: [string, Flow, string, string][] = [
+    [
+      'forwarded: a trace to the endpoint, -> , "to-endpoint FORWARDED"',
+      flow(TIEFIGHTER, 41234, DEATHSTAR, 80, { event_type: { type: 4, sub_type: 0 }, is_reply: false, trace_observation_point: 'TO_ENDPOINT' }),
+      `${STAMP}: default/tiefighter:41234 (ID:257) -> ${DS}:80 (ID:256) to-endpoint FORWARDED (TCP Flags: SYN)`,
+      `${STAMP}: default/tiefighter:41234 (ID:257) -> ${DS}:80 (ID:256) to-endpoint FORWARDED (TCP Flags: SYN)`,
+    ],
+    [
+      'dropped 133 (default deny): <>, "Policy denied DROPPED", the policies that put deathstar in default deny',
+      flow(XWING, 50210, DEATHSTAR, 80, { ...dropped(133, 'POLICY_DENIED'), event_type: { type: 1, sub_type: 133 }, ingress_denied_by: [RULE1] }),
+      `${STAMP}: default/xwing:50210 (ID:258) <> ${DS}:80 (ID:256) Policy denied DROPPED (TCP Flags: SYN)`,
+      `${STAMP}: default/xwing:50210 (ID:258) <> ${DS}:80 (ID:256) Policy denied DROPPED [CiliumNetworkPolicy:default/rule1] (TCP Flags: SYN)`,
+    ],
+    [
+      'dropped 181 (a deny rule): "Policy denied by denylist DROPPED", the deny rule',
+      flow(TIEFIGHTER, 38000, WORLD, 443, { ...dropped(181, 'POLICY_DENY'), traffic_direction: 'EGRESS', event_type: { type: 1, sub_type: 181 }, egress_denied_by: [DENY_WORLD] }),
+      `${STAMP}: default/tiefighter:38000 (ID:257) <> 93.184.216.34:443 (world) Policy denied by denylist DROPPED (TCP Flags: SYN)`,
+      `${STAMP}: default/tiefighter:38000 (ID:257) <> 93.184.216.34:443 (world) Policy denied by denylist DROPPED [CiliumClusterwideNetworkPolicy:deny-world] (TCP Flags: SYN)`,
+    ],
+    [
+      'reply: <- with the client on the left, "to-endpoint FORWARDED"',
+      flow(DEATHSTAR, 80, TIEFIGHTER, 41234, {
+        event_type: { type: 4, sub_type: 0 }, is_reply: true, Summary: 'TCP Flags: SYN, ACK',
+        l4: { TCP: { source_port: 80, destination_port: 41234, flags: { SYN: true, ACK: true } } },
+      }),
+      `${STAMP}: default/tiefighter:41234 (ID:257) <- ${DS}:80 (ID:256) to-endpoint FORWARDED (TCP Flags: SYN, ACK)`,
+      `${STAMP}: default/tiefighter:41234 (ID:257) <- ${DS}:80 (ID:256) to-endpoint FORWARDED (TCP Flags: SYN, ACK)`,
+    ],
+    [
+      'policy verdict: "policy-verdict:L3-L4 INGRESS ALLOWED", the allowing rule',
+      flow(TIEFIGHTER, 41234, DEATHSTAR, 80, { policy_match_type: 2, is_reply: false, ingress_allowed_by: [RULE1] }),
+      `${STAMP}: default/tiefighter:41234 (ID:257) -> ${DS}:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED (TCP Flags: SYN)`,
+      `${STAMP}: default/tiefighter:41234 (ID:257) -> ${DS}:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED [CiliumNetworkPolicy:default/rule1] (TCP Flags: SYN)`,
+    ],
+  ];
+  for (const [name, f, plain, named] of kinds) {
+    it(name, () => {
+      assert.equal(formatCompact(f), plain);
+      assert.equal(formatCompact(f, { printPolicyNames: true }), named);
+    });
+  }
+
+  it('a redirected policy verdict reads ALLOWED, an error DENIED', () => {
+    const redirected = flow(TIEFIGHTER, 41234, DEATHSTAR, 80, { verdict: 'REDIRECTED', policy_match_type: 2, is_reply: false });
+    assert.match(formatCompact(redirected), / policy-verdict:L3-L4 INGRESS ALLOWED \(/);
+    assert.match(formatCompact({ ...redirected, verdict: 'ERROR' }), / policy-verdict:L3-L4 INGRESS DENIED \(/);
+  });
+
+  it('names trace points by sub-type: to-stack, from-endpoint', () => {
+    assert.match(formatCompact(flow(TIEFIGHTER, 1, DEATHSTAR, 2, { event_type: { type: 4, sub_type: 3 } })), / to-stack FORWARDED \(/);
+    assert.match(formatCompact(flow(TIEFIGHTER, 1, DEATHSTAR, 2, { event_type: { type: 4, sub_type: 5 } })), / from-endpoint FORWARDED \(/);
+  });
+});
+
+describe('--time-format', () => {
+  const table: [string, string][] = [
+    ['StampMilli', 'Mar 14 09:26:53.589'],
+    ['RFC3339', '2024-03-14T09:26:53Z'],
+    ['RFC3339Milli', '2024-03-14T09:26:53.589Z'],
+    ['RFC3339Micro', '2024-03-14T09:26:53.589000Z'],
+    ['RFC3339Nano', '2024-03-14T09:26:53.589Z'],
+    ['RFC1123Z', 'Thu, 14 Mar 2024 09:26:53 +0000'],
+  ];
+  for (const [format, text] of table) it(`${format}: ${text} (UTC)`, () => assert.equal(formatTime(TIME, format), text));
+  it('RFC3339Nano drops trailing zeros and the dot with them', () => assert.equal(formatTime('2024-03-14T09:26:53.000Z', 'RFC3339Nano'), '2024-03-14T09:26:53Z'));
+  it('formats the compact line\'s time', () => {
+    assert.ok(formatCompact(flow(TIEFIGHTER, 1, DEATHSTAR, 2, {}), { timeFormat: 'RFC3339Milli' }).startsWith('2024-03-14T09:26:53.589Z: default/tiefighter:1 '));
+  });
+});
+
+describe('dict and table', () => {
+  const allowed = flow(TIEFIGHTER, 41234, DEATHSTAR, 80, { policy_match_type: 2, is_reply: false, ingress_allowed_by: [RULE1] });
+  const drop = flow(TIEFIGHTER, 38000, WORLD, 443, { ...dropped(181, 'POLICY_DENY'), traffic_direction: 'EGRESS', event_type: { type: 1, sub_type: 181 } });
+
+  it('-o dict: keys right-aligned to DESTINATION, addresses without identities, the type as in the table', () => {
+    assert.equal(formatDict(allowed), [
+      `  TIMESTAMP: ${STAMP}`,
+      '     SOURCE: default/tiefighter:41234',
+      'DESTINATION: default/deathstar-6fb5694d48-5hmds:80',
+      '       TYPE: policy-verdict:L3-L4 INGRESS',
+      '    VERDICT: FORWARDED',
+      '    SUMMARY: TCP Flags: SYN',
+    ].join('\n'));
+  });
+
+  it('-o dict with --print-node-name and --print-policy-names adds NODE and POLICIES', () => {
+    const lines = formatDict(allowed, { printNodeName: true, printPolicyNames: true }).split('\n');
+    assert.equal(lines[1], '       NODE: node-1');
+    assert.equal(lines.at(-1), '   POLICIES: CiliumNetworkPolicy:default/rule1');
+  });
+
+  it('-o table: Hubble\'s columns, padded to the widest cell plus 3, the last column unpadded', () => {
+    const rows = [tableHeader(), tableRow(allowed), tableRow(drop)];
+    assert.equal(formatTableRows(rows), [
+      'TIMESTAMP             SOURCE                     DESTINATION                             TYPE                           VERDICT     SUMMARY',
+      `${STAMP}   default/tiefighter:41234   default/deathstar-6fb5694d48-5hmds:80   policy-verdict:L3-L4 INGRESS   FORWARDED   TCP Flags: SYN`,
+      `${STAMP}   default/tiefighter:38000   93.184.216.34:443                       Policy denied by denylist      DROPPED     TCP Flags: SYN`,
+      '',
+    ].join('\n'));
+  });
+
+  it('-o table --print-node-name adds NODE after TIMESTAMP', () => {
+    assert.deepEqual(tableHeader({ printNodeName: true }), ['TIMESTAMP', 'NODE', 'SOURCE', 'DESTINATION', 'TYPE', 'VERDICT', 'SUMMARY']);
+    assert.equal(tableRow(allowed, { printNodeName: true })[1], 'node-1');
   });
 });

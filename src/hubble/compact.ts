@@ -1,5 +1,6 @@
 /**
- * The compact one-line flow format of `hubble observe`:
+ * The text formats of `hubble observe`: compact (below), dict and table.
+ * The compact one-line flow format:
  *   <time>: <src> (<identity>) <arrow> <dst> (<identity>) <summary> <VERDICT> (<details>)
  * A side prints as Hubble prints it: `ns/pod:port`, else the service
  * (`ns/svc:port`, e.g. the VIP of a service without backends), else the IP.
@@ -16,11 +17,38 @@ const RESERVED: Record<number, string> = {
 };
 const MATCH: Record<number, string> = { 0: 'none', 1: 'L3-Only', 2: 'L3-L4', 3: 'L4-Only', 4: 'all', 5: 'L3-Proto', 6: 'Proto-Only' };
 
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
 /** Go's StampMilli ("Jan _2 15:04:05.000"), in local time. */
 export function stampMilli(iso: string): string {
   const d = new Date(iso);
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+  return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** `--time-format` values, Go layout names as Hubble takes them. */
+export const TIME_FORMATS = ['StampMilli', 'RFC3339', 'RFC3339Milli', 'RFC3339Micro', 'RFC3339Nano', 'RFC1123Z'];
+
+/** A flow time in one of TIME_FORMATS, local time as Go prints it (flow times carry milliseconds). */
+export function formatTime(iso: string, format = 'StampMilli'): string {
+  if (format === 'StampMilli') return stampMilli(iso);
+  const d = new Date(iso);
+  const off = -d.getTimezoneOffset();
+  // Go's Z07:00 prints Z at UTC; -0700 always prints the offset.
+  const zone = (colon: boolean) => (off === 0 && colon ? 'Z'
+    : `${off < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(off) / 60))}${colon ? ':' : ''}${pad(Math.abs(off) % 60)}`);
+  const date = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const ms = pad(d.getMilliseconds(), 3);
+  switch (format) {
+    case 'RFC3339': return `${date}T${time}${zone(true)}`;
+    case 'RFC3339Milli': return `${date}T${time}.${ms}${zone(true)}`;
+    case 'RFC3339Micro': return `${date}T${time}.${ms}000${zone(true)}`;
+    // Go's Nano layout drops trailing zeros, and the dot with them.
+    case 'RFC3339Nano': { const frac = ms.replace(/0+$/, ''); return `${date}T${time}${frac ? `.${frac}` : ''}${zone(true)}`; }
+    case 'RFC1123Z': return `${WEEKDAYS[d.getDay()]}, ${pad(d.getDate())} ${MONTHS[d.getMonth()]} ${d.getFullYear()} ${time} ${zone(false)}`;
+    default: throw new Error(`unknown time format ${format}`);
+  }
 }
 
 function ports(f: Flow): [number | undefined, number | undefined] {
@@ -28,11 +56,38 @@ function ports(f: Flow): [number | undefined, number | undefined] {
   return l4 ? [l4.source_port, l4.destination_port] : [undefined, undefined];
 }
 
-function side(ep: FlowEndpoint, ip: string, port: number | undefined, service?: FlowService): string {
+/** A side as Hubble names it: `ns/pod:port`, else the service, else the IP. */
+function address(ep: FlowEndpoint, ip: string, port: number | undefined, service?: FlowService): string {
   const host = ep.pod_name ? `${ep.namespace}/${ep.pod_name}` : service ? `${service.namespace}/${service.name}` : ip;
-  const addr = port !== undefined ? `${host}:${port}` : host;
+  return port !== undefined ? `${host}:${port}` : host;
+}
+
+function side(ep: FlowEndpoint, ip: string, port: number | undefined, service?: FlowService): string {
   const id = RESERVED[ep.identity] ?? `ID:${ep.identity}`;
-  return `${addr} (${id})`;
+  return `${address(ep, ip, port, service)} (${id})`;
+}
+
+const TRACE_POINT_NAMES = [
+  'to-endpoint', 'to-proxy', 'to-host', 'to-stack', 'to-overlay', 'from-endpoint', 'from-proxy',
+  'from-host', 'from-stack', 'from-overlay', 'from-network', 'to-network', 'from-crypto', 'to-crypto',
+];
+
+/** What the flow is, as Hubble's TYPE column: `policy-verdict:L3-L4 INGRESS`, `Policy denied`, `to-endpoint`. */
+export function flowTypeName(f: Flow): string {
+  switch (f.event_type.type) {
+    case 5: return `policy-verdict:${matchTypeName(f.policy_match_type)} ${f.traffic_direction === 'INGRESS' ? 'INGRESS' : 'EGRESS'}`;
+    case 1: return dropDescription(f);
+    case 4: return TRACE_POINT_NAMES[f.event_type.sub_type ?? 0] ?? (f.trace_observation_point ?? 'trace').toLowerCase().replace(/_/g, '-');
+    default: return f.Type === 'L7' ? 'l7' : 'trace';
+  }
+}
+
+/** The compact verdict: a policy verdict reads ALLOWED / DENIED / AUDITED, anything else its verdict's name. */
+function verdictWord(f: Flow): string {
+  if (f.event_type.type !== 5) return f.verdict;
+  if (f.verdict === 'FORWARDED' || f.verdict === 'REDIRECTED') return 'ALLOWED';
+  if (f.verdict === 'AUDIT') return 'AUDITED';
+  return 'DENIED';
 }
 
 /** ` via default/deathstar (10.96.0.12:80)` for a translated connection, else "". */
@@ -57,26 +112,57 @@ function policyNames(f: Flow): string {
 export interface CompactOptions {
   printPolicyNames?: boolean;
   printNodeName?: boolean;
+  /** One of TIME_FORMATS; StampMilli by default. */
+  timeFormat?: string;
 }
 
 export function formatCompact(f: Flow, opts: CompactOptions = {}): string {
   const [sport, dport] = ports(f);
   const arrow = f.is_reply === undefined ? '<>' : f.is_reply ? '<-' : '->';
-  let what: string;
-  if (f.event_type.type === 5) {
-    const dir = f.traffic_direction === 'INGRESS' ? 'INGRESS' : 'EGRESS';
-    const decision = f.verdict === 'FORWARDED' ? 'ALLOWED' : f.verdict === 'AUDIT' ? 'AUDITED' : 'DENIED';
-    what = `policy-verdict:${matchTypeName(f.policy_match_type)} ${dir} ${decision}`;
-  } else if (f.event_type.type === 1) {
-    what = `${dropDescription(f)} DROPPED`;
-  } else {
-    what = f.verdict;
-  }
+  const what = `${flowTypeName(f)} ${verdictWord(f)}`;
   const node = opts.printNodeName ? ` [${f.node_name}]` : '';
   const names = opts.printPolicyNames ? policyNames(f) : '';
   const src = side(f.source, f.IP.source, sport);
   const dst = side(f.destination, f.IP.destination, dport, f.destination_service);
   // A reply reads from the connection's initiator, as Hubble prints it: "client <- server".
   const pair = f.is_reply ? `${dst} ${arrow} ${src}` : `${src} ${arrow} ${dst}`;
-  return `${stampMilli(f.time)}${node}: ${pair}${via(f)} ${what}${names ? ` [${names}]` : ''} (${f.Summary})`;
+  return `${formatTime(f.time, opts.timeFormat)}${node}: ${pair}${via(f)} ${what}${names ? ` [${names}]` : ''} (${f.Summary})`;
+}
+
+function sourceAndDestination(f: Flow): [string, string] {
+  const [sport, dport] = ports(f);
+  return [address(f.source, f.IP.source, sport), address(f.destination, f.IP.destination, dport, f.destination_service)];
+}
+
+/** `-o dict`: one `KEY: value` line per field, keys right-aligned as Hubble's; the caller separates flows with `------------`. */
+export function formatDict(f: Flow, opts: CompactOptions = {}): string {
+  const [src, dst] = sourceAndDestination(f);
+  const rows: [string, string][] = [
+    ['TIMESTAMP', formatTime(f.time, opts.timeFormat)],
+    ...(opts.printNodeName ? [['NODE', f.node_name] as [string, string]] : []),
+    ['SOURCE', src], ['DESTINATION', dst], ['TYPE', flowTypeName(f)], ['VERDICT', f.verdict], ['SUMMARY', f.Summary],
+    ...(opts.printPolicyNames && policyNames(f) ? [['POLICIES', policyNames(f)] as [string, string]] : []),
+  ];
+  return rows.map(([k, v]) => `${k.padStart(11)}: ${v}`).join('\n');
+}
+
+/** `-o table`'s header: TIMESTAMP [NODE] SOURCE DESTINATION TYPE VERDICT SUMMARY. */
+export function tableHeader(opts: CompactOptions = {}): string[] {
+  return ['TIMESTAMP', ...(opts.printNodeName ? ['NODE'] : []), 'SOURCE', 'DESTINATION', 'TYPE', 'VERDICT', 'SUMMARY'];
+}
+
+/** One flow's `-o table` cells, in tableHeader's order. */
+export function tableRow(f: Flow, opts: CompactOptions = {}): string[] {
+  const [src, dst] = sourceAndDestination(f);
+  return [formatTime(f.time, opts.timeFormat), ...(opts.printNodeName ? [f.node_name] : []), src, dst, flowTypeName(f), f.verdict, f.Summary];
+}
+
+/**
+ * Rows as Go's tabwriter lays out Hubble's table (padding 3, spaces): every
+ * column but the last is padded to its widest cell plus 3. `widths` fixes
+ * the column widths (when rows print before all are known).
+ */
+export function formatTableRows(rows: string[][], widths?: number[]): string {
+  const w = widths ?? rows.reduce<number[]>((acc, r) => r.map((c, i) => Math.max(acc[i] ?? 0, c.length)), []);
+  return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd((w[i] ?? 0) + 3) : c)).join('') + '\n').join('');
 }

@@ -4,7 +4,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { type FlowFilter, flowMatches, flowPasses } from './filter.js';
+import { ValidationError } from '../common/errors.js';
+import { type FlowFilter, flowMatches, flowPasses, parseFlowFilters } from './filter.js';
 import type { Flow, FlowEndpoint } from './flow.js';
 
 const ns = (n: string) => `k8s:io.kubernetes.pod.namespace=${n}`;
@@ -143,5 +144,80 @@ describe('flowPasses: whitelist and blacklist', () => {
   ];
   for (const [spec, whitelist, blacklist, expected] of cases) {
     it(`${spec} -> ${expected || 'none'}`, () => assert.equal(passing(whitelist, blacklist), expected));
+  }
+});
+
+describe('flowMatches: uuid, TCP flags, reply, IP version, workloads', () => {
+  const withWorkloads = {
+    ...FLOWS,
+    W: flow({ ...COREDNS, workloads: [{ kind: 'Deployment', name: 'coredns' }] }, '10.244.2.5', TIEFIGHTER, '10.244.1.10', {
+      l4: { TCP: { source_port: 53, destination_port: 40000, flags: { ACK: true, FIN: true } } }, is_reply: true, uuid: 'w',
+    }),
+  };
+  const pass = (filter: FlowFilter) => Object.entries(withWorkloads).filter(([, f]) => flowMatches(f, filter)).map(([k]) => k).join('');
+  const cases: Case[] = [
+    ['uuid matches exactly', { uuid: ['w'] }, 'W'],
+    ['tcp_flags: a set flag matches flows that have it (and more)', { tcp_flags: [{ SYN: true }] }, 'ABC'],
+    ['tcp_flags: every flag of one entry must be set', { tcp_flags: [{ ACK: true, FIN: true }] }, 'W'],
+    ['tcp_flags: one unset flag of the entry fails it', { tcp_flags: [{ SYN: true, ACK: true }] }, ''],
+    ['tcp_flags: any entry may match', { tcp_flags: [{ RST: true }, { FIN: true }] }, 'W'],
+    ['tcp_flags never match a flow without TCP', { tcp_flags: [{}] }, 'ABCW'],
+    ['reply true: replies only', { reply: [true] }, 'W'],
+    ['reply false: flows known not to be replies (unknown direction matches neither)', { reply: [false] }, 'ADE'],
+    ['reply true or false: every flow whose direction is known', { reply: [true, false] }, 'ADEW'],
+    ['ip_version IPv4', { ip_version: ['IPv4'] }, 'ABCDEW'],
+    ['ip_version IPv6', { ip_version: ['IPv6'] }, ''],
+    ['source_workload by kind and name', { source_workload: [{ kind: 'Deployment', name: 'coredns' }] }, 'W'],
+    ['source_workload by name alone', { source_workload: [{ name: 'coredns' }] }, 'W'],
+    ['source_workload of another kind', { source_workload: [{ kind: 'DaemonSet', name: 'coredns' }] }, ''],
+    ['destination_workload: no destination has workloads here', { destination_workload: [{ name: 'coredns' }] }, ''],
+  ];
+  for (const [spec, filter, expected] of cases) it(`${spec}: ${JSON.stringify(filter)} -> ${expected || 'none'}`, () => assert.equal(pass(filter), expected));
+});
+
+describe('flowMatches: FQDN and HTTP filters (L7 and DNS data as Hubble names them)', () => {
+  const l7 = (code: number, method: string, url: string, names: Partial<Record<'source_names' | 'destination_names', string[]>> = {}) =>
+    ({ ...FLOWS.A!, Type: 'L7', l7: { http: { code, method, url } }, ...names }) as Flow;
+  const get = l7(200, 'GET', 'http://deathstar.default.svc.cluster.local/v1/request-landing', { destination_names: ['deathstar.default.svc.cluster.local'] });
+  const put = l7(503, 'PUT', 'http://deathstar.default.svc.cluster.local/v1/exhaust-port', { source_names: ['api.github.com'] });
+  const cases: [string, FlowFilter, boolean, boolean][] = [
+    ['http_status_code exact', { http_status_code: ['200'] }, true, false],
+    ['http_status_code prefix 5+', { http_status_code: ['5+'] }, false, true],
+    ['http_status_code prefix 50+', { http_status_code: ['50+'] }, false, true],
+    ['http_method in any case', { http_method: ['put'] }, false, true],
+    ['http_path is an unanchored regex on the path', { http_path: ['exhaust'] }, false, true],
+    ['http_path anchored by the user', { http_path: ['^/v1/request'] }, true, false],
+    ['http_url is a regex on the whole URL', { http_url: ['^http://deathstar\\.default'] }, true, true],
+    ['destination_fqdn exact', { destination_fqdn: ['deathstar.default.svc.cluster.local'] }, true, false],
+    ['destination_fqdn wildcard within a label', { destination_fqdn: ['*.default.svc.cluster.local'] }, true, false],
+    ['a wildcard does not cross dots', { destination_fqdn: ['*.cluster.local'] }, false, false],
+    ['source_fqdn, case-insensitive', { source_fqdn: ['API.GitHub.com'] }, false, true],
+  ];
+  for (const [spec, filter, getMatches, putMatches] of cases) {
+    it(spec, () => assert.deepEqual([flowMatches(get, filter), flowMatches(put, filter)], [getMatches, putMatches]));
+  }
+  it('an L3/L4 flow (no L7 record, no names) matches no HTTP or FQDN filter', () => {
+    for (const [, filter] of cases) assert.equal(flowMatches(FLOWS.A!, filter), false, JSON.stringify(filter));
+  });
+});
+
+describe('parseFlowFilters validates the new fields', () => {
+  it('accepts them', () => {
+    const filters = [{ uuid: ['u'], tcp_flags: [{ SYN: true, NS: true }], reply: [false], ip_version: ['IPv6'], source_workload: [{ kind: 'Deployment' }],
+      destination_fqdn: ['*.x.io'], http_status_code: ['404', '5+'], http_method: ['GET'], http_path: ['^/v1'], http_url: ['.*'] }];
+    assert.deepEqual(parseFlowFilters(filters, 'whitelist'), filters);
+  });
+  const bad: [unknown, RegExp][] = [
+    [{ tcp_flags: [{ SYN: true, XMAS: true }] }, /^whitelist\[0\]\.tcp_flags\[0\]: unknown field\(s\) XMAS/],
+    [{ reply: ['yes'] }, /^whitelist\[0\]\.reply\[0\]/],
+    [{ ip_version: ['IPv5'] }, /^whitelist\[0\]\.ip_version\[0\]/],
+    [{ http_status_code: ['5xx'] }, /^whitelist\[0\]\.http_status_code\[0\]: an HTTP status is "200" or a prefix like "5\+"/],
+    [{ http_path: ['(oops'] }, /^whitelist\[0\]\.http_path\[0\]: not a valid regular expression/],
+    [{ source_workload: [{ namespace: 'x' }] }, /^whitelist\[0\]\.source_workload\[0\]: unknown field\(s\) namespace/],
+  ];
+  for (const [filter, message] of bad) {
+    it(`refuses ${JSON.stringify(filter)}, naming the field`, () => {
+      assert.throws(() => parseFlowFilters([filter], 'whitelist'), (e: unknown) => e instanceof ValidationError && message.test(e.message));
+    });
   }
 });

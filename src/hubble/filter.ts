@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../common/errors.js';
-import type { Flow } from './flow.js';
+import type { Flow, TcpFlags } from './flow.js';
 
 export interface FlowFilter {
   source_pod?: string[];
@@ -28,9 +28,49 @@ export interface FlowFilter {
   /** "ns/name" (a name prefix; a bare name is in namespace default), as for pods: the service a flow was addressed to, or comes back from. */
   source_service?: string[];
   destination_service?: string[];
+  /** Flow uuids, exactly. */
+  uuid?: string[];
+  /** Each entry lists flags that must all be set (more may be); any entry may match. */
+  tcp_flags?: TcpFlags[];
+  /** `true`: replies; `false`: flows known not to be replies. A flow whose direction is unknown matches neither. */
+  reply?: boolean[];
+  /** 'IPv4' or 'IPv6' (the proto enum names). */
+  ip_version?: string[];
+  /** Workloads of an endpoint ({kind, name}; an empty or absent member matches any). */
+  source_workload?: WorkloadFilter[];
+  destination_workload?: WorkloadFilter[];
+  /**
+   * DNS names of a side (`*` matches one label's characters, as Hubble's
+   * FQDN filter does) and the HTTP fields of an L7 flow. Flows carry no DNS
+   * names or L7 records yet, so these match nothing until the proxy fills
+   * them; they are evaluated, never ignored.
+   */
+  source_fqdn?: string[];
+  destination_fqdn?: string[];
+  /** "200" exactly, or a prefix such as "5+" / "40+". */
+  http_status_code?: string[];
+  http_method?: string[];
+  /** Regular expressions, unanchored, as Hubble's. */
+  http_path?: string[];
+  http_url?: string[];
 }
 
+export interface WorkloadFilter { kind?: string; name?: string }
+
+/** What the L7/DNS filters read; not on Flow until the L7 proxy fills it (field names as Hubble's). */
+interface L7View {
+  source_names?: string[];
+  destination_names?: string[];
+  l7?: { http?: { code?: number; method?: string; url?: string } };
+}
+
+export const TCP_FLAG_KEYS = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR', 'NS'] as const;
+/** "200", or a status prefix "5+" / "40+". */
+export const HTTP_STATUS = /^(\d{3}|\d{1,2}\+)$/;
+
 const strings = z.array(z.string());
+const workloads = z.array(z.object({ kind: z.string(), name: z.string() }).partial().strict());
+const regexSource = z.string().refine((s) => { try { new RegExp(s); return true; } catch { return false; } }, 'not a valid regular expression');
 const numbers = z.array(z.number().int().nonnegative());
 const flowFilterSchema = z.object({
   source_pod: strings, destination_pod: strings, source_ip: strings, destination_ip: strings,
@@ -38,6 +78,15 @@ const flowFilterSchema = z.object({
   verdict: strings, drop_reason_desc: strings, traffic_direction: strings, protocol: strings,
   source_port: strings, destination_port: strings, node_name: strings, source_service: strings, destination_service: strings,
   event_type: z.array(z.object({ type: z.number().int(), sub_type: z.number().int().optional() }).strict()),
+  uuid: strings,
+  tcp_flags: z.array(z.object(Object.fromEntries(TCP_FLAG_KEYS.map((k) => [k, z.boolean()]))).partial().strict()),
+  reply: z.array(z.boolean()),
+  ip_version: z.array(z.enum(['IPv4', 'IPv6'])),
+  source_workload: workloads, destination_workload: workloads,
+  source_fqdn: strings, destination_fqdn: strings,
+  http_status_code: z.array(z.string().regex(HTTP_STATUS, 'an HTTP status is "200" or a prefix like "5+"')),
+  http_method: strings,
+  http_path: z.array(regexSource), http_url: z.array(regexSource),
 }).partial().strict();
 
 /** Validates FlowFilters given over the API; the error names the offending field, e.g. `whitelist[0].source_identity[1]`. */
@@ -100,6 +149,47 @@ function portsOf(f: Flow): [number | undefined, number | undefined] {
   return [l?.source_port, l?.destination_port];
 }
 
+function tcpFlagsMatch(wanted: TcpFlags[], f: Flow): boolean {
+  const have = (f.l4?.TCP?.flags ?? {}) as Record<string, boolean | undefined>;
+  if (!f.l4?.TCP) return false;
+  return wanted.some((w) => Object.entries(w).every(([k, on]) => !on || have[k] === true));
+}
+
+function workloadMatches(wanted: WorkloadFilter[], have: { name: string; kind: string }[] | undefined): boolean {
+  return (have ?? []).some((w) => wanted.some((x) => (!x.kind || x.kind === w.kind) && (!x.name || x.name === w.name)));
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Hubble's FQDN pattern: anchored, case-insensitive, `*` within a label. */
+function fqdnMatches(patterns: string[], names: string[] | undefined): boolean {
+  if (!names?.length) return false;
+  return patterns.some((p) => {
+    const body = p.replace(/\.$/, '').split('*').map(escapeRegExp).join('[-a-zA-Z0-9_]*');
+    const re = new RegExp(`^${body}\\.?$`, 'i');
+    return names.some((n) => re.test(n));
+  });
+}
+
+function httpStatusMatches(wanted: string[], code: number | undefined): boolean {
+  if (code === undefined) return false;
+  const text = String(code);
+  return wanted.some((w) => (w.endsWith('+') ? text.startsWith(w.slice(0, -1)) : text === w));
+}
+
+function l7Matches(filter: FlowFilter, f: Flow & L7View): boolean {
+  const http = f.l7?.http;
+  if (filter.source_fqdn && !fqdnMatches(filter.source_fqdn, f.source_names)) return false;
+  if (filter.destination_fqdn && !fqdnMatches(filter.destination_fqdn, f.destination_names)) return false;
+  if (filter.http_status_code && !httpStatusMatches(filter.http_status_code, http?.code)) return false;
+  if (filter.http_method && !(http?.method && filter.http_method.some((m) => m.toUpperCase() === http.method!.toUpperCase()))) return false;
+  let path: string | undefined;
+  try { path = http?.url ? new URL(http.url, 'http://x').pathname : undefined; } catch { path = undefined; }
+  if (filter.http_path && !(path !== undefined && filter.http_path.some((r) => new RegExp(r).test(path!)))) return false;
+  if (filter.http_url && !(http?.url && filter.http_url.some((r) => new RegExp(r).test(http.url!)))) return false;
+  return true;
+}
+
 export function flowMatches(f: Flow, filter: FlowFilter): boolean {
   const [sport, dport] = portsOf(f);
   if (filter.source_pod && !podMatches(filter.source_pod, f.source.namespace, f.source.pod_name)) return false;
@@ -120,7 +210,13 @@ export function flowMatches(f: Flow, filter: FlowFilter): boolean {
   if (filter.node_name && !filter.node_name.includes(f.node_name)) return false;
   if (filter.source_service && !podMatches(filter.source_service, f.source_service?.namespace, f.source_service?.name)) return false;
   if (filter.destination_service && !podMatches(filter.destination_service, f.destination_service?.namespace, f.destination_service?.name)) return false;
-  return true;
+  if (filter.uuid && !filter.uuid.includes(f.uuid)) return false;
+  if (filter.tcp_flags && !tcpFlagsMatch(filter.tcp_flags, f)) return false;
+  if (filter.reply && (f.is_reply === undefined || !filter.reply.includes(f.is_reply))) return false;
+  if (filter.ip_version && !filter.ip_version.includes(f.IP.ipVersion)) return false;
+  if (filter.source_workload && !workloadMatches(filter.source_workload, f.source.workloads)) return false;
+  if (filter.destination_workload && !workloadMatches(filter.destination_workload, f.destination.workloads)) return false;
+  return l7Matches(filter, f);
 }
 
 export function flowPasses(f: Flow, whitelist: FlowFilter[] | undefined, blacklist: FlowFilter[] | undefined): boolean {

@@ -6,6 +6,7 @@ export class FlowRing {
   private next = 0;
   private count = 0;
   private seenTotal = 0;
+  private followerLost = 0;
   private readonly followers = new Set<(f: Flow) => void>();
 
   constructor(readonly capacity = 4095) {
@@ -29,6 +30,13 @@ export class FlowRing {
 
   get size(): number { return this.count; }
   get seen(): number { return this.seenTotal; }
+  /** Flows followers skipped because their client read too slowly (Hubble's HUBBLE_RING_BUFFER lost events). */
+  get lostToFollowers(): number { return this.followerLost; }
+
+  /** A follower's stream skipped `n` flows (it is the follower's to count, the ring's to sum for every follower). */
+  countFollowerLoss(n: number): void {
+    this.followerLost += n;
+  }
 
   /** Flows oldest first. */
   *values(): Generator<Flow> {

@@ -24,8 +24,8 @@ export function agentMetricsSource(agent: Agent, log: (m: string) => void): Agen
     endpointStates: view.endpointStates,
     policyRevision: view.policyRevision,
     mapPressure: () => readMapPressure(view.maps(), view.policyEntries(), (map, err) => log(`metrics: counting map ${map} failed: ${(err as Error).message}`)),
-    // The pipeline queue and the ring do not drop events yet (issue 5 item 6): only the kernel ring can lose them.
-    lostEvents: () => ({ perf_event_ring_buffer: view.eventsLost() }),
+    // Kernel ring full, pipeline input queue full, slow follow streams (src/hubble/lost.ts).
+    lostEvents: () => agent.flowObserver.lostEvents(),
   };
 }
 

@@ -58,9 +58,9 @@ describe('filterFromProto', () => {
   });
 
   it('refuses a filter field membrane cannot evaluate, naming it', () => {
-    const req = wireRequest({ whitelist: [{ verdict: ['DROPPED'] }, { source_fqdn: ['*.example.com'] }] });
+    const req = wireRequest({ whitelist: [{ verdict: ['DROPPED'] }, { dns_query: ['kube.*local'] }] });
     assert.throws(() => filtersFromProto(req['whitelist'], 'whitelist'),
-      (e: unknown) => e instanceof ValidationError && /^whitelist\[1\]\.source_fqdn: /.test(e.message));
+      (e: unknown) => e instanceof ValidationError && /^whitelist\[1\]\.dns_query: /.test(e.message));
   });
 });
 

@@ -2,8 +2,8 @@
  * `flow.FlowFilter` messages of a GetFlows request turned into membrane's
  * FlowFilter (src/hubble/filter.ts), which has Hubble's semantics. Pure.
  *
- * A filter field membrane cannot evaluate yet (FQDNs, workloads,
- * HTTP, TCP flags, ...) is refused with the field's path rather than
+ * A filter field membrane cannot evaluate yet (DNS queries, trace ids,
+ * ...) is refused with the field's path rather than
  * ignored: ignoring it would hand the client flows it asked to exclude, or
  * hide the ones it asked for.
  */
@@ -25,15 +25,21 @@ export interface ProtoFlowFilter {
   source_port?: string[]; destination_port?: string[];
   node_name?: string[];
   source_service?: string[]; destination_service?: string[];
+  uuid?: string[]; reply?: boolean[]; ip_version?: (string | number)[];
+  tcp_flags?: Record<string, boolean>[];
+  source_workload?: { kind?: string; name?: string }[]; destination_workload?: { kind?: string; name?: string }[];
+  http_status_code?: string[]; http_method?: string[]; http_path?: string[];
+  source_fqdn?: string[]; destination_fqdn?: string[];
 }
 
 const STRING_FIELDS = [
   'source_pod', 'destination_pod', 'source_ip', 'destination_ip', 'source_label', 'destination_label',
   'protocol', 'source_port', 'destination_port', 'node_name', 'verdict', 'drop_reason_desc', 'traffic_direction',
-  'source_service', 'destination_service',
+  'source_service', 'destination_service', 'uuid', 'ip_version', 'source_fqdn', 'destination_fqdn',
+  'http_status_code', 'http_method', 'http_path',
 ] as const;
 const NUMBER_FIELDS = ['source_identity', 'destination_identity'] as const;
-const SUPPORTED = new Set<string>([...STRING_FIELDS, ...NUMBER_FIELDS, 'event_type']);
+const SUPPORTED = new Set<string>([...STRING_FIELDS, ...NUMBER_FIELDS, 'event_type', 'reply', 'tcp_flags', 'source_workload', 'destination_workload']);
 
 function present(v: unknown): boolean {
   return Array.isArray(v) ? v.length > 0 : v !== undefined && v !== null;
@@ -58,6 +64,16 @@ export function filterFromProto(pf: ProtoFlowFilter, path: string): FlowFilter {
   }
   if (pf.event_type && pf.event_type.length > 0) {
     out.event_type = pf.event_type.map((t) => ({ type: t.type ?? 0, ...(t.match_sub_type ? { sub_type: t.sub_type ?? 0 } : {}) }));
+  }
+  (out.http_path ?? []).forEach((r, i) => {
+    try { new RegExp(r); } catch { throw new ValidationError(`${path}.http_path[${i}]`, `"${r}" is not a valid regular expression`); }
+  });
+  if (pf.reply && pf.reply.length > 0) out.reply = pf.reply.map(Boolean);
+  // proto3 TCPFlags decode with every flag present (false when unset): keep the set ones.
+  if (pf.tcp_flags && pf.tcp_flags.length > 0) out.tcp_flags = pf.tcp_flags.map((t) => Object.fromEntries(Object.entries(t).filter(([, on]) => on)));
+  for (const k of ['source_workload', 'destination_workload'] as const) {
+    const v = pf[k];
+    if (v && v.length > 0) out[k] = v.map((w) => ({ ...(w.kind ? { kind: w.kind } : {}), ...(w.name ? { name: w.name } : {}) }));
   }
   return out;
 }

@@ -156,6 +156,7 @@ export class ObserverService {
       if (!flowSelected(f, sel)) return;
       if (blocked) {
         lost++;
+        this.source.ring.countFollowerLoss(1);
         return;
       }
       if (!send(f)) blocked = true;

@@ -167,8 +167,8 @@ spec:
   });
 
   it('refuses a filter it cannot evaluate with INVALID_ARGUMENT naming the field; GetAgentEvents is UNIMPLEMENTED', async () => {
-    await assert.rejects(getFlows(client, { whitelist: [{ source_fqdn: ['x.example.com'] }] }),
-      (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /whitelist\[0\]\.source_fqdn/.test(e.details));
+    await assert.rejects(getFlows(client, { whitelist: [{ dns_query: ['kube.*local'] }] }),
+      (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /whitelist\[0\]\.dns_query/.test(e.details));
     await assert.rejects(new Promise((resolve, reject) => {
       const call = client['GetAgentEvents']({});
       call.on('data', () => undefined);
