@@ -140,14 +140,6 @@ export class PolicyEngine {
     return this.usesServicesAt.uses;
   }
 
-  listCidrGroups(): { name: string; labels: Record<string, string>; externalCIDRs: string[] }[] {
-    return [...this.groups.values()].map((g) => ({
-      name: g.group.name,
-      labels: Object.fromEntries([...g.group.labels].map((l) => [l.key, l.value])),
-      externalCIDRs: [...g.group.cidrs],
-    })).sort((a, b) => a.name.localeCompare(b.name));
-  }
-
   private static load(saved: PersistedPolicies | undefined): PolicyRepository {
     if (!saved?.policies.length) return new PolicyRepository({ revision: saved?.revision ?? 1 });
     const parsed = saved.policies.map((p) => parsePolicyObject(p.object, p.namespace || 'default'));
@@ -240,10 +232,6 @@ export class PolicyEngine {
       cidrGroups: this.groupView,
       services: this.services,
     });
-  }
-
-  resolve(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[], podIps?: PodIpsByIdentity): ResolvedEndpointPolicy {
-    return toEndpointPolicy(this.resolveState(labels, identities, ports, podIps));
   }
 
   /**

@@ -22,7 +22,6 @@ import { readLabState } from './state.js';
 
 
 /** A workload that answers TCP connections with its pod's name, on `port`. */
-const serve = serveCommand;
 
 const APP = (replicas: number) => `apiVersion: v1
 kind: Namespace
@@ -40,7 +39,7 @@ spec:
       containers:
       - name: echo
         image: agnhost
-        command: ${serve(8080)}
+        command: ${serveCommand(8080)}
         ports: [{name: web, containerPort: 8080}]
         readinessProbe: {tcpSocket: {port: web}}
 ---
@@ -63,7 +62,7 @@ kind: Pod
 metadata: {name: stray, namespace: galaxy, labels: {app: echo}}
 spec:
   containers:
-  - {name: c, image: agnhost, command: ${serve(8080)}, readinessProbe: {tcpSocket: {port: 8080}}}
+  - {name: c, image: agnhost, command: ${serveCommand(8080)}, readinessProbe: {tcpSocket: {port: 8080}}}
 `;
 
 const CLIENT_DEFAULT = `apiVersion: v1
@@ -96,7 +95,7 @@ kind: Pod
 metadata: {name: legacy-db}
 spec:
   containers:
-  - {name: c, image: agnhost, command: ${serve(9090)}, readinessProbe: {tcpSocket: {port: 9090}}}
+  - {name: c, image: agnhost, command: ${serveCommand(9090)}, readinessProbe: {tcpSocket: {port: 9090}}}
 `;
 
 interface PodJson {

@@ -11,7 +11,6 @@ import { requireRoot, uniqueName } from '../testing/names.js';
  * they change.
  */
 
-const serve = serveCommand;
 
 const APP = `apiVersion: v1
 kind: Namespace
@@ -21,13 +20,13 @@ apiVersion: v1
 kind: Pod
 metadata: {name: web, namespace: shop, labels: {app: web}}
 spec:
-  containers: [{name: c, image: agnhost, command: ${serve(8080)}, ports: [{name: http, containerPort: 8080}], readinessProbe: {tcpSocket: {port: 8080}}}]
+  containers: [{name: c, image: agnhost, command: ${serveCommand(8080)}, ports: [{name: http, containerPort: 8080}], readinessProbe: {tcpSocket: {port: 8080}}}]
 ---
 apiVersion: v1
 kind: Pod
 metadata: {name: other, namespace: shop, labels: {app: other}}
 spec:
-  containers: [{name: c, image: agnhost, command: ${serve(8080)}, readinessProbe: {tcpSocket: {port: 8080}}}]
+  containers: [{name: c, image: agnhost, command: ${serveCommand(8080)}, readinessProbe: {tcpSocket: {port: 8080}}}]
 ---
 apiVersion: v1
 kind: Pod
