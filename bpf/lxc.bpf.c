@@ -14,7 +14,9 @@
  * Replies of service connections are rewritten to come from the frontend
  * once both endpoints' conntrack has recognised them.
  * Every new connection's verdict and every drop becomes a flow event;
- * packets of known connections are only counted.
+ * forwarded packets become trace events where they leave membrane's hands
+ * (to-endpoint: into a pod; to-stack: into the node's stack), as many as
+ * the trace level lets through (lib/trace.h); all packets are counted.
  */
 #include "lib/common.h"
 #include "lib/maps.h"
@@ -22,6 +24,7 @@
 #include "lib/conntrack.h"
 #include "lib/policy.h"
 #include "lib/events.h"
+#include "lib/trace.h"
 #include "lib/lb.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -56,11 +59,13 @@ static __always_inline int drop(const struct pkt *p, struct event_ctx *c, int re
  * (a pod reaching itself through a service is not checked on its ingress
  * side: a pod cannot block itself). A new connection's verdict is a flow
  * event and its entry records the service translation `x`; packets of
- * known connections are only counted. Returns TC_ACT_OK or TC_ACT_SHOT.
+ * known connections are only counted. `note` receives what the trace
+ * event of a forwarded packet needs. Returns TC_ACT_OK or TC_ACT_SHOT.
  */
 static __always_inline int endpoint_side(const struct pkt *p, const struct endpoint_info *ep, __u8 dir,
 					 __u32 peer_id, __u32 ifindex, const struct lb_xlate *x,
-					 struct ct_nat *reply_nat, __u64 now)
+					 struct ct_nat *reply_nat, const struct trace_cfg *t,
+					 struct trace_note *note, __u64 now)
 {
 	struct event_ctx c = {
 		.ifindex = ifindex,
@@ -75,8 +80,16 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 	};
 
 	int tracked = ct_trackable(p);
-	enum ct_status st = tracked ? ct_lookup(p, dir, now, reply_nat) : CT_NEW;
-	if (st == CT_REPLY || (p->icmp_related && ct_related(p, dir, now))) {
+	enum ct_status st = tracked ? ct_lookup(p, dir, now, reply_nat, t, &note->due) : CT_NEW;
+	if (st == CT_REPLY) {
+		note->reason = TRACE_REASON_REPLY;
+		note->reply = 1;
+		count_packet(REASON_FORWARDED, dir, p->len);
+		return TC_ACT_OK;
+	}
+	if (p->icmp_related && ct_related(p, dir, now)) {
+		note->due = 1; /* errors are rare: each one is reported */
+		note->reason = TRACE_REASON_RELATED;
 		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
 	}
@@ -104,9 +117,12 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 		c.reason = (__u8)-ret;
 	}
 	if (st == CT_ESTABLISHED) {
+		note->reason = TRACE_REASON_ESTABLISHED;
 		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
 	}
+	note->due = 1;
+	note->reason = TRACE_REASON_NEW;
 
 	if (tracked) {
 		ret = ct_create(p, dir, ep->ep_id, peer_id, c.cookie, &x->nat, now);
@@ -117,6 +133,21 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 	emit_event(p, &c, now);
 	count_packet(REASON_FORWARDED, dir, p->len);
 	return TC_ACT_OK;
+}
+
+/*
+ * Reports a forwarded packet at observation point `obs`, naming its
+ * service: the frontend it was addressed to (`x`), or for a reply the one
+ * it answers for (`reply_nat`, still before the reply is rewritten).
+ */
+static __always_inline void trace_forwarded(const struct pkt *p, const struct trace_note *n, __u8 obs, __u16 ep_id,
+					    __u32 ifindex, __u32 src_id, __u32 dst_id, const struct lb_xlate *x,
+					    const struct ct_nat *reply_nat, __u64 now)
+{
+	if (n->reply)
+		emit_trace(p, n, obs, ep_id, ifindex, src_id, dst_id, reply_nat->rev_nat_id, 0, 0, now);
+	else
+		emit_trace(p, n, obs, ep_id, ifindex, src_id, dst_id, x->nat.rev_nat_id, x->orig_daddr, x->orig_dport, now);
 }
 
 /* Drops a packet that failed before any endpoint's policy ran. */
@@ -210,6 +241,13 @@ int from_container(struct __sk_buff *skb)
 	struct endpoint_info *src = packet_endpoint(skb, &p, DIR_EGRESS, now, &verdict);
 	if (!src)
 		return verdict;
+	struct trace_cfg t;
+	trace_cfg_load(&t);
+	if (t.level == TRACE_LEVEL_NONE) {
+		struct trace_note from = { .due = 1 };
+		emit_trace(&p, &from, OBS_FROM_ENDPOINT, src->ep_id, skb->ifindex, src->identity,
+			   ipcache_identity(p.daddr), 0, 0, 0, now);
+	}
 
 	struct lb_xlate x = {};
 	int ret = lb_translate(skb, &p, now, &x);
@@ -221,15 +259,21 @@ int from_container(struct __sk_buff *skb)
 	struct endpoint_info *dst = bpf_map_lookup_elem(&endpoints, &dst_ip);
 	__u32 dst_id = dst ? dst->identity : ipcache_identity(p.daddr);
 	struct ct_nat reply_nat = {};
-	if (endpoint_side(&p, src, DIR_EGRESS, dst_id, skb->ifindex, &x, &reply_nat, now) != TC_ACT_OK)
+	struct trace_note note = {};
+	if (endpoint_side(&p, src, DIR_EGRESS, dst_id, skb->ifindex, &x, &reply_nat, &t, &note, now) != TC_ACT_OK)
 		return TC_ACT_SHOT;
-	if (!dst)
-		return reply_rev_nat(skb, &p, &reply_nat, DIR_EGRESS); /* not local: the node's stack routes it */
+	if (!dst) {
+		/* Not local: the node's stack routes it. */
+		trace_forwarded(&p, &note, OBS_TO_STACK, src->ep_id, skb->ifindex, src->identity, dst_id, &x, &reply_nat, now);
+		return reply_rev_nat(skb, &p, &reply_nat, DIR_EGRESS);
+	}
 
 	/* Local destination: its ingress side here, then straight into its pod. */
 	struct ct_nat dst_reply_nat = {};
-	if (endpoint_side(&p, dst, DIR_INGRESS, src->identity, dst->ifindex, &x, &dst_reply_nat, now) != TC_ACT_OK)
+	struct trace_note dst_note = {};
+	if (endpoint_side(&p, dst, DIR_INGRESS, src->identity, dst->ifindex, &x, &dst_reply_nat, &t, &dst_note, now) != TC_ACT_OK)
 		return TC_ACT_SHOT;
+	trace_forwarded(&p, &dst_note, OBS_TO_ENDPOINT, dst->ep_id, dst->ifindex, src->identity, dst->identity, &x, &dst_reply_nat, now);
 	if (reply_rev_nat(skb, &p, &reply_nat, DIR_EGRESS) != TC_ACT_OK)
 		return TC_ACT_SHOT;
 	if (rewrite_l2(skb, dst) < 0)
@@ -248,7 +292,12 @@ int to_container(struct __sk_buff *skb)
 		return verdict;
 	struct lb_xlate x = {};
 	struct ct_nat reply_nat = {};
-	if (endpoint_side(&p, ep, DIR_INGRESS, ipcache_identity(p.saddr), skb->ifindex, &x, &reply_nat, now) != TC_ACT_OK)
+	struct trace_cfg t;
+	trace_cfg_load(&t);
+	struct trace_note note = {};
+	__u32 src_id = ipcache_identity(p.saddr);
+	if (endpoint_side(&p, ep, DIR_INGRESS, src_id, skb->ifindex, &x, &reply_nat, &t, &note, now) != TC_ACT_OK)
 		return TC_ACT_SHOT;
+	trace_forwarded(&p, &note, OBS_TO_ENDPOINT, ep->ep_id, skb->ifindex, src_id, ep->identity, &x, &reply_nat, now);
 	return reply_rev_nat(skb, &p, &reply_nat, DIR_INGRESS);
 }

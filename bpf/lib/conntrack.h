@@ -11,6 +11,7 @@
 #include "common.h"
 #include "maps.h"
 #include "parse.h"
+#include "trace.h"
 
 #define NSEC 1000000000ULL
 #define CT_LIFETIME_TCP (21600ULL * NSEC)   /* established TCP: 6h */
@@ -53,6 +54,31 @@ static __always_inline __u64 ct_lifetime(const struct ct_entry *e, const struct 
 	return CT_LIFETIME_SYN;
 }
 
+/*
+ * ct_trace_due tells whether a packet of a known connection is reported as
+ * a trace event (TRACE_LEVEL_* in layout.h), before ct_refresh accounts it:
+ * at MEDIUM and MAXIMUM, the first packet of the reply direction and a
+ * packet bringing a TCP flag of `t->flags` its direction has not seen yet;
+ * at MEDIUM also one packet per interval. Marks the direction reported.
+ */
+static __always_inline int ct_trace_due(struct ct_entry *e, const struct pkt *p, int reply, const struct trace_cfg *t, __u64 now)
+{
+	if (t->level < TRACE_LEVEL_MEDIUM)
+		return 1;
+	__u8 seen = reply ? e->tcp_flags_rev : e->tcp_flags_fwd;
+	__u16 clock = trace_clock_s(now);
+	__u16 last = reply ? e->traced_rev_s : e->traced_fwd_s;
+	int due = (reply && !(e->flags & CT_F_SEEN_REPLY)) || (p->tcp_flags & t->flags & ~seen) ||
+		  (t->level == TRACE_LEVEL_MEDIUM && (__u16)(clock - last) >= t->interval_s);
+	if (due) {
+		if (reply)
+			e->traced_rev_s = clock;
+		else
+			e->traced_fwd_s = clock;
+	}
+	return due;
+}
+
 /* ct_refresh accounts a packet on an entry and pushes its deadline out. */
 static __always_inline void ct_refresh(struct ct_entry *e, const struct pkt *p, int reply, __u64 now)
 {
@@ -82,8 +108,11 @@ static __always_inline void ct_refresh(struct ct_entry *e, const struct pkt *p, 
  * connection the endpoint's side opened, a reply to one the other side
  * opened, or new. A TCP SYN on a closing entry starts a new connection.
  * For a reply, `reply_nat` receives the connection's service translation.
+ * `*trace_due` says whether the packet of a known connection is to be
+ * reported as a trace event (ct_trace_due).
  */
-static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, __u64 now, struct ct_nat *reply_nat)
+static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, __u64 now, struct ct_nat *reply_nat,
+						const struct trace_cfg *t, __u8 *trace_due)
 {
 	struct ct_key key = {
 		.saddr = p->saddr, .daddr = p->daddr,
@@ -96,6 +125,7 @@ static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, _
 		if (e->expires_ns < now || (syn_only && (e->flags & CT_F_CLOSING))) {
 			bpf_map_delete_elem(&conntrack, &key);
 		} else {
+			*trace_due = ct_trace_due(e, p, 0, t, now);
 			ct_refresh(e, p, 0, now);
 			return CT_ESTABLISHED;
 		}
@@ -112,6 +142,7 @@ static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, _
 			bpf_map_delete_elem(&conntrack, &rkey);
 			return CT_NEW;
 		}
+		*trace_due = ct_trace_due(e, p, 1, t, now);
 		ct_refresh(e, p, 1, now);
 		reply_nat->rev_nat_id = e->rev_nat_id;
 		reply_nat->loopback = !!(e->flags & CT_F_LB_LOOPBACK);
@@ -166,6 +197,7 @@ static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u16 ep_id,
 		.ep_id = ep_id,
 		.tcp_flags_fwd = p->tcp_flags,
 		.rev_nat_id = nat->rev_nat_id,
+		.traced_fwd_s = trace_clock_s(now), /* a new connection is always reported */
 	};
 	if (nat->loopback)
 		e.flags |= CT_F_LB_LOOPBACK;

@@ -29,8 +29,42 @@
 #define VERDICT_AUDIT 4
 
 /* Trace observation points, as Hubble numbers them. */
+#define OBS_TO_STACK 3
 #define OBS_FROM_ENDPOINT 5
 #define OBS_TO_ENDPOINT 101
+
+/* Trace reasons of EVENT_TRACE records (in flow_event.reason), as Hubble numbers them. */
+#define TRACE_REASON_NEW 1
+#define TRACE_REASON_ESTABLISHED 2
+#define TRACE_REASON_REPLY 3
+#define TRACE_REASON_RELATED 4
+
+/*
+ * Trace aggregation levels (datapath_config.trace_level), as Cilium's
+ * monitor aggregation: which forwarded packets become trace events.
+ *   NONE: every packet, at every observation point (from-endpoint too);
+ *   LOW: every packet at the to-* points;
+ *   MEDIUM: per connection and direction, its first packet, a packet
+ *     bringing a TCP flag (of trace_flags) not seen before in its
+ *     direction, and one packet per trace_interval_s otherwise;
+ *   MAXIMUM: as MEDIUM without the periodic reports.
+ */
+#define TRACE_LEVEL_NONE 0
+#define TRACE_LEVEL_LOW 1
+#define TRACE_LEVEL_MEDIUM 2
+#define TRACE_LEVEL_MAXIMUM 3
+
+/* datapath_config: the agent's settings for the programs, one entry of the `config` array. */
+struct datapath_config {
+	__u8 valid;             /* 0 (a fresh map): the defaults below apply */
+	__u8 trace_level;       /* TRACE_LEVEL_* */
+	__u8 trace_flags;       /* TCP flags whose first appearance in a direction is reported (MEDIUM, MAXIMUM) */
+	__u8 pad;
+	__u32 trace_interval_s; /* MEDIUM: a connection direction's periodic report, in seconds (1..65535) */
+};
+#define TRACE_DEFAULT_LEVEL TRACE_LEVEL_MEDIUM
+#define TRACE_DEFAULT_FLAGS 0xff
+#define TRACE_DEFAULT_INTERVAL_S 5
 
 /* Policy match types (Hubble policy_match_type). */
 #define MATCH_NONE 0
@@ -130,7 +164,8 @@ struct ct_entry {
 	__u8 pad;
 	__u16 rev_nat_id;     /* service connections: the frontend replies must appear to come from; 0 = none */
 	__u32 backend_id;     /* service entries (CT_DIR_SERVICE): the backend the connection stays on */
-	__u32 pad2;
+	__u16 traced_fwd_s;   /* trace aggregation: when a packet of the original direction was last reported, */
+	__u16 traced_rev_s;   /* and of the reply direction; seconds of bpf_ktime_get_ns(), modulo 2^16 */
 };
 #define CT_F_CLOSING 1
 #define CT_F_SEEN_REPLY 2

@@ -96,4 +96,12 @@ struct {
 	__type(value, struct lb_maglev_table);
 } lb_maglev SEC(".maps");
 
+/* config: one datapath_config, written by the agent at start. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct datapath_config);
+} config SEC(".maps");
+
 #endif

@@ -26,12 +26,19 @@ import { Ipam, type IpamSnapshot } from '../ipam/ipam.js';
 import type { FlowRing } from '../hubble/ring.js';
 import type { FlowContext } from '../hubble/flow.js';
 import { FlowObserver } from '../hubble/observer.js';
+import { type FlowLogOptions, FlowLogWriter } from '../hubble/flowlog.js';
+import { DEFAULT_TRACE_CONFIG, type TraceConfig } from '../datapath/trace-config.js';
+import {
+  AgentEventLog, agentStarted, endpointCreated, endpointDeleted, endpointRegenerated, ipcacheDeleted, ipcacheUpserted, policyChanged, policyRuleCounts,
+} from '../hubble/agent-events.js';
+import { LbWriteRecorder } from '../hubble/service-events.js';
+import { refKey } from '../policy/repository.js';
 import { type LostCounts, totalLost } from '../hubble/lost.js';
 import { K8sMetadata } from './k8s-metadata.js';
 import { linkDetails, listLinks, nodeAddresses, setupNode } from './node.js';
 import { takePidLock } from './pidlock.js';
 import { requireString, validateEndpointRequest, validateGc, validateNamespace, validatePodMeta } from './validate.js';
-import { PolicyEngine, type EnforcementMode, type ResolvedEndpointPolicy } from './policy-engine.js';
+import { PolicyEngine, type EnforcementMode, type PersistedPolicies, type ResolvedEndpointPolicy } from './policy-engine.js';
 import { podIdentityLabels } from './labels.js';
 import { kernelIpcacheIdentity, tracePolicies, tracePolicy, type TraceContext } from './trace.js';
 import { validateTraceBatch, validateTraceRequest } from './trace-request.js';
@@ -50,8 +57,12 @@ export interface AgentOptions {
   mtu: number;
   enforcement: EnforcementMode;
   flowRingCapacity: number;
+  /** The on-disk flow log (`--hubble-export-*`); absent: none. Its errors go to `log`. */
+  flowExport?: Omit<FlowLogOptions, 'onError'>;
   /** Resolve and sync every endpoint on every change (a benchmark baseline for the incremental default). */
   fullRegeneration?: boolean;
+  /** Trace aggregation: which forwarded packets become trace events (default: medium, every TCP flag, 5 s). */
+  trace?: TraceConfig;
   log: (msg: string) => void;
 }
 
@@ -71,6 +82,11 @@ export class Agent {
   private events?: EventStream;
   private adopted = false;
   private readonly observer: FlowObserver;
+  private flowLogWriter?: FlowLogWriter;
+  /** What the agent did (endpoints, policy, ipcache, services), for Hubble's GetAgentEvents and `observe agent-events`. */
+  readonly agentEvents: AgentEventLog;
+  /** The load-balancer writes of the service change in progress, announced as agent events once it holds. */
+  private readonly lbWrites = new LbWriteRecorder();
   private k8s!: K8sMetadata;
   /** Services and their load-balancer frontends (see the services section). */
   private services!: ServiceRegistry;
@@ -90,11 +106,22 @@ export class Agent {
 
   constructor(readonly opts: AgentOptions) {
     this.observer = new FlowObserver(opts.flowRingCapacity, () => this.flowContext());
+    this.agentEvents = new AgentEventLog(opts.node);
   }
 
   /** Recent flows of this node. */
   get ring(): FlowRing {
     return this.observer.ring;
+  }
+
+  /** The node's on-disk flow log, when exporting (set by start()). */
+  get flowLog(): FlowLogWriter | undefined {
+    return this.flowLogWriter;
+  }
+
+  /** Resolves once the datapath's events written up to now are flows in the ring (within one poll round, 50 ms). */
+  async flushFlows(): Promise<void> {
+    await this.events?.flush();
   }
 
   /** Wall-clock ms the agent started at (Hubble's uptime). */
@@ -132,6 +159,8 @@ export class Agent {
 
   /** Sets up the node, loads (or adopts) the datapath and restores persisted state. */
   async start(): Promise<void> {
+    // First, so that what restoring does (endpoints, ipcache, regeneration) reads as after the start.
+    this.agentEvents.push(agentStarted(this.startedAt));
     mkdirSync(this.opts.stateDir, { recursive: true, mode: 0o700 });
     this.releaseLock = takePidLock(this.file('agent.pid'));
     this.ipam = new Ipam(this.opts.podCIDR, readJsonState<IpamSnapshot | undefined>(this.file('ipam.json'), undefined),
@@ -150,6 +179,7 @@ export class Agent {
     this.dp = LxcDatapath.load({ pinDir: this.opts.bpffsDir });
     this.adopted = this.dp.adoptedMaps.length > 0;
     this.kernel = new DatapathState(this.dp);
+    this.kernel.writeTraceConfig(this.opts.trace ?? DEFAULT_TRACE_CONFIG);
     for (const ip of [this.ipam.gateway, ...(await nodeAddresses())]) {
       this.hostIps.add(ip);
       this.kernel.upsertIpcache(ip, 32, 1);
@@ -159,6 +189,7 @@ export class Agent {
     for (const c of this.cidrs.list()) this.upsertCidrIpcache(c.prefix, c.id);
 
     await this.restoreEndpoints();
+    if (this.opts.flowExport) await this.openFlowLog(this.opts.flowExport);
     this.events = new EventStream(this.dp.maps.events.fd, flowEvent.size, (batch, count) => this.observer.onRecords(batch, count),
       (err) => this.opts.log(`event reader failed: ${err.message}`));
     this.observer.lostCounters.perfEventRingBuffer = () => this.kernel.eventsLost();
@@ -174,6 +205,7 @@ export class Agent {
       const link = links.get(r.hostIfName);
       if (!link) {
         this.opts.log(`endpoint ${r.id} (${r.containerId.slice(0, 12)}): link ${r.hostIfName} is gone; removing it`);
+        this.agentEvents.push(endpointDeleted(r));
         this.ipam.release(r.ipv4);
         this.kernel.deleteEndpoint(r.ipv4);
         this.kernel.deleteIpcache(r.ipv4, 32);
@@ -199,6 +231,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     await this.events?.stop();
+    await this.flowLogWriter?.close();
     this.dp?.close();
     this.releaseLock?.();
   }
@@ -225,6 +258,7 @@ export class Agent {
       this.identities.release(identity.id);
       return false;
     }
+    this.agentEvents.push(ipcacheUpserted(`${r.ipv4}/32`, identity.id, { oldIdentity: st.identity, pod: r }));
     this.identities.release(st.identity);
     st.identity = identity.id;
     st.labels = identity.labels.toStrings();
@@ -268,8 +302,9 @@ export class Agent {
       const ports = this.k8s.pod(r.podNamespace, r.podName)?.containerPorts ?? [];
       const { policy: res } = this.policy.resolveGroup(this.identities.lookupById(st.identity)!.labels, ports);
       st.policyRevision = this.policy.revision;
-      if (this.syncedPolicy.get(r.id) !== res || st.state !== 'ready') {
-        const stats = this.kernel.syncPolicy(r.id, res.entries);
+      const resync = this.syncedPolicy.get(r.id) !== res || st.state !== 'ready';
+      if (resync) {
+        const stats = this.syncEndpointPolicy(r, st, res.entries);
         total.written += stats.written;
         total.deleted += stats.deleted;
         synced += 1;
@@ -287,10 +322,21 @@ export class Agent {
       st.mapEntries = res.entries.size;
       st.defaultDenyBy = res.defaultDenyBy;
       st.state = 'ready';
+      if (resync) this.agentEvents.push(endpointRegenerated(r, st.labels));
     }
     const pass = this.policy.endPass();
     this.lastRegeneration = { ...total, endpoints: this.endpoints.size, resolutions: pass.resolved, groups: pass.groups, endpointsSynced: synced };
     return total;
+  }
+
+  /** Writes one endpoint's policy map; a failure is that endpoint's regeneration failure (an agent event) before it propagates. */
+  private syncEndpointPolicy(r: EndpointRecord, st: EndpointStatus, entries: ResolvedEndpointPolicy['entries']): { written: number; deleted: number } {
+    try {
+      return this.kernel.syncPolicy(r.id, entries);
+    } catch (err) {
+      this.agentEvents.push(endpointRegenerated(r, st.labels, err));
+      throw err;
+    }
   }
 
   /** NetworkPolicy ipBlocks match pods by IP: the IPs of the local endpoints of each identity. */
@@ -322,6 +368,7 @@ export class Agent {
     const [ip, len] = prefix.split('/');
     if (len === '32' && this.ownsIpcacheEntry(ip!)) return;
     this.kernel.upsertIpcache(ip!, Number(len), id);
+    this.agentEvents.push(ipcacheUpserted(prefix, id));
   }
 
   /**
@@ -336,6 +383,7 @@ export class Agent {
       const [ip, len] = c.prefix.split('/');
       if (len === '32' && this.ownsIpcacheEntry(ip!)) continue;
       this.kernel.deleteIpcache(ip!, Number(len));
+      this.agentEvents.push(ipcacheDeleted(c.prefix, c.id));
     }
     if (opts.regenerate) this.regenerateAll();
     for (const c of added) this.upsertCidrIpcache(c.prefix, c.id);
@@ -380,7 +428,10 @@ export class Agent {
 
       // A repeated ADD replaces the endpoint but keeps its address.
       const existing = this.findByAttachment(req.containerId, req.ifName);
-      if (existing) this.removeEndpoint(existing, { keepIp: existing.ipv4 === req.ipv4 });
+      if (existing) {
+        this.agentEvents.push(endpointDeleted(existing, this.status.get(existing.id)?.labels));
+        this.removeEndpoint(existing, { keepIp: existing.ipv4 === req.ipv4 });
+      }
       this.ipam.assign(req.ipv4, key);
       const id = this.endpointIds.allocate();
       const r: EndpointRecord = {
@@ -394,11 +445,14 @@ export class Agent {
         this.endpoints.set(id, r);
         const { identity } = this.identities.acquire(this.labelsFor(r));
         this.status.set(id, newStatus(identity.id, identity.labels.toStrings()));
+        this.agentEvents.push(endpointCreated(r, this.status.get(id)!.labels));
         this.kernel.upsertIpcache(r.ipv4, 32, identity.id);
+        this.agentEvents.push(ipcacheUpserted(`${r.ipv4}/32`, identity.id, { pod: r }));
         this.regenerateAll();
         this.dp.attach(r.hostIfIndex);
         this.saveEndpoints();
       } catch (err) {
+        if (this.status.has(id)) this.agentEvents.push(endpointDeleted(r, this.status.get(id)!.labels));
         this.removeEndpoint(r);
         this.regenerateAll();
         this.saveEndpoints();
@@ -424,6 +478,7 @@ export class Agent {
     this.kernel.deleteEndpoint(r.ipv4);
     this.kernel.removePolicy(r.id);
     this.kernel.deleteIpcache(r.ipv4, 32);
+    if (st) this.agentEvents.push(ipcacheDeleted(`${r.ipv4}/32`, st.identity, { pod: r }));
     this.kernel.flushConntrack(r.ipv4);
     this.endpointStamps.delete(r.id);
     this.syncedPolicy.delete(r.id);
@@ -450,6 +505,7 @@ export class Agent {
         for (const [ip, o] of Object.entries(this.ipam.snapshot().allocations)) if (o === owner) this.ipam.release(ip);
         return;
       }
+      this.agentEvents.push(endpointDeleted(r, this.status.get(r.id)?.labels));
       this.removeEndpoint(r);
       this.regenerateAll();
       this.saveEndpoints();
@@ -464,6 +520,7 @@ export class Agent {
       const removed: CniGcResponse['removed'] = [];
       for (const r of [...this.endpoints.values()]) {
         if (keep.has(attachmentKey(r.containerId, r.ifName))) continue;
+        this.agentEvents.push(endpointDeleted(r, this.status.get(r.id)?.labels));
         this.removeEndpoint(r);
         removed.push({ containerId: r.containerId, ifName: r.ifName, hostIfName: r.hostIfName });
       }
@@ -503,11 +560,31 @@ export class Agent {
   }
 
   importPolicies(text: string, defaultNamespace: string): Promise<PolicyImportResponse> {
-    return this.mutex.run(() => this.changePolicy(() => this.policy.import(text, defaultNamespace)));
+    return this.mutex.run(() => this.changePolicy(() => {
+      const res = this.policy.import(text, defaultNamespace);
+      this.pushPolicyEvents('POLICY_UPDATED', res.results.filter((r) => r.action !== 'unchanged').map((r) => r.ref), res.revision, this.policy.snapshot());
+      return res;
+    }));
   }
 
   deletePolicies(ref: PolicyRef | 'all'): Promise<PolicyDeleteResponse> {
-    return this.mutex.run(() => this.changePolicy(() => this.policy.delete(ref)));
+    return this.mutex.run(() => this.changePolicy(() => {
+      const before = this.policy.snapshot();
+      const res = this.policy.delete(ref);
+      this.pushPolicyEvents('POLICY_DELETED', res.deleted, res.revision, before);
+      return res;
+    }));
+  }
+
+  /**
+   * An agent event per policy changed (CIDR groups are no policies), with its
+   * labels as Cilium's and its rule count in `policies`; sent before the
+   * endpoints regenerate, as Cilium sends it, so a failed regeneration
+   * follows it as ENDPOINT_REGENERATE_FAILURE.
+   */
+  private pushPolicyEvents(type: 'POLICY_UPDATED' | 'POLICY_DELETED', refs: PolicyRef[], revision: number, policies: PersistedPolicies): void {
+    const rules = policyRuleCounts(policies.policies);
+    for (const ref of refs) if (ref.kind !== 'CiliumCIDRGroup') this.agentEvents.push(policyChanged(type, this.policy.flowPolicy(ref).labels, revision, rules.get(refKey(ref)) ?? 0));
   }
 
   /**
@@ -611,13 +688,17 @@ export class Agent {
       node: this.opts.node,
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      memory: agentMemory(),
       datapath: { pinnedDir: this.opts.bpffsDir, programsAttached: attached, adopted: this.adopted },
       ipam: { podCIDR: this.ipam.podCIDR, allocated: this.ipam.allocated, capacity: this.ipam.capacity },
       endpoints: this.endpoints.size,
       identities: this.identities.list().length,
       policyRevision: this.policy.revision,
       lastRegeneration: this.lastRegeneration,
-      flows: { current: this.ring.size, max: this.ring.capacity, seen: this.ring.seen, ...this.lostFlowEvents() },
+      flows: {
+        current: this.ring.size, max: this.ring.capacity, seen: this.ring.seen, ...this.lostFlowEvents(),
+        ...(this.flowLogWriter ? { export: this.flowLogWriter.stats } : {}),
+      },
     };
   }
 
@@ -635,7 +716,7 @@ export class Agent {
    */
   private startServices(): void {
     this.services = new ServiceRegistry({
-      datapath: this.kernel,
+      datapath: this.lbWrites.tap(this.kernel),
       nodeIps: [...this.hostIps].filter((ip) => ip !== this.ipam.gateway),
       store: new FileServiceStore(this.file('services')),
     });
@@ -658,7 +739,8 @@ export class Agent {
   /** PUT /v1/k8s/services/{ns}/{name}: validated, then applied all-or-nothing; resolves once the LB maps hold it. */
   putService(body: unknown, where: { namespace: string; name: string }): Promise<void> {
     return this.mutex.run(() => {
-      const stats = this.services.put(body, where);
+      const stats = this.lbWrites.record(() => this.services.put(body, where));
+      this.agentEvents.push(...this.lbWrites.take(where.namespace, where.name, this.services.get(where.namespace, where.name)));
       if (stats.written || stats.deleted) this.opts.log(`service ${where.namespace}/${where.name}: ${stats.written} frontends written, ${stats.deleted} removed`);
       this.serviceChanged(where.namespace, where.name);
     });
@@ -667,7 +749,8 @@ export class Agent {
   /** DELETE /v1/k8s/services/{ns}/{name}: also when there is none. */
   deleteService(namespace: string, name: string): Promise<void> {
     return this.mutex.run(() => {
-      if (this.services.delete(namespace, name)) {
+      if (this.lbWrites.record(() => this.services.delete(namespace, name))) {
+        this.agentEvents.push(...this.lbWrites.take(namespace, name));
         this.opts.log(`service ${namespace}/${name} deleted`);
         this.serviceChanged(namespace, name);
       }
@@ -694,6 +777,22 @@ export class Agent {
   private lostFlowEvents(): { lost: number; lostBySource: LostCounts } {
     const lostBySource = this.observer.lostEvents();
     return { lost: totalLost(lostBySource), lostBySource };
+  }
+
+  /** Opens the flow log and feeds it every flow; throws (the agent does not start) when the path is unusable. */
+  private async openFlowLog(opts: Omit<FlowLogOptions, 'onError'>): Promise<void> {
+    let lastErrorAt = 0;
+    this.flowLogWriter = await FlowLogWriter.open({
+      ...opts,
+      // At most one line a minute: a full disk fails every batch.
+      onError: (err) => {
+        if (Date.now() - lastErrorAt < 60_000) return;
+        lastErrorAt = Date.now();
+        this.opts.log(`${err.message} (the count of dropped flows is in status and membrane_flow_export_dropped_total)`);
+      },
+    });
+    this.observer.flowListeners.push(this.flowLogWriter.onFlow);
+    this.opts.log(`flow log: ${opts.path} (rotated at ${(opts.maxSizeBytes / 1048576).toFixed(1)} MB, ${opts.maxBackups} backups)`);
   }
 
   private flowContext(): FlowContext {
@@ -725,4 +824,11 @@ function newStatus(identity: number, labels: string[]): EndpointStatus {
     identity, labels, state: 'regenerating', ingressEnforcing: false, egressEnforcing: false, policyRevision: 0, mapEntries: 0,
     defaultDenyBy: { ingress: [], egress: [] },
   };
+}
+
+/** The agent process's memory, in MiB (`membrane status`). */
+function agentMemory(): StatusModel['memory'] {
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round((n / 2 ** 20) * 10) / 10;
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), arrayBuffersMiB: mib(m.arrayBuffers) };
 }

@@ -152,4 +152,9 @@ export class AgentClient {
   listServices(): Promise<ServiceFrontendModel[]> { return this.request('GET', '/v1/services'); }
   /** One frontend by id; ENOTFOUND when there is none. */
   getService(id: number): Promise<ServiceFrontendModel> { return this.request('GET', `/v1/services/${id}`); }
+
+  /** GET /v1/agent-events (query: number, first, follow, since, until): each NDJSON line (AgentEventRecordModel, or a lost_events notice) to `onLine`. */
+  agentEvents(query: URLSearchParams, onLine: (obj: unknown) => void, signal?: AbortSignal): Promise<void> {
+    return this.stream(`/v1/agent-events?${query}`, onLine, signal);
+  }
 }

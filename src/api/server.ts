@@ -10,9 +10,12 @@ import path from 'node:path';
 import { MembraneError } from '../common/errors.js';
 import type { Agent } from '../agent/agent.js';
 import type { CniGcRequest, EndpointChangeRequest, NamespaceModel, PodMetaModel, PolicyImportRequest, PolicyRef } from './types.js';
-import { type FlowFilter, flowPasses, parseFlowFilters } from '../hubble/filter.js';
+import { type FlowFilter, parseFlowFilters } from '../hubble/filter.js';
 import type { Flow } from '../hubble/flow.js';
 import { lostEventsLine } from '../hubble/lost.js';
+import { streamAgentEvents } from './agent-events-route.js';
+import { replayFlows } from '../hubble/history.js';
+import { type FlowSelection, flowSelected, pastUntil } from '../hubble/grpc/select.js';
 
 const MAX_BODY = 32 * 1024 * 1024;
 /**
@@ -150,6 +153,7 @@ export class ApiServer {
       return agent.getService(Number(id));
     });
     r('GET', '/v1/flows', (req, res, _p, url) => this.flows(req, res, url));
+    r('GET', '/v1/agent-events', (req, res, _p, url) => streamAgentEvents(agent.agentEvents, req, res, url));
   }
 
   listen(): Promise<void> {
@@ -216,10 +220,11 @@ export class ApiServer {
    * GET /v1/flows: NDJSON of flows, oldest first. Query: number (last N,
    * default 20; 0 = all), first=true (the first N instead), follow=true,
    * since/until (ISO or RFC 3339), whitelist/blacklist (JSON FlowFilter arrays).
-   * A follower that reads too slowly gets `{"lost_events": {"source":
+   * A `since` older than the ring's oldest flow reaches into the node's flow
+   * log (--hubble-export-file-path), when there is one. A follower that reads too slowly gets `{"lost_events": {"source":
    * "HUBBLE_RING_BUFFER", "num_events_lost": N}}` lines in place of the flows it missed.
    */
-  private flows(req: http.IncomingMessage, res: http.ServerResponse, url: URL): void {
+  private async flows(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const q = url.searchParams;
     const parseFilters = (name: string): FlowFilter[] | undefined => {
       const v = q.get(name);
@@ -248,17 +253,31 @@ export class ApiServer {
     const until = time('until');
     const follow = q.get('follow') === 'true';
     const first = q.get('first') === 'true';
-    const passes = (f: Flow) => {
-      const t = Date.parse(f.time);
-      if (since !== undefined && t < since) return false;
-      if (until !== undefined && t > until) return false;
-      return flowPasses(f, whitelist, blacklist);
-    };
+    const ring = this.agent.ring;
+    // One selection with GetFlows (src/hubble/grpc/select.ts), but here number=0 is every flow even when
+    // following (as hubble's --all asks for the largest count), where GetFlows' 0 with follow means none.
+    const sel: FlowSelection = { number: number === 0 && follow && since === undefined && !first ? ring.capacity : number, first, follow };
+    if (since !== undefined) sel.sinceMs = since;
+    if (until !== undefined) sel.untilMs = until;
+    if (whitelist) sel.whitelist = whitelist;
+    if (blacklist) sel.blacklist = blacklist;
+    // The datapath's events up to now first: a reader asking right after some traffic sees its flows.
+    await this.agent.flushFlows();
     res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-    let matched = [...this.agent.ring.values()].filter(passes);
-    if (number > 0) matched = first ? matched.slice(0, number) : matched.slice(-number);
-    for (const f of matched) res.write(JSON.stringify(f) + '\n');
-    if (!follow) {
+    // The flow log first when `since` reaches back past the ring (src/hubble/history.ts), then the ring.
+    const replay = replayFlows({ ring, flowLog: this.agent.flowLog }, sel);
+    const gone = () => res.destroyed || res.writableEnded;
+    try {
+      for await (const f of replay) {
+        if (gone()) break;
+        if (!res.write(JSON.stringify(f) + '\n')) await drainedOrClosed(res);
+      }
+    } catch (err) {
+      replay.close();
+      throw err;
+    }
+    if (!follow || gone()) {
+      replay.close();
       res.end();
       return;
     }
@@ -268,11 +287,16 @@ export class ApiServer {
     // lost_events line says how many it missed.
     // A follower on a quiet ring must see the response start before its first flow.
     res.flushHeaders();
-    const ring = this.agent.ring;
     let blocked = res.writableLength >= FOLLOWER_BUFFER_BYTES;
     let skipped = 0;
-    const unfollow = ring.follow((f) => {
-      if (!passes(f)) return;
+    let unfollow = () => {};
+    const live = (f: Flow) => {
+      if (pastUntil(f, sel)) {
+        unfollow();
+        res.end();
+        return;
+      }
+      if (!flowSelected(f, sel)) return;
       if (blocked) {
         skipped++;
         ring.countFollowerLoss(1);
@@ -281,7 +305,19 @@ export class ApiServer {
       res.write(JSON.stringify(f) + '\n');
       // Past the stream's high-water mark, so 'drain' will come once the reader catches up.
       if (res.writableLength >= FOLLOWER_BUFFER_BYTES) blocked = true;
-    });
+    };
+    // The flows that came while the replay was read, then the ring itself, in the same tick: no gap.
+    const held = replay.takeHeld();
+    if (held.lost > 0) {
+      if (blocked) skipped += held.lost;
+      else res.write(lostEventsLine('hubble_ring_buffer', held.lost));
+    }
+    for (const f of held.flows) {
+      if (res.writableEnded) return;
+      live(f);
+    }
+    if (res.writableEnded) return;
+    unfollow = ring.follow(live);
     res.on('drain', () => {
       blocked = false;
       if (skipped > 0) {
@@ -294,4 +330,17 @@ export class ApiServer {
     req.on('close', stop);
     res.on('close', stop);
   }
+}
+
+/** Resolves once the response drains or closes (a reader gone away never drains). */
+function drainedOrClosed(res: http.ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

@@ -33,9 +33,13 @@
  *   GET    /v1/services                                 -> ServiceFrontendModel[] (the load balancer, by id)
  *   GET    /v1/services/{id}                            -> ServiceFrontendModel
  *   GET    /v1/flows?number=N&follow=true               -> NDJSON stream of FlowModel
+ *   GET    /v1/agent-events?number=N&follow=true        -> NDJSON stream of AgentEventRecordModel (Hubble's GetAgentEventsResponse)
  *
  * Errors: HTTP 4xx/5xx with ApiErrorBody.
  */
+
+/** One agent event as /v1/agent-events streams it: `{agent_event, node_name, time}`, as Hubble's GetAgentEventsResponse. */
+export type { AgentEventRecord as AgentEventRecordModel, AgentEvent as AgentEventModel } from '../hubble/agent-events.js';
 
 export interface ApiErrorBody {
   error: { code: string; message: string; path?: string };
@@ -189,6 +193,8 @@ export interface StatusModel {
   node: string;
   version: string;
   uptimeSeconds: number;
+  /** The agent process's memory in MiB (Node's process.memoryUsage); absent from older agents. */
+  memory?: { rssMiB: number; heapUsedMiB: number; heapTotalMiB: number; externalMiB: number; arrayBuffersMiB: number };
   datapath: { pinnedDir: string; programsAttached: number; adopted: boolean };
   ipam: { podCIDR: string; allocated: number; capacity: number };
   endpoints: number;
@@ -205,6 +211,8 @@ export interface StatusModel {
   flows: {
     current: number; max: number; seen: number; lost: number;
     lostBySource?: { perf_event_ring_buffer: number; observer_events_queue: number; hubble_ring_buffer: number };
+    /** The on-disk flow log (--hubble-export-file-path), when on: flows written, and dropped (disk slower than the flows, or a write failed). */
+    export?: { path: string; written: number; dropped: number };
   };
 }
 

@@ -6,14 +6,17 @@ import { DEFAULT_AGENT_SOCKET } from '../api/client.js';
 import { MembraneError } from '../common/errors.js';
 import type { EnforcementMode } from '../agent/policy-engine.js';
 import { DEFAULT_HUBBLE_LISTEN_ADDRESS, HubbleServer, defaultHubbleSocket } from '../hubble/grpc/server.js';
+import { DEFAULT_TRACE_CONFIG, type TraceConfig, parseTraceFlags, parseTraceInterval, parseTraceLevel } from '../datapath/trace-config.js';
+import { DEFAULT_EXPORT_MAX_BACKUPS, DEFAULT_EXPORT_MAX_SIZE_MB, type FlowExportFlags, flowLogOptionsFromFlags } from '../hubble/flowlog.js';
 import { createMembraneMetrics } from '../metrics/agent-source.js';
 import { DEFAULT_PROMETHEUS_SERVE_ADDR, MetricsServer, parseServeAddress } from '../metrics/server.js';
 
-interface AgentFlags {
+interface AgentFlags extends FlowExportFlags {
   node: string; podCidr: string; socket?: string; stateDir: string; bpffsDir?: string; clusterName: string;
   mtu: string; enablePolicy: string; flowBufferSize: string; policyRegeneration: string;
   hubbleSocketPath?: string; hubbleListenAddress: string;
   prometheusServeAddr: string;
+  monitorAggregation: string; monitorAggregationInterval: string; monitorAggregationFlags: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -32,6 +35,14 @@ export function registerAgentCommand(program: Command): void {
     .option('--hubble-socket-path <path>', 'Hubble Observer gRPC API unix socket (default hubble.sock beside --socket); "" disables')
     .option('--hubble-listen-address <addr>', 'Hubble Observer gRPC API on TCP host:port, in the node\'s network namespace; "" disables', DEFAULT_HUBBLE_LISTEN_ADDRESS)
     .option('--prometheus-serve-addr <addr>', 'serve Prometheus metrics (GET /metrics) on host:port in the node\'s network namespace; "" disables', DEFAULT_PROMETHEUS_SERVE_ADDR)
+    .option('--monitor-aggregation <level>', 'which forwarded packets become trace flows: none (every packet, from-endpoint too), low (every packet), medium (per connection: first packets, new TCP flags, and periodically) or maximum (as medium, not periodically)', DEFAULT_TRACE_CONFIG.level)
+    .option('--monitor-aggregation-interval <duration>', 'medium: a connection direction is reported again after this long (e.g. 5s)', `${DEFAULT_TRACE_CONFIG.intervalS}s`)
+    .option('--monitor-aggregation-flags <flags>', 'medium, maximum: TCP flags whose first appearance in a direction is reported: all, or a list like syn,fin,rst', 'all')
+    .option('--hubble-export-file-path <path>', 'write every flow (as Hubble\'s exporter: one {"flow", "node_name", "time"} JSON a line) to this file, rotated by size; read back by observe --since past the ring. Absent: off')
+    .option('--hubble-export-file-max-size-mb <mb>', `rotate the flow log at this size (default ${DEFAULT_EXPORT_MAX_SIZE_MB})`)
+    .option('--hubble-export-file-max-backups <n>', `rotated flow log files kept, <path>.1 newest (default ${DEFAULT_EXPORT_MAX_BACKUPS})`)
+    .option('--hubble-export-allowlist <json>', 'only flows matching one of these FlowFilters (a JSON array) go to the flow log')
+    .option('--hubble-export-denylist <json>', 'flows matching one of these FlowFilters (a JSON array) stay out of the flow log')
     .option('--policy-regeneration <how>', 'incremental (only what a change touches) or full (every endpoint on every change: a benchmark baseline)', 'incremental')
     .action(async (f: AgentFlags, cmd: Command) => {
       if (!['default', 'always', 'never'].includes(f.enablePolicy)) throw new MembraneError('EINVAL', `--enable-policy: "${f.enablePolicy}" is not default, always or never`);
@@ -41,6 +52,10 @@ export function registerAgentCommand(program: Command): void {
       const ring = Number(f.flowBufferSize);
       if (!Number.isInteger(ring) || ring < 1) throw new MembraneError('EINVAL', `--flow-buffer-size: "${f.flowBufferSize}" is not a positive integer`);
       const metricsAddr = parseServeAddress(f.prometheusServeAddr);
+      const flowExport = flowLogOptionsFromFlags(f);
+      const trace: TraceConfig = {
+        level: parseTraceLevel(f.monitorAggregation), intervalS: parseTraceInterval(f.monitorAggregationInterval), flags: parseTraceFlags(f.monitorAggregationFlags),
+      };
       if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(f.node)) throw new MembraneError('EINVAL', `--node: "${f.node}" is not a DNS-1123 name`);
       const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
       // --socket may be taken by the global option of the same name.
@@ -48,7 +63,7 @@ export function registerAgentCommand(program: Command): void {
       const agent = new Agent({
         node: f.node, clusterName: f.clusterName, podCIDR: f.podCidr, stateDir: f.stateDir,
         bpffsDir: f.bpffsDir ?? `/sys/fs/bpf/membrane/${f.node}`, mtu, enforcement: f.enablePolicy as EnforcementMode,
-        flowRingCapacity: ring, fullRegeneration: f.policyRegeneration === 'full', log,
+        flowRingCapacity: ring, fullRegeneration: f.policyRegeneration === 'full', trace, log, ...(flowExport ? { flowExport } : {}),
       });
       const metrics = createMembraneMetrics(agent, log);
       await agent.start();
@@ -57,8 +72,8 @@ export function registerAgentCommand(program: Command): void {
       log(`API listening on ${socket}`);
       const hubbleSocket = f.hubbleSocketPath ?? defaultHubbleSocket(socket);
       const hubble = new HubbleServer({
-        ring: agent.ring, nodeName: f.node, version: VERSION, startedAtMs: agent.startedAtMs,
-        namespaces: () => agent.listNamespaces().map((n) => n.name),
+        ring: agent.ring, agentEvents: agent.agentEvents, nodeName: f.node, version: VERSION, startedAtMs: agent.startedAtMs,
+        namespaces: () => agent.listNamespaces().map((n) => n.name), flushFlows: () => agent.flushFlows(), flowLog: agent.flowLog,
       }, { socketPath: hubbleSocket, listenAddress: f.hubbleListenAddress, clusterName: f.clusterName });
       await hubble.listen();
       log(`Hubble Observer API on ${[hubbleSocket && `unix://${hubbleSocket}`, f.hubbleListenAddress].filter(Boolean).join(' and ') || 'nothing (disabled)'}`);

@@ -45,6 +45,8 @@ export function formatStatus(s: StatusModel): string {
     ['Identities', String(s.identities)],
     ['Policy revision', `${s.policyRevision} (last regeneration: ${s.lastRegeneration.endpoints} endpoints, ${s.lastRegeneration.resolutions} resolutions, ${s.lastRegeneration.written} map writes, ${s.lastRegeneration.deleted} deletes)`],
     ['Flows', `Current/Max Flows: ${s.flows.current}/${s.flows.max} (${((100 * s.flows.current) / s.flows.max).toFixed(2)}%), seen ${s.flows.seen}, ${lostText(s.flows)}`],
+    ...(s.flows.export ? [['Flow log', `${s.flows.export.path}: written ${s.flows.export.written}, dropped ${s.flows.export.dropped}`] as [string, string]] : []),
+    ...(s.memory ? [['Memory', `RSS ${s.memory.rssMiB} MiB, heap ${s.memory.heapUsedMiB}/${s.memory.heapTotalMiB} MiB`] as [string, string]] : []),
     ['Uptime', `${s.uptimeSeconds}s`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length)) + 1;

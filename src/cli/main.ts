@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { AgentClient, DEFAULT_AGENT_SOCKET } from '../api/client.js';
 import { MembraneError } from '../common/errors.js';
 import { registerObserveCommand } from './observe.js';
+import { registerAgentEventsCommand } from './agent-events.js';
 import { registerAgentCommand } from './agent-command.js';
 import { registerPolicyTraceCommand } from './trace.js';
 import { registerServiceCommand } from './service.js';
@@ -119,6 +120,7 @@ registerPolicyTraceCommand(policy, client);
 registerServiceCommand(program, client);
 
 registerObserveCommand(program, client);
+registerAgentEventsCommand(program, client);
 
 async function main(): Promise<void> {
   const { registerLabCommands } = await import('../lab/commands.js');

@@ -1,5 +1,7 @@
 /** `membrane observe`: recent and live flows, filtered and printed like `hubble observe`. */
 import { isIP } from 'node:net';
+import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { type CompactOptions, TIME_FORMATS, formatCompact, formatDict, formatTableRows, tableHeader, tableRow } from '../hubble/compact.js';
@@ -8,6 +10,9 @@ import type { Flow, TcpFlags } from '../hubble/flow.js';
 import { reservedIdentityByName } from '../identity/reserved.js';
 import { MembraneError } from '../common/errors.js';
 import type { AgentClient } from '../api/client.js';
+import { flowsOfStream } from '../hubble/flowlog-read.js';
+import { selectFlows } from '../hubble/history.js';
+import type { FlowSelection } from '../hubble/grpc/select.js';
 
 const VERDICTS = ['FORWARDED', 'DROPPED', 'AUDIT', 'REDIRECTED', 'ERROR', 'TRACED', 'TRANSLATED'];
 /** Monitor message types by `--type` name (the order is the help's). */
@@ -324,6 +329,7 @@ export function registerObserveCommand(program: Command, client: () => Promise<A
     .option('--time-format <format>', TIME_FORMATS.join(', '), 'StampMilli')
     .option('--print-policy-names', 'name the policies that allowed or denied each flow')
     .option('--print-node-name', 'print the node name')
+    .option('--input-file <file>', 'read flows from a file instead of the agent: a flow log (--hubble-export-file-path), Hubble exporter or `-o json` output, or flow JSON lines; "-" for stdin')
     .action(async (o: ObserveOptions & { allowlist?: string[]; denylist?: string[]; output: string; timeFormat: string }) => {
       if (!OUTPUTS.includes(o.output)) throw new MembraneError('EINVAL', `--output: "${o.output}" is not one of ${OUTPUTS.join(', ')}`);
       if (!TIME_FORMATS.includes(o.timeFormat)) throw new MembraneError('EINVAL', `--time-format: "${o.timeFormat}" is not one of ${TIME_FORMATS.join(', ')}`);
@@ -331,7 +337,6 @@ export function registerObserveCommand(program: Command, client: () => Promise<A
       set.whitelist.push(...rawFilters(o.allowlist, 'allowlist'));
       set.blacklist.push(...rawFilters(o.denylist, 'denylist'));
       if (o['printRawFilters']) { process.stdout.write(formatRawFilters(set)); return; }
-      const params = flowQuery(o, set);
       const opts: CompactOptions = { printPolicyNames: !!o['printPolicyNames'], printNodeName: !!o['printNodeName'], timeFormat: o.timeFormat };
       const write = (s: string) => { process.stdout.write(s); };
       const table = new TablePrinter(tableHeader(opts), !!o['follow'], write);
@@ -347,7 +352,8 @@ export function registerObserveCommand(program: Command, client: () => Promise<A
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
       try {
-        await (await client()).stream(`/v1/flows?${params}`, print, ac.signal);
+        if (typeof o['inputFile'] === 'string') await printInputFile(o['inputFile'], inputSelection(o, set), print);
+        else await (await client()).stream(`/v1/flows?${flowQuery(o, set)}`, print, ac.signal);
       } finally {
         process.off('SIGINT', stop);
         table.end();
@@ -368,10 +374,55 @@ export function flowQuery(o: ObserveOptions, set: FilterSet): URLSearchParams {
   if (all) params.set('number', '0');
   else if (first !== undefined) { params.set('number', count('first', first)); params.set('first', 'true'); }
   else if (last !== undefined) params.set('number', count('last', last));
-  // Following without a count starts with the newest flow, then streams new ones.
-  else params.set('number', follow ? '1' : '20');
+  // As hubble: a time range without a count is every flow in it; following
+  // without a count starts with the newest flow, then streams new ones.
+  else params.set('number', since !== undefined || until !== undefined ? '0' : follow ? '1' : '20');
   if (typeof since === 'string') params.set('since', parseTime(since, '--since'));
   if (typeof until === 'string') params.set('until', parseTime(until, '--until'));
   if (follow) params.set('follow', 'true');
   return params;
+}
+
+const count = (flag: string, v: unknown): number => {
+  if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new MembraneError('EINVAL', `--${flag}: "${String(v)}" is not a number`);
+  return Number(v);
+};
+
+/**
+ * The selection flags and the filters as applied to an --input-file: as the
+ * agent applies them to its flows, but a file has an end, so `--follow`
+ * prints every flow as it is read (stdin, a growing pipe) and counts come
+ * from the whole file.
+ */
+export function inputSelection(o: ObserveOptions, set: FilterSet): FlowSelection {
+  const { all, first, last, follow, since, until } = o;
+  const s: FlowSelection = { number: 0, first: false, follow: false };
+  if (all) s.number = 0;
+  else if (first !== undefined) { s.number = count('first', first); s.first = true; }
+  else if (last !== undefined) s.number = count('last', last);
+  else if (since === undefined && until === undefined && !follow) s.number = 20;
+  if (typeof since === 'string') s.sinceMs = Date.parse(parseTime(since, '--since'));
+  if (typeof until === 'string') s.untilMs = Date.parse(parseTime(until, '--until'));
+  if (set.whitelist.length) s.whitelist = set.whitelist;
+  if (set.blacklist.length) s.blacklist = set.blacklist;
+  return s;
+}
+
+/** Reads a flow file ("-": stdin) line by line and prints the selected flows; `--last N` keeps only N in memory. */
+export async function printInputFile(file: string, sel: FlowSelection, print: (f: Flow) => void): Promise<void> {
+  let input: Readable;
+  let close = async () => {};
+  if (file === '-') input = process.stdin;
+  else {
+    const handle = await open(file, 'r').catch((cause: NodeJS.ErrnoException) => {
+      throw new MembraneError('EINVAL', `--input-file: cannot read "${file}" (${cause.code ?? cause.message})`, { cause });
+    });
+    input = handle.createReadStream({ autoClose: false });
+    close = () => handle.close();
+  }
+  try {
+    for await (const f of selectFlows(flowsOfStream(input), sel)) print(f);
+  } finally {
+    await close();
+  }
 }

@@ -121,11 +121,11 @@ export const ctKey = layout<'saddr' | 'daddr' | 'sport' | 'dport' | 'proto' | 'd
 
 export const ctEntry = layout<
   | 'packetsFwd' | 'bytesFwd' | 'packetsRev' | 'bytesRev' | 'expiresNs' | 'peerIdentity' | 'cookie' | 'epId' | 'tcpFlagsFwd' | 'tcpFlagsRev'
-  | 'flags' | 'revNatId' | 'backendId'
+  | 'flags' | 'revNatId' | 'backendId' | 'tracedFwdS' | 'tracedRevS'
 >('ct_entry', 64, [
   ['packetsFwd', 'u64', 0], ['bytesFwd', 'u64', 8], ['packetsRev', 'u64', 16], ['bytesRev', 'u64', 24], ['expiresNs', 'u64', 32],
   ['peerIdentity', 'u32', 40], ['cookie', 'u32', 44], ['epId', 'u16', 48], ['tcpFlagsFwd', 'u8', 50], ['tcpFlagsRev', 'u8', 51],
-  ['flags', 'u8', 52], ['', 'pad', 53, 1], ['revNatId', 'u16', 54], ['backendId', 'u32', 56], ['', 'pad', 60, 4],
+  ['flags', 'u8', 52], ['', 'pad', 53, 1], ['revNatId', 'u16', 54], ['backendId', 'u32', 56], ['tracedFwdS', 'u16', 60], ['tracedRevS', 'u16', 62],
 ]);
 export const CT_F_CLOSING = 1;
 export const CT_F_SEEN_REPLY = 2;
@@ -170,6 +170,14 @@ export const flowEvent = {
   },
 };
 
+/** The `config` array's one entry: the agent's settings for the programs (trace aggregation). */
+export const datapathConfig = layout<'valid' | 'traceLevel' | 'traceFlags' | 'traceIntervalS'>('datapath_config', 8, [
+  ['valid', 'u8', 0], ['traceLevel', 'u8', 1], ['traceFlags', 'u8', 2], ['', 'pad', 3, 1], ['traceIntervalS', 'u32', 4],
+]);
+/** Trace aggregation levels (datapath_config.trace_level), as Cilium's monitor aggregation; see bpf/lib/layout.h. */
+export const TRACE_LEVELS = { none: 0, low: 1, medium: 2, maximum: 3 } as const;
+export type TraceLevel = keyof typeof TRACE_LEVELS;
+
 /** Load balancing (bpf/lib/layout.h lb_*): see src/datapath/lb.ts for how they are used. */
 export const lbServiceKey = layout<'vip' | 'dport' | 'slot' | 'proto'>('lb_service_key', 12, [
   ['vip', 'be32', 0], ['dport', 'be16', 4], ['slot', 'u16', 6], ['proto', 'u8', 8], ['', 'pad', 9, 3],
@@ -204,7 +212,7 @@ export const LB_LOOPBACK_IP = '169.254.42.1';
 
 /** Every layout the BTF test checks, by C struct name. */
 export const ALL_LAYOUTS = [
-  endpointInfo, ipcacheKey, ipcacheValue, policyKey, policyEntry, ctKey, ctEntry, metricsValue, flowEventLayout,
+  endpointInfo, ipcacheKey, ipcacheValue, policyKey, policyEntry, ctKey, ctEntry, metricsValue, flowEventLayout, datapathConfig,
   lbServiceKey, lbService, lbBackend, lbRevNat, lbAffinityKey, lbAffinity,
 ] as unknown as StructLayout<string>[];
 
@@ -214,6 +222,10 @@ export const DIR_EGRESS = 2;
 export const EVENT_DROP = 1;
 export const EVENT_TRACE = 4;
 export const EVENT_POLICY_VERDICT = 5;
+/** Trace observation points of flow_event.obs_point, as Hubble numbers them. */
+export const OBS_TO_STACK = 3;
+export const OBS_FROM_ENDPOINT = 5;
+export const OBS_TO_ENDPOINT = 101;
 export const VERDICT_FORWARDED = 1;
 export const VERDICT_DROPPED = 2;
 export const VERDICT_AUDIT = 4;

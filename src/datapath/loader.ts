@@ -19,7 +19,7 @@ export const BPFFS_ROOT = '/sys/fs/bpf';
 
 export const MAP_NAMES = [
   'endpoints', 'ipcache', 'policy', 'conntrack', 'events', 'metrics', 'counters',
-  'lb_services', 'lb_backends', 'lb_rev_nat', 'lb_affinity', 'lb_maglev',
+  'lb_services', 'lb_backends', 'lb_rev_nat', 'lb_affinity', 'lb_maglev', 'config',
 ] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 

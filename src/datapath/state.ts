@@ -13,6 +13,7 @@ import type { LbFrontend, RealizedFrontend } from './lb.js';
 import { LbMaps } from './lbmaps.js';
 import { BpfMap } from './map.js';
 import type { LxcDatapath } from './loader.js';
+import { type TraceConfig, encodeTraceConfig } from './trace-config.js';
 import {
   type PolicyMapKey, type PolicyMapValue, decodePolicyKey, decodePolicyValue, encodePolicyKey, encodePolicyValue,
 } from './policymap.js';
@@ -172,6 +173,11 @@ export class DatapathState {
       if (packets > 0) out.push({ reason: idx >>> 2, direction: dir === DIR_INGRESS ? 'ingress' : 'egress', packets, bytes });
     }
     return out;
+  }
+
+  /** Writes the programs' settings (trace aggregation); packets after this follow them. */
+  writeTraceConfig(c: TraceConfig): void {
+    this.dp.maps.config.update(Buffer.from(new Uint32Array([0]).buffer), encodeTraceConfig(c));
   }
 
   eventsLost(): number {

@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
+  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, OBS_FROM_ENDPOINT, OBS_TO_ENDPOINT, OBS_TO_STACK, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
   type FlowEventRecord, flowEvent, ip4ToInt,
 } from '../datapath/layout.js';
 import { type Flow, type FlowContext, type FlowEndpoint, type FlowPolicy, flowsFromEvent, tcpFlags, tcpFlagsSummary } from './flow.js';
@@ -230,6 +230,42 @@ const cases: Case[] = [
       verdict: 'FORWARDED', l4: { ICMPv4: { type: 8, code: 0 } }, Summary: 'ICMPv4 EchoRequest',
       destination: { identity: ID_HOST, labels: ['reserved:host'] },
     }],
+  },
+  {
+    name: 'a trace event is one FORWARDED to-endpoint flow with its trace reason, the connection\'s direction and no policy',
+    event: event({
+      ...tiefighterToDeathstar, type: EVENT_TRACE, verdict: VERDICT_FORWARDED, reason: 1 /* NEW */, dir: DIR_INGRESS, epId: DEATHSTAR.id,
+      obsPoint: OBS_TO_ENDPOINT, srcIdentity: TIEFIGHTER.identity, dstIdentity: DEATHSTAR.identity,
+    }),
+    flows: [{
+      verdict: 'FORWARDED', event_type: { type: 4, sub_type: 0 }, trace_observation_point: 'TO_ENDPOINT', trace_reason: 'NEW',
+      is_reply: false, traffic_direction: 'INGRESS', source: podEndpoint(TIEFIGHTER), destination: podEndpoint(DEATHSTAR),
+      policy_match_type: undefined, ingress_allowed_by: undefined, Summary: 'TCP Flags: SYN',
+    }],
+  },
+  {
+    name: 'a reply\'s trace is a to-endpoint flow with is_reply and the direction of the connection it answers',
+    event: event({
+      ...tcp(DEATHSTAR, 80, TIEFIGHTER, 41234, SYN | ACK), type: EVENT_TRACE, verdict: VERDICT_FORWARDED, reason: 3 /* REPLY */, dir: DIR_EGRESS,
+      isReply: 1, epId: TIEFIGHTER.id, obsPoint: OBS_TO_ENDPOINT, srcIdentity: DEATHSTAR.identity, dstIdentity: TIEFIGHTER.identity,
+    }),
+    flows: [{ trace_observation_point: 'TO_ENDPOINT', trace_reason: 'REPLY', is_reply: true, traffic_direction: 'EGRESS', Summary: 'TCP Flags: SYN, ACK' }],
+  },
+  {
+    name: 'to-stack and from-endpoint traces carry their sub-types; from-endpoint does not know yet whether it is a reply',
+    event: event({
+      ...tcp(TIEFIGHTER, 38000, WORLD_IP, 443), type: EVENT_TRACE, verdict: VERDICT_FORWARDED, reason: 2 /* ESTABLISHED */, dir: DIR_EGRESS,
+      epId: TIEFIGHTER.id, obsPoint: OBS_TO_STACK, srcIdentity: TIEFIGHTER.identity, dstIdentity: ID_WORLD,
+    }),
+    flows: [{ event_type: { type: 4, sub_type: 3 }, trace_observation_point: 'TO_STACK', trace_reason: 'ESTABLISHED', is_reply: false }],
+  },
+  {
+    name: 'a from-endpoint trace has no reply flag and no direction',
+    event: event({
+      ...tcp(TIEFIGHTER, 38000, WORLD_IP, 443), type: EVENT_TRACE, verdict: VERDICT_FORWARDED, reason: 0, dir: 0,
+      epId: TIEFIGHTER.id, obsPoint: OBS_FROM_ENDPOINT, srcIdentity: TIEFIGHTER.identity, dstIdentity: ID_WORLD,
+    }),
+    flows: [{ event_type: { type: 4, sub_type: 5 }, trace_observation_point: 'FROM_ENDPOINT', trace_reason: undefined, is_reply: undefined, traffic_direction: 'TRAFFIC_DIRECTION_UNKNOWN' }],
   },
 ];
 

@@ -17,7 +17,7 @@
  * the VIP as `IP.destination`.
  */
 import {
-  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
+  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, OBS_FROM_ENDPOINT, OBS_TO_ENDPOINT, OBS_TO_STACK, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
   type FlowEventRecord, intToIp4,
 } from '../datapath/layout.js';
 import { reasonDescription, reasonHubbleName } from '../datapath/reasons.js';
@@ -69,6 +69,8 @@ export interface Flow {
   event_type: { type: number; sub_type?: number };
   traffic_direction: TrafficDirection;
   trace_observation_point?: string;
+  /** Trace flows: what conntrack knew of the packet (NEW, ESTABLISHED, REPLY, RELATED), as Hubble's TraceReason. */
+  trace_reason?: TraceReason;
   policy_match_type?: number;
   is_reply?: boolean;
   interface?: { index: number; name?: string };
@@ -77,11 +79,25 @@ export interface Flow {
   ingress_denied_by?: FlowPolicy[];
   egress_denied_by?: FlowPolicy[];
   /** The service the connection was addressed to (Hubble's field). */
-  /** Hubble's source_service: the service a reply comes back from (not filled yet: membrane reports replies by the backend). */
+  /** Hubble's source_service: on a reply's trace flow, the service whose backend answers (before the reply is rewritten to come from the frontend). */
   source_service?: FlowService;
   destination_service?: FlowService;
   Summary: string;
 }
+
+export type TraceReason = 'TRACE_REASON_UNKNOWN' | 'NEW' | 'ESTABLISHED' | 'REPLY' | 'RELATED';
+const TRACE_REASONS: TraceReason[] = ['TRACE_REASON_UNKNOWN', 'NEW', 'ESTABLISHED', 'REPLY', 'RELATED'];
+
+/**
+ * Trace observation points the datapath reports (flow_event.obs_point,
+ * Hubble's numbering): Hubble's name, and the monitor's trace sub-type
+ * that goes in event_type.sub_type (the `--type trace:to-endpoint` filter).
+ */
+const TRACE_POINTS = new Map<number, { name: string; subType: number }>([
+  [OBS_TO_ENDPOINT, { name: 'TO_ENDPOINT', subType: 0 }],
+  [OBS_TO_STACK, { name: 'TO_STACK', subType: 3 }],
+  [OBS_FROM_ENDPOINT, { name: 'FROM_ENDPOINT', subType: 5 }],
+]);
 
 export interface FlowService {
   name: string;
@@ -203,7 +219,8 @@ function isoTime(ms: number): string {
 /**
  * Turns one datapath event into flows, as Hubble shows them: a new
  * connection's verdict is one policy-verdict flow; a drop is a
- * policy-verdict flow (when policy decided) followed by the drop flow.
+ * policy-verdict flow (when policy decided) followed by the drop flow; a
+ * trace event is one trace flow (to-endpoint, to-stack, from-endpoint).
  */
 export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
   const src = intToIp4(ev.saddr);
@@ -231,7 +248,11 @@ export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
       time, uuid, verdict, IP, source, destination, Type: 'L3_L4', node_name: ctx.nodeName, traffic_direction: direction, interface: iface, Summary,
     } as Flow;
     if (l4) f.l4 = l4;
-    if (service) f.destination_service = { name: service.name, namespace: service.namespace };
+    if (service) {
+      // A reply's trace names the service it answers for; everything else the service it was addressed to.
+      if (ev.type === EVENT_TRACE && ev.isReply) f.source_service = { name: service.name, namespace: service.namespace };
+      else f.destination_service = { name: service.name, namespace: service.namespace };
+    }
     return f;
   };
   const policyDecided = ev.reason === 0 || ev.reason === 133 || ev.reason === 181 || ev.verdict === VERDICT_AUDIT;
@@ -247,6 +268,17 @@ export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
   };
 
   const out: Flow[] = [];
+  if (ev.type === EVENT_TRACE) {
+    const point = TRACE_POINTS.get(ev.obsPoint);
+    const f = newFlow(flowUuid(ev), 'FORWARDED');
+    f.event_type = { type: EVENT_TRACE, sub_type: point?.subType ?? 0 };
+    f.trace_observation_point = point?.name ?? 'UNKNOWN_POINT';
+    if (ev.reason > 0) f.trace_reason = TRACE_REASONS[ev.reason] ?? 'TRACE_REASON_UNKNOWN';
+    // At from-endpoint the packet has not met conntrack yet: whether it is a reply is unknown.
+    if (ev.obsPoint !== OBS_FROM_ENDPOINT) f.is_reply = ev.isReply === 1;
+    out.push(f);
+    return out;
+  }
   if (ev.type === EVENT_POLICY_VERDICT || (ev.type === EVENT_DROP && policyDecided)) {
     const verdict: Verdict = ev.verdict === VERDICT_FORWARDED ? 'FORWARDED' : ev.verdict === VERDICT_AUDIT ? 'AUDIT' : 'DROPPED';
     const f = newFlow(flowUuid(ev), verdict);

@@ -58,7 +58,7 @@ describe('lost events', () => {
     const socket = path.join(dir, 'api.sock');
     const syn = syntheticPipeline(300, 1024);
     const observer = new FlowObserver(4095, () => syn.ctx);
-    const server = new ApiServer({ ring: observer.ring } as unknown as Agent, socket, () => undefined);
+    const server = new ApiServer({ ring: observer.ring, flushFlows: async () => undefined } as unknown as Agent, socket, () => undefined);
     await server.listen();
     let res: http.IncomingMessage | undefined;
     try {

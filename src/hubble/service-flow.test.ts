@@ -9,7 +9,7 @@ process.env.TZ = 'UTC';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, VERDICT_DROPPED, VERDICT_FORWARDED, type FlowEventRecord, flowEvent, ip4ToInt,
+  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, OBS_TO_ENDPOINT, VERDICT_DROPPED, VERDICT_FORWARDED, type FlowEventRecord, flowEvent, ip4ToInt,
 } from '../datapath/layout.js';
 import { formatCompact } from './compact.js';
 import { type FlowContext, flowsFromEvent } from './flow.js';
@@ -103,5 +103,18 @@ describe('service flows', () => {
     assert.equal('destination_port_original' in flow!.l4!.TCP!, false);
     assert.equal(formatCompact(flow!),
       `${STAMP}: default/tiefighter:41234 (ID:257) -> default/deathstar-6fb5694d48-5hmds:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED (TCP Flags: SYN)`);
+  });
+
+  it('name the service on a reply\'s trace as its source: the backend answers for it', () => {
+    const reply = event(
+      { saddr: ip4ToInt('10.244.1.20'), sport: 8080, daddr: ip4ToInt('10.244.1.10'), dport: 41234, tcpFlags: 0x12, srcIdentity: 256, dstIdentity: 257,
+        type: EVENT_TRACE, verdict: VERDICT_FORWARDED, reason: 3, dir: DIR_EGRESS, isReply: 1, obsPoint: OBS_TO_ENDPOINT, epId: 1201 },
+      { svcId: SVC_ID },
+    );
+    const [flow] = flowsFromEvent(reply, ctx);
+    assert.deepEqual(flow!.source_service, { name: 'deathstar', namespace: 'default' });
+    assert.equal(flow!.destination_service, undefined);
+    assert.equal(formatCompact(flow!),
+      `${STAMP}: default/tiefighter:41234 (ID:257) <- default/deathstar-6fb5694d48-5hmds:8080 (ID:256) to-endpoint FORWARDED (TCP Flags: SYN, ACK)`);
   });
 });

@@ -49,8 +49,9 @@ export function registerLabCommands(program: Command, toolchain: LabToolchain = 
   lab.command('up')
     .description('start the lab: node network namespaces, each with its agent (no-op when already up)')
     .option('--nodes <n>', 'number of nodes (one for now)', (v) => Number(v), 1)
-    .action(async (opts: { nodes: number }, cmd: Command) => {
-      await open(cmd).up(opts.nodes);
+    .option('--agent-arg <flag>', 'one more flag for every node\'s agent, e.g. --agent-arg=--flow-buffer-size=64; repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (opts: { nodes: number; agentArg?: string[] }, cmd: Command) => {
+      await open(cmd).up(opts.nodes, opts.agentArg ?? []);
     });
 
   lab.command('down')

@@ -140,7 +140,7 @@ export class Lab {
    * is left as it is (returns false); the remains of a run that died are
    * cleaned first.
    */
-  async up(nodes = 1): Promise<boolean> {
+  async up(nodes = 1, agentArgs: string[] = []): Promise<boolean> {
     if (!Number.isInteger(nodes) || nodes < 1) throw new MembraneError('EINVAL', `--nodes must be a positive integer, got ${nodes}`, { path: '--nodes' });
     if (nodes > 1) {
       throw new MembraneError('EINVAL', `--nodes ${nodes}: multi-node labs are not supported yet; a lab has one node for now`, { path: '--nodes' });
@@ -163,7 +163,7 @@ export class Lab {
       await this.teardown(existing);
       const state = emptyState(this.name);
       try {
-        await this.create(state, nodes);
+        await this.create(state, nodes, agentArgs);
       } catch (err) {
         await this.teardown(state).catch((e) => this.out.warn(`warning: cleaning up lab ${this.name} failed: ${errorMessage(e)}`));
         throw err;
@@ -181,11 +181,11 @@ export class Lab {
    * namespace, makes the world beside node 1 and starts the cluster DNS,
    * saving the state at each step.
    */
-  private async create(state: LabState, nodes: number): Promise<void> {
+  private async create(state: LabState, nodes: number, agentArgs: string[]): Promise<void> {
     fs.mkdirSync(labPaths(this.name).podsDir, { recursive: true });
     state.serviceCIDR = DEFAULT_SERVICE_CIDR;
     for (let i = 1; i <= nodes; i++) {
-      state.nodes.push(await startNode(this.name, i, this.toolchain));
+      state.nodes.push(await startNode(this.name, i, this.toolchain, undefined, agentArgs));
       writeLabState(state);
     }
     const labels = { 'kubernetes.io/metadata.name': 'default' };

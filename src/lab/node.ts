@@ -51,7 +51,7 @@ export async function nodeHealthy(node: NodeRecord): Promise<boolean> {
  * Creates node `index` of the lab: its netns, folders and conflist, then
  * starts its agent and waits until it answers. On failure, undoes it all.
  */
-export async function startNode(lab: string, index: number, toolchain: LabToolchain, readyTimeoutMs = 90_000): Promise<NodeRecord> {
+export async function startNode(lab: string, index: number, toolchain: LabToolchain, readyTimeoutMs = 90_000, agentArgs: string[] = []): Promise<NodeRecord> {
   const name = nodeName(lab, index);
   const netns = nodeNetnsName(lab, index);
   const p = nodePaths(lab, name);
@@ -64,7 +64,7 @@ export async function startNode(lab: string, index: number, toolchain: LabToolch
     fs.rmSync(p.socket, { force: true });
     const agent = spawnDetached(
       ['nsenter', `--net=${netnsPath(netns)}`, toolchain.membrane, 'agent',
-        '--node', name, '--pod-cidr', podCIDR, '--socket', p.socket, '--state-dir', p.stateDir, '--bpffs-dir', p.bpffsDir],
+        '--node', name, '--pod-cidr', podCIDR, '--socket', p.socket, '--state-dir', p.stateDir, '--bpffs-dir', p.bpffsDir, ...agentArgs],
       { logFile: p.agentLog, env: { ...process.env, PATH: toolchain.podPath } },
     );
     record = { name, index, netns, podCIDR, socket: p.socket, agent };

@@ -25,6 +25,8 @@ export interface AgentMetricsSource {
   mapPressure(): MapPressure[];
   /** Events lost per source; a source absent counts 0 (it does not exist yet). */
   lostEvents(): Partial<Record<LostEventSource, number>>;
+  /** The on-disk flow log's counts (src/hubble/flowlog.ts); undefined when the agent exports none. */
+  flowExport?(): { written: number; dropped: number } | undefined;
 }
 
 /** Regeneration passes take milliseconds to seconds. */
@@ -84,6 +86,22 @@ export class AgentMetrics {
         const lost = source.lostEvents();
         this.reset();
         for (const s of LOST_EVENT_SOURCES) this.inc({ source: s }, lost[s] ?? 0);
+      },
+    });
+
+    new Counter({
+      name: 'membrane_flow_export_dropped_total',
+      help: 'Flows the on-disk flow log (--hubble-export-file-path) dropped: the disk was slower than the flows, or a write failed', registers,
+      collect() {
+        this.reset();
+        this.inc(source.flowExport?.()?.dropped ?? 0);
+      },
+    });
+    new Counter({
+      name: 'membrane_flow_export_written_total', help: 'Flows written to the on-disk flow log (--hubble-export-file-path)', registers,
+      collect() {
+        this.reset();
+        this.inc(source.flowExport?.()?.written ?? 0);
       },
     });
 

@@ -26,6 +26,8 @@ export function agentMetricsSource(agent: Agent, log: (m: string) => void): Agen
     mapPressure: () => readMapPressure(view.maps(), view.policyEntries(), (map, err) => log(`metrics: counting map ${map} failed: ${(err as Error).message}`)),
     // Kernel ring full, pipeline input queue full, slow follow streams (src/hubble/lost.ts).
     lostEvents: () => agent.flowObserver.lostEvents(),
+    // The flow log exists once the agent started; read at scrape time.
+    flowExport: () => agent.flowLog?.stats,
   };
 }
 

@@ -23,6 +23,8 @@ export const TRACE_OBSERVATION_POINT_NUMBER: Record<string, number> = {
   FROM_PROXY: 6, FROM_HOST: 7, FROM_STACK: 8, FROM_OVERLAY: 9, FROM_NETWORK: 10, TO_NETWORK: 11, FROM_CRYPTO: 12, TO_CRYPTO: 13,
 };
 
+export const TRACE_REASON_NUMBER: Record<string, number> = { TRACE_REASON_UNKNOWN: 0, NEW: 1, ESTABLISHED: 2, REPLY: 3, RELATED: 4 };
+
 export const FLOW_TYPE_NUMBER = { UNKNOWN_TYPE: 0, L3_L4: 1, L7: 2, SOCK: 3 } as const;
 export const IP_VERSION_IPV4 = 1;
 
@@ -67,8 +69,10 @@ export interface ProtoFlow {
   reply?: boolean;
   is_reply?: { value: boolean };
   event_type: { type: number; sub_type: number };
+  source_service?: { name: string; namespace: string };
   destination_service?: { name: string; namespace: string };
   traffic_direction: number;
+  trace_reason?: number;
   policy_match_type?: number;
   trace_observation_point?: number;
   interface?: { index: number; name?: string };
@@ -129,9 +133,11 @@ export function flowToProto(f: Flow): ProtoFlow {
     out.is_reply = { value: f.is_reply };
     out.reply = f.is_reply;
   }
+  if (f.source_service) out.source_service = { name: f.source_service.name, namespace: f.source_service.namespace };
   if (f.destination_service) out.destination_service = { name: f.destination_service.name, namespace: f.destination_service.namespace };
   if (f.policy_match_type !== undefined) out.policy_match_type = f.policy_match_type;
   if (f.trace_observation_point !== undefined) out.trace_observation_point = TRACE_OBSERVATION_POINT_NUMBER[f.trace_observation_point] ?? 0;
+  if (f.trace_reason !== undefined) out.trace_reason = TRACE_REASON_NUMBER[f.trace_reason] ?? 0;
   if (f.interface) out.interface = { index: f.interface.index, ...(f.interface.name ? { name: f.interface.name } : {}) };
   for (const key of ['ingress_allowed_by', 'egress_allowed_by', 'ingress_denied_by', 'egress_denied_by'] as const) {
     const list = policiesToProto(f[key]);

@@ -1,5 +1,6 @@
 /**
- * The `observer.Observer` service handlers over one node's flow ring.
+ * The `observer.Observer` service handlers over one node's flow ring (and
+ * its agent event log, for GetAgentEvents: agent-events.ts).
  *
  * Nothing unbounded: a follower whose client reads slower than flows come
  * is not buffered without limit. Once the transport pushes back, flows for
@@ -11,19 +12,28 @@ import * as grpc from '@grpc/grpc-js';
 import { MembraneError, errorMessage } from '../../common/errors.js';
 import type { Flow } from '../flow.js';
 import type { FlowRing } from '../ring.js';
+import type { AgentEventLog } from '../agent-events.js';
+import { type GetAgentEventsRequest, serveGetAgentEvents } from './agent-events.js';
 import { type ProtoFlowFilter, filtersFromProto } from './filter-from-proto.js';
 import { flowToProto, timestampFromMs, timestampToMs } from './flow-to-proto.js';
-import { type FlowSelection, flowSelected, pastUntil, replayedFlows } from './select.js';
+import { type FlowSelection, flowSelected, pastUntil } from './select.js';
+import { type FlowLogSource, replayFlows } from '../history.js';
 
 /** What the service needs from the agent. */
 export interface ObserverSource {
   readonly ring: FlowRing;
+  /** The agent's events (GetAgentEvents). */
+  readonly agentEvents: AgentEventLog;
   readonly nodeName: string;
   readonly version: string;
   /** Wall-clock ms the agent started at. */
   readonly startedAtMs: number;
   /** Namespaces known to the agent (from its Kubernetes metadata). */
   namespaces(): string[];
+  /** Resolves once the datapath's events up to now are flows in the ring. */
+  flushFlows?(): Promise<void>;
+  /** The node's on-disk flow log, read when a request's `since` reaches back past the ring (src/hubble/history.ts). */
+  readonly flowLog?: FlowLogSource | undefined;
 }
 
 export interface ObserverServiceOptions {
@@ -76,9 +86,7 @@ export class ObserverService {
       ServerStatus: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, this.serverStatus()),
       GetNodes: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, this.nodes()),
       GetNamespaces: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, this.namespaces()),
-      GetAgentEvents: (call: grpc.ServerWritableStream<unknown, unknown>) => {
-        call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'membrane does not publish agent events yet' });
-      },
+      GetAgentEvents: (call: grpc.ServerWritableStream<GetAgentEventsRequest, unknown>) => serveGetAgentEvents(call, this.source.agentEvents, this.followers),
     };
   }
 
@@ -130,8 +138,30 @@ export class ObserverService {
       call.emit('error', statusOf(err));
       return;
     }
+    // The datapath's events up to now first: a client asking right after some traffic sees its flows.
+    const flushed = this.source.flushFlows?.() ?? Promise.resolve();
+    flushed.then(() => this.streamFlows(call, sel), (err: unknown) => call.emit('error', statusOf(err)));
+  }
+
+  private async streamFlows(call: grpc.ServerWritableStream<GetFlowsRequest, unknown>, sel: FlowSelection): Promise<void> {
+    if (call.cancelled) return;
     const send = (f: Flow) => call.write(this.response({ flow: flowToProto(f) }, Date.parse(f.time)));
-    for (const f of replayedFlows(this.source.ring.values(), sel)) send(f);
+    // The flow log first when `since` reaches back past the ring, then the ring (one implementation with REST).
+    const replay = replayFlows({ ring: this.source.ring, flowLog: this.source.flowLog }, sel);
+    try {
+      for await (const f of replay) {
+        if (call.cancelled) break;
+        if (!send(f)) await drainedOrCancelled(call);
+      }
+    } catch (err) {
+      replay.close();
+      if (!call.cancelled) call.emit('error', statusOf(err));
+      return;
+    }
+    if (call.cancelled) {
+      replay.close();
+      return;
+    }
     if (!sel.follow) {
       call.end();
       return;
@@ -140,13 +170,14 @@ export class ObserverService {
     let blocked = false;
     let lost = 0;
     let done = false;
+    let unfollow = () => {};
     const finish = () => {
       if (done) return;
       done = true;
       unfollow();
       this.followers.delete(finish);
     };
-    const unfollow = this.source.ring.follow((f) => {
+    const onFlow = (f: Flow) => {
       if (done) return;
       if (pastUntil(f, sel)) {
         finish();
@@ -160,7 +191,17 @@ export class ObserverService {
         return;
       }
       if (!send(f)) blocked = true;
-    });
+    };
+    // The flows that came while the replay was read, then the ring itself, in the same tick: no gap.
+    const held = replay.takeHeld();
+    lost += held.lost;
+    for (const f of held.flows) onFlow(f);
+    if (done) return;
+    unfollow = this.source.ring.follow(onFlow);
+    if (lost > 0 && !blocked) {
+      call.write(this.response({ lost_events: { source: LOST_SOURCE_HUBBLE_RING_BUFFER, num_events_lost: lost } }, Date.now()));
+      lost = 0;
+    }
     call.on('drain', () => {
       blocked = false;
       if (lost > 0 && !done) {
@@ -173,4 +214,19 @@ export class ObserverService {
     call.on('close', finish);
     call.on('error', finish);
   }
+}
+
+/** Resolves once the call drains or ends (a client gone away never drains). */
+function drainedOrCancelled(call: grpc.ServerWritableStream<GetFlowsRequest, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      call.off('close', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+    call.on('close', done);
+  });
 }

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { AgentClient } from '../../api/client.js';
 import { run } from '../../common/exec.js';
-import { startTestNode, type TestNode } from '../../testing/agent.js';
+import { MEMBRANE_BIN, startTestNode, type TestNode } from '../../testing/agent.js';
 import { requireRoot } from '../../testing/names.js';
 import { addTestPod, type TestPod } from '../../testing/pods.js';
 import { PROTO_DIR } from './proto.js';
@@ -39,6 +39,25 @@ function getFlows(client: Msg, req: Msg): Promise<Msg[]> {
     call.on('data', (r: Msg) => out.push(r));
     call.on('error', reject);
     call.on('end', () => resolve(out));
+  });
+}
+
+/**
+ * The responses of a GetAgentEvents call: all of a finite one; with follow,
+ * those until `until` holds for one, `seen` filling as they come.
+ */
+function getAgentEvents(client: Msg, req: Msg, until?: (e: Msg) => boolean, seen: Msg[] = []): Promise<Msg[]> {
+  return new Promise((resolve, reject) => {
+    const call = client['GetAgentEvents'](req, { deadline: Date.now() + 20_000 });
+    call.on('data', (r: Msg) => {
+      seen.push(r);
+      if (until?.(r['agent_event'])) {
+        call.cancel();
+        resolve(seen);
+      }
+    });
+    call.on('error', (e: grpc.ServiceError) => (e.code === grpc.status.CANCELLED ? resolve(seen) : reject(e)));
+    call.on('end', () => resolve(seen));
   });
 }
 
@@ -166,15 +185,79 @@ spec:
     }
   });
 
-  it('refuses a filter it cannot evaluate with INVALID_ARGUMENT naming the field; GetAgentEvents is UNIMPLEMENTED', async () => {
+  it('refuses a filter it cannot evaluate with INVALID_ARGUMENT naming the field', async () => {
     await assert.rejects(getFlows(client, { whitelist: [{ dns_query: ['kube.*local'] }] }),
       (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /whitelist\[0\]\.dns_query/.test(e.details));
-    await assert.rejects(new Promise((resolve, reject) => {
-      const call = client['GetAgentEvents']({});
-      call.on('data', () => undefined);
-      call.on('error', reject);
-      call.on('end', resolve);
-    }), (e: grpc.ServiceError) => e.code === grpc.status.UNIMPLEMENTED);
+  });
+
+  it('GetAgentEvents: the agent started, the pods\' endpoints created, the policy imported, the endpoint it selects regenerated', async () => {
+    const res = await getAgentEvents(client, {});
+    assert.ok(res.every((r) => r['node_name'] === node.name && Number(r['time']['seconds']) > 0), 'each response names the node and the time');
+    const events = res.map((r) => r['agent_event']);
+    assert.equal(events[0]['type'], 'AGENT_STARTED');
+    assert.ok(Number(events[0]['agent_start']['time']['seconds']) > 0);
+
+    const created = events.find((e) => e['type'] === 'ENDPOINT_CREATED' && e['endpoint_update']['pod_name'] === 'web')?.['endpoint_update'];
+    assert.ok(created, `ENDPOINT_CREATED of web among ${events.map((e) => e['type']).join(', ')}`);
+    assert.equal(created['namespace'], 'default');
+    assert.ok(Number(created['id']) > 0);
+    assert.ok(created['labels'].includes('k8s:app=web'), created['labels'].join(','));
+    const ipcache = events.find((e) => e['type'] === 'IPCACHE_UPSERTED' && e['ipcache_update']['cidr'] === `${web.ip}/32`)?.['ipcache_update'];
+    assert.equal(ipcache?.['pod_name'], 'web');
+
+    const policyAt = events.findIndex((e) => e['type'] === 'POLICY_UPDATED');
+    const policy = events[policyAt]?.['policy_update'];
+    assert.ok(policy, 'POLICY_UPDATED');
+    assert.deepEqual(policy['labels'], [
+      'k8s:io.cilium.k8s.policy.derived-from=CiliumNetworkPolicy', 'k8s:io.cilium.k8s.policy.name=web-from-friend', 'k8s:io.cilium.k8s.policy.namespace=default',
+    ]);
+    assert.equal(policy['rule_count'], '1');
+    assert.ok(Number(policy['revision']) >= 2);
+    const regenerated = events.slice(policyAt).find((e) => e['type'] === 'ENDPOINT_REGENERATE_SUCCESS' && e['endpoint_regenerate']['id'] === created['id']);
+    assert.ok(regenerated, 'web\'s endpoint regenerates after the policy selecting it');
+    assert.ok(regenerated['endpoint_regenerate']['labels'].includes('k8s:app=web'));
+
+    const last2 = await getAgentEvents(client, { number: 2 });
+    assert.deepEqual(last2.map((r) => r['agent_event']), events.slice(-2), 'number=2: the last two, oldest first');
+  });
+
+  it('GetAgentEvents follows policy and service changes made after the call started; the CLI prints them as Hubble does', async () => {
+    const api = new AgentClient(node.socket);
+    const seen: Msg[] = [];
+    const follow = getAgentEvents(client, { number: 1, follow: true }, (e) => e['type'] === 'SERVICE_DELETED', seen);
+    // The replayed event proves the server holds the subscription before anything changes.
+    for (const deadline = Date.now() + 10_000; seen.length === 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(seen.length, 1, 'number=1: the last event replayed first');
+    await api.importPolicies({ text: 'apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: friend-to-web}\nspec:\n  endpointSelector: {matchLabels: {app: friend}}\n  egress:\n  - toEndpoints: [{matchLabels: {app: web}}]\n' });
+    await api.deletePolicy({ kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'friend-to-web' });
+    await api.putService({
+      namespace: 'default', name: 'websvc', type: 'ClusterIP', clusterIP: '10.96.0.50',
+      ports: [{ name: 'http', port: 80, protocol: 'TCP' }], backends: [{ ip: web.ip, ports: { http: 8080 } }],
+    });
+    await api.deleteService('default', 'websvc');
+    const events = (await follow).map((r) => r['agent_event']);
+    const types = events.map((e) => e['type']);
+    assert.ok(events.length >= 5, types.join(', '));
+    const nameOf = (e: Msg) => e['policy_update']['labels'].find((l: string) => l.startsWith('k8s:io.cilium.k8s.policy.name='));
+    assert.ok(events.some((e) => e['type'] === 'POLICY_UPDATED' && nameOf(e) === 'k8s:io.cilium.k8s.policy.name=friend-to-web'), types.join(', '));
+    const deleted = events.find((e) => e['type'] === 'POLICY_DELETED');
+    assert.equal(nameOf(deleted), 'k8s:io.cilium.k8s.policy.name=friend-to-web');
+    assert.equal(deleted['policy_update']['rule_count'], '1');
+    const endpoints = await api.listEndpoints();
+    const friendEp = endpoints.find((e) => e.podName === 'friend')!;
+    const webEp = endpoints.find((e) => e.podName === 'web')!;
+    assert.ok(events.some((e) => e['type'] === 'ENDPOINT_REGENERATE_SUCCESS' && Number(e['endpoint_regenerate']['id']) === friendEp.id), 'friend regenerates');
+    const svc = events.find((e) => e['type'] === 'SERVICE_UPSERTED')?.['service_upsert'];
+    assert.deepEqual([svc?.['name'], svc?.['namespace'], svc?.['type'], svc?.['frontend_address']], ['websvc', 'default', 'ClusterIP', { ip: '10.96.0.50', port: 80 }]);
+    assert.deepEqual(svc['backend_addresses'], [{ ip: web.ip, port: 8080 }]);
+    assert.equal(events.at(-1)['service_delete']['id'], svc['id']);
+
+    const cli = await run(MEMBRANE_BIN, ['--socket', node.socket, 'observe', 'agent-events', '--all']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^\w{3} [ \d]\d \d\d:\d\d:\d\d\.\d{3}: AGENT_STARTED \(start time: /);
+    assert.match(cli.stdout, new RegExp(`: ENDPOINT_CREATED \\(id: ${webEp.id}, namespace: default, pod name: web\\)\n`));
+    assert.match(cli.stdout, /: POLICY_DELETED \(labels: \[k8s:io\.cilium\.k8s\.policy\.derived-from=CiliumNetworkPolicy,k8s:io\.cilium\.k8s\.policy\.name=friend-to-web,k8s:io\.cilium\.k8s\.policy\.namespace=default\], revision: \d+, count: 1\)\n/);
+    assert.match(cli.stdout, new RegExp(`: SERVICE_UPSERTED \\(id: ${svc['id']}, frontend: 10\\.96\\.0\\.50:80, backends: \\[${web.ip.replace(/\./g, '\\.')}:8080\\], type: ClusterIP, traffic policy: Cluster, namespace: default, name: websvc\\)\n`));
   });
 
   it('listens on 127.0.0.1:4244 in the node\'s network namespace', async () => {
