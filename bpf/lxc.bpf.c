@@ -17,6 +17,9 @@
  * forwarded packets become trace events where they leave membrane's hands
  * (to-endpoint: into a pod; to-stack: into the node's stack), as many as
  * the trace level lets through (lib/trace.h); all packets are counted.
+ * A connection policy sends to the L7 proxy is handed to the proxy's
+ * socket in the node's stack instead (lib/proxy.h), as is its server's
+ * side of the proxy's upstream connection.
  */
 #include "lib/common.h"
 #include "lib/maps.h"
@@ -26,6 +29,7 @@
 #include "lib/events.h"
 #include "lib/trace.h"
 #include "lib/lb.h"
+#include "lib/proxy.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -52,20 +56,23 @@ static __always_inline int drop(const struct pkt *p, struct event_ctx *c, int re
 /*
  * endpoint_side runs one local endpoint's half of the datapath for a packet
  * (DIR_EGRESS: the endpoint sends; DIR_INGRESS: it receives). Replies and
- * ICMP errors about tracked connections pass without a policy lookup; a
- * reply's service translation goes to `reply_nat`. Every other packet is
- * checked against the endpoint's policy for the peer's identity,
+ * ICMP errors about tracked connections pass without a policy lookup (a
+ * reply's service translation goes to `reply_nat`), as do answers from
+ * beyond this node to the L7 proxy's upstream connections, which go to the
+ * proxy (proxy_upstream_reply). Every other packet is checked against the endpoint's policy for the peer's identity,
  * established connections included, so a new deny cuts an open connection
  * (a pod reaching itself through a service is not checked on its ingress
  * side: a pod cannot block itself). A new connection's verdict is a flow
  * event and its entry records the service translation `x`; packets of
  * known connections are only counted. `note` receives what the trace
- * event of a forwarded packet needs. Returns TC_ACT_OK or TC_ACT_SHOT.
+ * event of a forwarded packet needs, `px` whether the packet goes to the
+ * L7 proxy (a new connection so redirected is reported REDIRECTED).
+ * Returns TC_ACT_OK or TC_ACT_SHOT.
  */
-static __always_inline int endpoint_side(const struct pkt *p, const struct endpoint_info *ep, __u8 dir,
+static __always_inline int endpoint_side(struct __sk_buff *skb, const struct pkt *p, const struct endpoint_info *ep, __u8 dir,
 					 __u32 peer_id, __u32 ifindex, const struct lb_xlate *x,
 					 struct ct_nat *reply_nat, const struct trace_cfg *t,
-					 struct trace_note *note, __u64 now)
+					 struct trace_note *note, struct proxy_state *px, __u64 now)
 {
 	struct event_ctx c = {
 		.ifindex = ifindex,
@@ -80,16 +87,25 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 	};
 
 	int tracked = ct_trackable(p);
-	enum ct_status st = tracked ? ct_lookup(p, dir, now, reply_nat, t, &note->due) : CT_NEW;
+	__u8 ct_flags = 0;
+	enum ct_status st = tracked ? ct_lookup(p, dir, now, reply_nat, t, &note->due, &ct_flags) : CT_NEW;
 	if (st == CT_REPLY) {
 		note->reason = TRACE_REASON_REPLY;
 		note->reply = 1;
+		proxy_known_connection(p, dir, 1, ct_flags, 0, px);
 		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
 	}
 	if (p->icmp_related && ct_related(p, dir, now)) {
 		note->due = 1; /* errors are rare: each one is reported */
 		note->reason = TRACE_REASON_RELATED;
+		count_packet(REASON_FORWARDED, dir, p->len);
+		return TC_ACT_OK;
+	}
+	if (st == CT_NEW && proxy_upstream_reply(skb, p, px)) {
+		note->reason = TRACE_REASON_REPLY;
+		note->reply = 1;
+		px->to_proxy = 1;
 		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
 	}
@@ -118,16 +134,25 @@ static __always_inline int endpoint_side(const struct pkt *p, const struct endpo
 	}
 	if (st == CT_ESTABLISHED) {
 		note->reason = TRACE_REASON_ESTABLISHED;
+		proxy_known_connection(p, dir, 0, ct_flags, v.proxy_port, px);
 		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
 	}
 	note->due = 1;
 	note->reason = TRACE_REASON_NEW;
 
+	int redirected = proxy_new_connection(p, v.proxy_port, px);
+	if (redirected < 0)
+		return drop(p, &c, -redirected, now);
 	if (tracked) {
-		ret = ct_create(p, dir, ep->ep_id, peer_id, c.cookie, &x->nat, now);
+		ret = ct_create(p, dir, ep->ep_id, peer_id, c.cookie, &x->nat, proxy_ct_flags(px, redirected), now);
 		if (ret < 0)
 			return drop(p, &c, -ret, now);
+	}
+	if (redirected) {
+		c.proxy_port = v.proxy_port;
+		if (c.verdict == VERDICT_FORWARDED)
+			c.verdict = VERDICT_REDIRECTED;
 	}
 	c.type = EVENT_POLICY_VERDICT;
 	emit_event(p, &c, now);
@@ -148,6 +173,62 @@ static __always_inline void trace_forwarded(const struct pkt *p, const struct tr
 		emit_trace(p, n, obs, ep_id, ifindex, src_id, dst_id, reply_nat->rev_nat_id, 0, 0, now);
 	else
 		emit_trace(p, n, obs, ep_id, ifindex, src_id, dst_id, x->nat.rev_nat_id, x->orig_daddr, x->orig_dport, now);
+}
+
+/*
+ * to_proxy hands a packet endpoint `ep`'s side `side` sent to the proxy
+ * (`px`) to the proxy's socket, at tc ingress; fails closed, as that
+ * side's drop, when the proxy has none.
+ */
+static __always_inline int to_proxy(struct __sk_buff *skb, const struct pkt *p, const struct endpoint_info *ep, __u8 side,
+				    __u32 peer_id, __u32 ifindex, const struct proxy_state *px, const struct trace_note *note,
+				    __u64 now)
+{
+	__u32 src_id = side == DIR_EGRESS ? ep->identity : peer_id;
+	__u32 dst_id = side == DIR_EGRESS ? peer_id : ep->identity;
+	int ret = proxy_assign(skb, p, px->port);
+	if (ret == 0) {
+		proxy_trace(p, note, side, ep->ep_id, ifindex, src_id, dst_id, px->port, now);
+		return TC_ACT_OK;
+	}
+	struct event_ctx c = {
+		.ifindex = ifindex,
+		.dir = side,
+		.ep_id = ep->ep_id,
+		.obs_point = side == DIR_EGRESS ? OBS_FROM_ENDPOINT : OBS_TO_ENDPOINT,
+		.src_identity = src_id,
+		.dst_identity = dst_id,
+		.is_reply = note->reply,
+		.proxy_port = px->port,
+	};
+	return drop(p, &c, -ret, now);
+}
+
+/*
+ * from_hairpin takes a packet to_container hairpinned for the proxy
+ * (proxy_hairpin) to the proxy's socket, or drops it as the receiving
+ * endpoint's ingress when the proxy has none.
+ */
+static __always_inline int from_hairpin(struct __sk_buff *skb, __u64 now)
+{
+	struct pkt p = {};
+	if (parse_ipv4(skb, &p) != 0)
+		return TC_ACT_SHOT;
+	__u16 port = proxy_hairpin_port(skb);
+	int ret = proxy_assign(skb, &p, port);
+	if (ret == 0)
+		return TC_ACT_OK;
+	struct endpoint_info *ep = bpf_map_lookup_elem(&endpoints, &p.daddr);
+	struct event_ctx c = {
+		.ifindex = skb->ifindex,
+		.dir = DIR_INGRESS,
+		.ep_id = ep ? ep->ep_id : 0,
+		.obs_point = OBS_TO_ENDPOINT,
+		.src_identity = ipcache_identity(p.saddr),
+		.dst_identity = ep ? ep->identity : ID_UNKNOWN,
+		.proxy_port = port,
+	};
+	return drop(&p, &c, -ret, now);
 }
 
 /* Drops a packet that failed before any endpoint's policy ran. */
@@ -236,6 +317,9 @@ SEC("tc")
 int from_container(struct __sk_buff *skb)
 {
 	__u64 now = bpf_ktime_get_ns();
+	/* Pods cannot set a mark (crossing into the node scrubs it): only to_container's hairpin can. */
+	if (proxy_marked(skb, MARK_MAGIC_TO_PROXY))
+		return from_hairpin(skb, now);
 	struct pkt p = {};
 	int verdict;
 	struct endpoint_info *src = packet_endpoint(skb, &p, DIR_EGRESS, now, &verdict);
@@ -260,8 +344,11 @@ int from_container(struct __sk_buff *skb)
 	__u32 dst_id = dst ? dst->identity : ipcache_identity(p.daddr);
 	struct ct_nat reply_nat = {};
 	struct trace_note note = {};
-	if (endpoint_side(&p, src, DIR_EGRESS, dst_id, skb->ifindex, &x, &reply_nat, &t, &note, now) != TC_ACT_OK)
+	struct proxy_state px = {};
+	if (endpoint_side(skb, &p, src, DIR_EGRESS, dst_id, skb->ifindex, &x, &reply_nat, &t, &note, &px, now) != TC_ACT_OK)
 		return TC_ACT_SHOT;
+	if (px.to_proxy) /* egress L7, or the server's reply to the proxy's upstream connection */
+		return to_proxy(skb, &p, src, DIR_EGRESS, dst_id, skb->ifindex, &px, &note, now);
 	if (!dst) {
 		/* Not local: the node's stack routes it. */
 		trace_forwarded(&p, &note, OBS_TO_STACK, src->ep_id, skb->ifindex, src->identity, dst_id, &x, &reply_nat, now);
@@ -271,8 +358,11 @@ int from_container(struct __sk_buff *skb)
 	/* Local destination: its ingress side here, then straight into its pod. */
 	struct ct_nat dst_reply_nat = {};
 	struct trace_note dst_note = {};
-	if (endpoint_side(&p, dst, DIR_INGRESS, src->identity, dst->ifindex, &x, &dst_reply_nat, &t, &dst_note, now) != TC_ACT_OK)
+	struct proxy_state dst_px = {};
+	if (endpoint_side(skb, &p, dst, DIR_INGRESS, src->identity, dst->ifindex, &x, &dst_reply_nat, &t, &dst_note, &dst_px, now) != TC_ACT_OK)
 		return TC_ACT_SHOT;
+	if (dst_px.to_proxy) /* ingress L7 */
+		return to_proxy(skb, &p, dst, DIR_INGRESS, src->identity, dst->ifindex, &dst_px, &dst_note, now);
 	trace_forwarded(&p, &dst_note, OBS_TO_ENDPOINT, dst->ep_id, dst->ifindex, src->identity, dst->identity, &x, &dst_reply_nat, now);
 	if (reply_rev_nat(skb, &p, &reply_nat, DIR_EGRESS) != TC_ACT_OK)
 		return TC_ACT_SHOT;
@@ -296,8 +386,17 @@ int to_container(struct __sk_buff *skb)
 	trace_cfg_load(&t);
 	struct trace_note note = {};
 	__u32 src_id = ipcache_identity(p.saddr);
-	if (endpoint_side(&p, ep, DIR_INGRESS, src_id, skb->ifindex, &x, &reply_nat, &t, &note, now) != TC_ACT_OK)
+	struct proxy_state px = { .from_proxy = proxy_marked(skb, MARK_MAGIC_FROM_PROXY), .from_stack = 1 };
+	if (endpoint_side(skb, &p, ep, DIR_INGRESS, src_id, skb->ifindex, &x, &reply_nat, &t, &note, &px, now) != TC_ACT_OK)
 		return TC_ACT_SHOT;
+	if (px.to_proxy) {
+		/*
+		 * Ingress L7 for a connection from the node's stack, or a reply to the
+		 * proxy's upstream from beyond this node: bpf_sk_assign works at tc ingress only.
+		 */
+		proxy_trace(&p, &note, DIR_INGRESS, ep->ep_id, skb->ifindex, src_id, ep->identity, px.port, now);
+		return proxy_hairpin(skb, ep->node_mac, px.port);
+	}
 	trace_forwarded(&p, &note, OBS_TO_ENDPOINT, ep->ep_id, skb->ifindex, src_id, ep->identity, &x, &reply_nat, now);
 	return reply_rev_nat(skb, &p, &reply_nat, DIR_INGRESS);
 }

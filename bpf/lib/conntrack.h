@@ -109,10 +109,11 @@ static __always_inline void ct_refresh(struct ct_entry *e, const struct pkt *p, 
  * opened, or new. A TCP SYN on a closing entry starts a new connection.
  * For a reply, `reply_nat` receives the connection's service translation.
  * `*trace_due` says whether the packet of a known connection is to be
- * reported as a trace event (ct_trace_due).
+ * reported as a trace event (ct_trace_due); `*flags` receives a known
+ * connection's CT_F_* flags.
  */
 static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, __u64 now, struct ct_nat *reply_nat,
-						const struct trace_cfg *t, __u8 *trace_due)
+						const struct trace_cfg *t, __u8 *trace_due, __u8 *flags)
 {
 	struct ct_key key = {
 		.saddr = p->saddr, .daddr = p->daddr,
@@ -127,6 +128,7 @@ static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, _
 		} else {
 			*trace_due = ct_trace_due(e, p, 0, t, now);
 			ct_refresh(e, p, 0, now);
+			*flags = e->flags;
 			return CT_ESTABLISHED;
 		}
 	}
@@ -144,6 +146,7 @@ static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, _
 		}
 		*trace_due = ct_trace_due(e, p, 1, t, now);
 		ct_refresh(e, p, 1, now);
+		*flags = e->flags;
 		reply_nat->rev_nat_id = e->rev_nat_id;
 		reply_nat->loopback = !!(e->flags & CT_F_LB_LOOPBACK);
 		return CT_REPLY;
@@ -178,11 +181,11 @@ static __always_inline int ct_related(const struct pkt *p, __u8 dir, __u64 now)
 
 /*
  * ct_create records a new connection allowed by `cookie`, with its service
- * translation (`nat`) when it was opened towards a frontend. Returns 0 or a
- * negative reason.
+ * translation (`nat`) when it was opened towards a frontend and the CT_F_*
+ * `flags` it starts with. Returns 0 or a negative reason.
  */
 static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u16 ep_id, __u32 peer_identity,
-				     __u32 cookie, const struct ct_nat *nat, __u64 now)
+				     __u32 cookie, const struct ct_nat *nat, __u8 flags, __u64 now)
 {
 	struct ct_key key = {
 		.saddr = p->saddr, .daddr = p->daddr,
@@ -199,6 +202,7 @@ static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u16 ep_id,
 		.rev_nat_id = nat->rev_nat_id,
 		.traced_fwd_s = trace_clock_s(now), /* a new connection is always reported */
 	};
+	e.flags = flags;
 	if (nat->loopback)
 		e.flags |= CT_F_LB_LOOPBACK;
 	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
@@ -207,6 +211,19 @@ static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u16 ep_id,
 	if (bpf_map_update_elem(&conntrack, &key, &e, BPF_ANY) < 0)
 		return -REASON_DROP_CT_CREATE_FAILED;
 	return 0;
+}
+
+/* ct_add_flags adds CT_F_* `flags` to the entry of a known connection (original direction, side `dir`). */
+static __always_inline void ct_add_flags(const struct pkt *p, __u8 dir, __u8 flags)
+{
+	struct ct_key key = {
+		.saddr = p->saddr, .daddr = p->daddr,
+		.sport = p->sport, .dport = p->dport,
+		.proto = p->proto, .dir = dir,
+	};
+	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
+	if (e && (e->flags & flags) != flags)
+		e->flags |= flags;
 }
 
 #endif

@@ -40,6 +40,7 @@ struct event_ctx {
 	__u16 svc_id;      /* service connections: the frontend's id; 0 = none */
 	__u16 orig_dport;  /* network order */
 	__u32 orig_daddr;  /* the frontend address before DNAT; network order */
+	__u16 proxy_port;  /* the L7 proxy's port; network order; 0 = none */
 };
 
 /*
@@ -81,6 +82,7 @@ static __always_inline void emit_event(const struct pkt *p, const struct event_c
 	ev->orig_daddr = c->orig_daddr;
 	ev->orig_dport = c->orig_dport;
 	ev->svc_id = c->svc_id;
+	ev->proxy_port = c->proxy_port;
 	ev->pad = 0;
 	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	bpf_ringbuf_submit(ev, pending >= EVENTS_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);

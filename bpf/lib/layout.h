@@ -27,8 +27,10 @@
 #define VERDICT_FORWARDED 1
 #define VERDICT_DROPPED 2
 #define VERDICT_AUDIT 4
+#define VERDICT_REDIRECTED 5 /* a new connection handed to the L7 proxy (flow_event.proxy_port) */
 
 /* Trace observation points, as Hubble numbers them. */
+#define OBS_TO_PROXY 1
 #define OBS_TO_STACK 3
 #define OBS_FROM_ENDPOINT 5
 #define OBS_TO_ENDPOINT 101
@@ -171,6 +173,10 @@ struct ct_entry {
 #define CT_F_SEEN_REPLY 2
 /* Hairpin: the source was rewritten to LB_LOOPBACK_IP (the client is its own backend). */
 #define CT_F_LB_LOOPBACK 4
+/* L7 proxy (lib/proxy.h): the original direction goes to the proxy (the client's connection). */
+#define CT_F_PROXY_REDIRECT 8
+/* L7 proxy: the proxy opened the connection (its upstream); replies go back to the proxy's socket. */
+#define CT_F_PROXY_UPSTREAM 16
 /*
  * ct_key.dir of a service entry: the client's tuple towards the frontend
  * (VIP:port), which remembers the chosen backend, as Cilium's TUPLE_F_SERVICE.
@@ -219,7 +225,8 @@ struct flow_event {
 	__u32 orig_daddr;    /* service connections: the frontend address before DNAT (network order); 0 = none */
 	__u16 orig_dport;    /* network order */
 	__u16 svc_id;        /* the service's reverse-NAT id; 0 = none */
-	__u32 pad;
+	__u16 proxy_port;    /* network order: the L7 proxy's port (REDIRECTED verdicts, to-proxy traces, proxy drops); 0 = none */
+	__u16 pad;
 };
 
 /*
@@ -293,5 +300,20 @@ struct lb_maglev_table {
  * a service), as Cilium's IPV4_LOOPBACK: 169.254.42.1, host order.
  */
 #define LB_LOOPBACK_IP 0xa9fe2a01
+
+/*
+ * Packet marks of the L7 proxy path (skb->mark), in the 0x0f00 nibble as
+ * Cilium's magic marks. TO_PROXY: set by the datapath on a packet it hands
+ * to the proxy; the node's `ip rule fwmark 0x200/0xf00 lookup 2004` and
+ * `local 0.0.0.0/0 dev lo table 2004` deliver it locally, to the socket
+ * bpf_sk_assign picked or its tuple finds. Its upper 16 bits carry the
+ * proxy port (host order) when to_container hairpins a packet into
+ * from_container. FROM_PROXY: the proxy's SO_MARK on its upstream sockets;
+ * such packets are never redirected again.
+ */
+#define MARK_MAGIC_MASK 0x0f00
+#define MARK_MAGIC_TO_PROXY 0x0200
+#define MARK_MAGIC_FROM_PROXY 0x0a00
+#define PROXY_ROUTE_TABLE 2004
 
 #endif

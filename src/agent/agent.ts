@@ -94,6 +94,8 @@ export class Agent {
   private readonly status = new Map<number, EndpointStatus>();
   private readonly endpointIds = new EndpointIdAllocator();
   private readonly wallOffsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
+  /** FlowContext.version(): bumped whenever what flows are enriched with may have changed (each regeneration pass, each service change). */
+  private flowContextVersion = 0;
   private releaseLock?: () => void;
   /** The endpoints-map value last written per endpoint, to skip rewriting an unchanged one. */
   private readonly endpointStamps = new Map<number, string>();
@@ -283,6 +285,8 @@ export class Agent {
       ok = true;
       return res;
     } finally {
+      // Endpoints, identities, policies and default deny change only with a regeneration pass after them.
+      this.flowContextVersion++;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       for (const listener of this.regenerationListeners) listener(seconds, ok);
     }
@@ -732,6 +736,7 @@ export class Agent {
    * has toServices, so a change costs the same with 10 or 10,000 services.
    */
   private serviceChanged(namespace: string, name: string): void {
+    this.flowContextVersion++;
     const svc = this.services.get(namespace, name);
     if (this.policy.updateService(namespace, name, svc) && this.policy.usesServices()) this.syncCidrIdentities({ regenerate: true });
   }
@@ -795,11 +800,19 @@ export class Agent {
     this.opts.log(`flow log: ${opts.path} (rotated at ${(opts.maxSizeBytes / 1048576).toFixed(1)} MB, ${opts.maxBackups} backups)`);
   }
 
+  /** Endpoints by address for flow enrichment, rebuilt only when the flow context's version moved (not per batch). */
+  private flowEndpointsByIp = { version: -1, byIp: new Map<string, EndpointRecord>() };
+
   private flowContext(): FlowContext {
-    const byIp = new Map<string, EndpointRecord>();
-    for (const r of this.endpoints.values()) byIp.set(r.ipv4, r);
+    if (this.flowEndpointsByIp.version !== this.flowContextVersion) {
+      const fresh = new Map<string, EndpointRecord>();
+      for (const r of this.endpoints.values()) fresh.set(r.ipv4, r);
+      this.flowEndpointsByIp = { version: this.flowContextVersion, byIp: fresh };
+    }
+    const byIp = this.flowEndpointsByIp.byIp;
     return {
       nodeName: this.opts.node,
+      version: () => this.flowContextVersion,
       wallTimeMs: (ns) => this.wallOffsetMs + ns / 1e6,
       endpointByIp: (ip) => {
         const r = byIp.get(ip);

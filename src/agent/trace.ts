@@ -216,6 +216,7 @@ function toTraceVerdict(ev: EndpointVerdict): TraceVerdict {
     ...(rule ? { rule } : {}),
     ...(ev.defaultDenyBy.length > 0 ? { defaultDenyBy: ev.defaultDenyBy } : {}),
     enforcing: ev.enforcing,
+    ...(v.verdict === 'allow' && v.entry?.proxyPort ? { l7: { proxyPort: v.entry.proxyPort, http: (v.entry.l7?.http ?? []).map((h) => h.rule) } } : {}),
   };
 }
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { MembraneError } from '../common/errors.js';
 import type { Agent } from '../agent/agent.js';
 import type { CniGcRequest, EndpointChangeRequest, NamespaceModel, PodMetaModel, PolicyImportRequest, PolicyRef } from './types.js';
-import { type FlowFilter, parseFlowFilters } from '../hubble/filter.js';
+import { type FlowFilter, compileFlowFilters, parseFlowFilters } from '../hubble/filter.js';
 import type { Flow } from '../hubble/flow.js';
 import { lostEventsLine } from '../hubble/lost.js';
 import { streamAgentEvents } from './agent-events-route.js';
@@ -290,13 +290,14 @@ export class ApiServer {
     let blocked = res.writableLength >= FOLLOWER_BUFFER_BYTES;
     let skipped = 0;
     let unfollow = () => {};
+    const passes = compileFlowFilters(sel.whitelist, sel.blacklist);
     const live = (f: Flow) => {
       if (pastUntil(f, sel)) {
         unfollow();
         res.end();
         return;
       }
-      if (!flowSelected(f, sel)) return;
+      if (!flowSelected(f, sel, passes)) return;
       if (blocked) {
         skipped++;
         ring.countFollowerLoss(1);

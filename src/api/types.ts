@@ -38,6 +38,8 @@
  * Errors: HTTP 4xx/5xx with ApiErrorBody.
  */
 
+import type { HttpRule } from '../policy/types.js';
+
 /** One agent event as /v1/agent-events streams it: `{agent_event, node_name, time}`, as Hubble's GetAgentEventsResponse. */
 export type { AgentEventRecord as AgentEventRecordModel, AgentEvent as AgentEventModel } from '../hubble/agent-events.js';
 
@@ -257,6 +259,8 @@ export interface TraceVerdict {
   /** The policies that put this direction into default deny, in repository order. */
   defaultDenyBy?: PolicyRef[];
   enforcing: boolean;
+  /** Allowed at L3/L4 and redirected to the node's L7 proxy (this port), which passes a request when one of these HTTP rules matches it. */
+  l7?: { proxyPort: number; http: HttpRule[] };
 }
 
 export interface PolicyTraceResponse {

@@ -1,20 +1,27 @@
 /**
  * Flow pipeline benchmark: synthetic flow_event records through
  * FlowObserver (decode + enrich with a context like the agent's: a few
- * hundred endpoints and identities, policies behind cookies) + a follower's
- * filter (flowPasses with a typical whitelist) + the ring, on the main
- * thread (one core), against decoding alone in the same run. The agent runs
- * this pipeline on its main thread too (the ring buffer reader thread only
- * copies records), so this is the ceiling of flows a node can observe.
+ * hundred endpoints and identities, policies behind cookies) + the ring +
+ * what the agent runs on every flow by default (the Hubble flow metrics
+ * listener) + a follower's compiled filter (a typical whitelist), on the
+ * main thread (one core), against decoding alone in the same run. The
+ * agent runs this pipeline on its main thread too (the ring buffer reader
+ * thread only copies records), so this is the ceiling of flows a node can
+ * observe.
  */
+import { PerformanceObserver } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
+import { Registry } from 'prom-client';
 import {
-  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, VERDICT_DROPPED, VERDICT_FORWARDED, flowEvent, intToIp4, ip4ToInt,
+  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, OBS_TO_ENDPOINT, OBS_TO_STACK, VERDICT_DROPPED, VERDICT_FORWARDED,
+  type FlowEventRecord, flowEvent, intToIp4, ip4ToInt,
 } from '../datapath/layout.js';
 import type { FlowContext, FlowPolicy } from '../hubble/flow.js';
-import { type FlowFilter, flowPasses } from '../hubble/filter.js';
+import { type FlowFilter, compileFlowFilters } from '../hubble/filter.js';
 import { decodeFlowEvent } from '../hubble/decode.js';
 import { FlowObserver } from '../hubble/observer.js';
-import { fileURLToPath } from 'node:url';
+import { HubbleFlowMetrics } from '../metrics/flow-metrics.js';
 import { run } from '../common/exec.js';
 import { median } from './datapath.js';
 
@@ -32,21 +39,37 @@ export interface FlowsBenchResult {
   /** Events per second, decode alone (the baseline): the pipeline's decoder, and the datapath's generic codec. */
   decodeOnly: number[];
   genericDecode: number[];
-  /** Flows per second through decode + enrich + filter + ring, and events per second for the same runs. */
+  /** Flows per second through decode + enrich + ring + metrics + filter, and events per second for the same runs. */
   pipelineFlows: number[];
   pipelineEvents: number[];
   /** Share of flows the follower's filter let through. */
   passShare: number;
+  /** Flows per event of the synthetic mix. */
+  flowsPerEvent: number;
+  /** Heap bytes allocated per flow (median over single batches; see allocatedPerFlow). */
+  bytesPerFlow: number;
+  /** Share of the pipeline runs' time spent in the garbage collector. */
+  gcShare: number;
 }
 
 const GOAL = 1_000_000;
 const BATCH = 1024;
 const POD_BASE = ip4ToInt('10.244.0.0');
+const WORLD_BASE = ip4ToInt('203.0.113.0');
 const NAMESPACES = ['default', 'shop', 'payments', 'monitoring', 'kube-system'];
 
 interface Synthetic { ctx: FlowContext; records: Buffer; count: number; identities: number }
 
-/** A node's worth of endpoints (one identity per 3 pods, as Deployments share labels) and a batch of mixed events. */
+/**
+ * A node's worth of endpoints (one identity per 3 pods, as Deployments
+ * share labels) and a batch of events mixed as the datapath emits them at
+ * the default trace level: a TCP connection gives about 2 policy verdicts
+ * and 7 trace events (to-endpoint and to-stack, a third of them replies).
+ * 25% policy verdicts (allowed by a rule), 60% traces (a third replies;
+ * the rest NEW or ESTABLISHED), 10% policy drops (a verdict flow and a
+ * drop flow each), 5% verdicts of connections from the world; a tenth of
+ * the connections are UDP (DNS).
+ */
 export function syntheticPipeline(endpointCount: number, batch = BATCH): Synthetic {
   const byIp = new Map<string, { id: number; namespace: string; podName: string; workloads: { name: string; kind: string }[] }>();
   const labelsById = new Map<number, string[]>();
@@ -69,6 +92,8 @@ export function syntheticPipeline(endpointCount: number, batch = BATCH): Synthet
   const wallOffsetMs = Date.now() - 1e6;
   const ctx: FlowContext = {
     nodeName: 'bench-node',
+    // As the agent's: the version changes only when endpoints, identities, policies or services do.
+    version: () => 1,
     wallTimeMs: (ns) => wallOffsetMs + ns / 1e6,
     endpointByIp: (ip) => byIp.get(ip),
     identityLabels: (id) => labelsById.get(id),
@@ -77,7 +102,6 @@ export function syntheticPipeline(endpointCount: number, batch = BATCH): Synthet
     serviceById: () => undefined,
   };
 
-  // 60% new TCP connections allowed, 15% TCP flag changes of a connection, 10% UDP (DNS), 10% policy drops, 5% from the world.
   const records = Buffer.alloc(batch * flowEvent.size);
   let seed = 12345;
   const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) >>> 0; return (seed >>> 8) % n; };
@@ -85,15 +109,32 @@ export function syntheticPipeline(endpointCount: number, batch = BATCH): Synthet
     const a = rnd(endpointCount);
     const b = rnd(endpointCount);
     const kind = rnd(100);
-    const world = kind >= 95;
-    const drop = kind >= 85 && kind < 95;
-    const udp = kind >= 75 && kind < 85;
-    flowEvent.encode({
-      tsNs: 1e15 + i * 1000, saddr: world ? ip4ToInt('203.0.113.7') : ips[a]!, daddr: ips[b]!, sport: 32768 + rnd(28000), dport: udp ? 53 : [80, 443, 8080, 5432][rnd(4)]!,
-      srcIdentity: world ? 2 : identityOf[a]!, dstIdentity: identityOf[b]!, cookie: drop ? 0 : 1 + rnd(50), ifindex: 10 + b, len: 74, epId: 100 + b,
-      proto: udp ? 17 : 6, type: drop ? EVENT_DROP : EVENT_POLICY_VERDICT, verdict: drop ? VERDICT_DROPPED : VERDICT_FORWARDED, reason: drop ? 133 : 0,
-      dir: rnd(2) ? DIR_INGRESS : DIR_EGRESS, tcpFlags: udp ? 0 : kind < 60 ? 0x02 : 0x12, isReply: 0, matchType: 2, obsPoint: 0, icmpType: 0,
-    }, records.subarray(i * flowEvent.size, (i + 1) * flowEvent.size));
+    const udp = rnd(10) === 0;
+    const common: Partial<FlowEventRecord> = {
+      tsNs: 1e15 + i * 1000, saddr: ips[a]!, daddr: ips[b]!, sport: 32768 + rnd(28000), dport: udp ? 53 : [80, 443, 8080, 5432][rnd(4)]!,
+      srcIdentity: identityOf[a]!, dstIdentity: identityOf[b]!, ifindex: 10 + b, len: 74, epId: 100 + b, proto: udp ? 17 : 6,
+      dir: rnd(2) ? DIR_INGRESS : DIR_EGRESS, matchType: 2,
+    };
+    let ev: Partial<FlowEventRecord>;
+    if (kind < 25) {
+      ev = { ...common, type: EVENT_POLICY_VERDICT, verdict: VERDICT_FORWARDED, cookie: 1 + rnd(50), tcpFlags: udp ? 0 : 0x02 };
+    } else if (kind < 85) {
+      const reply = rnd(3) === 0;
+      const reason = reply ? 3 : rnd(3) === 0 ? 1 : 2;
+      const flags = udp ? 0 : reason === 1 ? 0x02 : reply && rnd(3) === 0 ? 0x12 : [0x10, 0x18, 0x18, 0x11][rnd(4)]!;
+      ev = {
+        ...common, type: EVENT_TRACE, verdict: VERDICT_FORWARDED, obsPoint: rnd(2) ? OBS_TO_ENDPOINT : OBS_TO_STACK, reason, isReply: reply ? 1 : 0, tcpFlags: flags,
+        ...(reply ? { saddr: ips[b]!, daddr: ips[a]!, srcIdentity: identityOf[b]!, dstIdentity: identityOf[a]!, sport: common.dport!, dport: common.sport! } : {}),
+      };
+    } else if (kind < 95) {
+      ev = { ...common, type: EVENT_DROP, verdict: VERDICT_DROPPED, reason: 133, cookie: 0, dir: DIR_INGRESS, matchType: 0, tcpFlags: udp ? 0 : 0x02 };
+    } else {
+      ev = {
+        ...common, type: EVENT_POLICY_VERDICT, verdict: VERDICT_FORWARDED, cookie: 1 + rnd(50), saddr: WORLD_BASE + rnd(200), srcIdentity: 2, dir: DIR_INGRESS,
+        tcpFlags: udp ? 0 : 0x02,
+      };
+    }
+    flowEvent.encode(ev, records.subarray(i * flowEvent.size, (i + 1) * flowEvent.size));
   }
   return { ctx, records, count: batch, identities: labelsById.size };
 }
@@ -118,15 +159,34 @@ function rate(secs: number, step: () => number): number {
   return units / (Number(now - t0) / 1e9);
 }
 
+/**
+ * Heap bytes allocated per flow: the heap's growth over one batch, per
+ * flow, median of `samples` batches (a batch during which the collector ran
+ * shows a smaller or negative growth; the median leaves those out, as
+ * collections come every few batches).
+ */
+function allocatedPerFlow(step: () => number, samples = 201): number {
+  const perFlow: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const before = getHeapStatistics().used_heap_size;
+    const flows = step();
+    perFlow.push((getHeapStatistics().used_heap_size - before) / flows);
+  }
+  return median(perFlow);
+}
+
 export async function benchFlows(opts: FlowsBenchOptions): Promise<FlowsBenchResult> {
   const endpoints = opts.endpoints ?? 300;
   const syn = syntheticPipeline(endpoints);
   const observer = new FlowObserver(4095, () => syn.ctx);
+  const metrics = new HubbleFlowMetrics(new Registry());
+  observer.flowListeners.push((f) => metrics.observe(f));
+  const passes = compileFlowFilters(TYPICAL_WHITELIST, undefined);
   let passed = 0;
   let flows = 0;
   observer.ring.follow((f) => {
     flows++;
-    if (flowPasses(f, TYPICAL_WHITELIST, undefined)) passed++;
+    if (passes(f)) passed++;
   });
   const decodeWith = (decode: (b: Buffer, o: number) => { dport: number }) => () => {
     let sink = 0;
@@ -140,9 +200,20 @@ export async function benchFlows(opts: FlowsBenchOptions): Promise<FlowsBenchRes
     observer.onRecords(syn.records, syn.count);
     return flows - before;
   };
-  const res: FlowsBenchResult = { endpoints, identities: syn.identities, batch: syn.count, decodeOnly: [], genericDecode: [], pipelineFlows: [], pipelineEvents: [], passShare: 0 };
+  // Time in the collector, counted for the pipeline's runs only.
+  const windows: [number, number][] = [];
+  let gcMs = 0;
+  const gc = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (windows.some(([a, b]) => e.startTime >= a && e.startTime <= b)) gcMs += e.duration;
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  const res: FlowsBenchResult = {
+    endpoints, identities: syn.identities, batch: syn.count, decodeOnly: [], genericDecode: [], pipelineFlows: [], pipelineEvents: [], passShare: 0,
+    flowsPerEvent: 0, bytesPerFlow: 0, gcShare: 0,
+  };
   rate(0.5, decodeOne); // warm-up: let the JIT settle
   rate(0.5, pipelineOne);
+  let pipelineMs = 0;
   for (let rep = 0; rep < opts.reps; rep++) {
     const d = rate(opts.secs, decodeOne);
     res.decodeOnly.push(d);
@@ -150,14 +221,22 @@ export async function benchFlows(opts: FlowsBenchOptions): Promise<FlowsBenchRes
     const flowsBefore = flows;
     const eventsBefore = observer.eventsReceived;
     const t0 = process.hrtime.bigint();
+    const w0 = performance.now();
     const p = rate(opts.secs, pipelineOne);
+    windows.push([w0, performance.now()]);
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    pipelineMs += secs * 1000;
     res.pipelineFlows.push(p);
     res.pipelineEvents.push((observer.eventsReceived - eventsBefore) / secs);
     opts.log(`rep ${rep + 1}/${opts.reps}: decode ${Math.round(d).toLocaleString('en-US')} events/s; pipeline ${Math.round(p).toLocaleString('en-US')} flows/s (${flows - flowsBefore} flows)`);
     await new Promise((r) => setImmediate(r));
   }
+  res.bytesPerFlow = allocatedPerFlow(pipelineOne);
+  await new Promise((r) => setTimeout(r, 10));
+  gc.disconnect();
+  res.gcShare = pipelineMs > 0 ? gcMs / pipelineMs : 0;
   res.passShare = flows > 0 ? passed / flows : 0;
+  res.flowsPerEvent = flows / observer.eventsReceived;
   return res;
 }
 
@@ -194,16 +273,22 @@ export function formatFlowsTable(r: FlowsBenchResult): string {
     '|---|---|---|---|',
     `| decode alone, the datapath's generic codec (\`flowEvent.decode\`) | ${fmt(r.genericDecode)} events/s | ${(1e9 / median(r.genericDecode)).toFixed(0)} ns | |`,
     `| decode alone, the pipeline's decoder (baseline) | ${fmt(r.decodeOnly)} events/s | ${(1e9 / median(r.decodeOnly)).toFixed(0)} ns | |`,
-    `| decode + enrich + filter + ring | ${fmt(r.pipelineFlows)} flows/s (${fmt(r.pipelineEvents)} events/s) | ${(1e9 / p).toFixed(0)} ns/flow | ${(p / GOAL).toFixed(2)}× ${p >= GOAL ? '(met)' : '(not met)'} |`,
+    `| decode + enrich + ring + metrics + filter | ${fmt(r.pipelineFlows)} flows/s (${fmt(r.pipelineEvents)} events/s) | ${(1e9 / p).toFixed(0)} ns/flow | ${(p / GOAL).toFixed(2)}× ${p >= GOAL ? '(met)' : '(not met)'} |`,
+    '',
+    `Heap allocated: ${Math.round(r.bytesPerFlow)} bytes per flow; time in the garbage collector: ${(100 * r.gcShare).toFixed(0)}% of the pipeline's.`,
   ].join('\n');
 }
 
 export function flowsParagraph(r: FlowsBenchResult, reps: number, secs: number): string {
-  return `Synthetic \`flow_event\` records (encoded with the datapath's codec, batches of ${r.batch} as the ring buffer reader hands them over; ` +
-    '60% new TCP connections allowed by a policy, 15% TCP flag changes, 10% UDP, 10% policy drops (each a policy-verdict flow and a drop flow), 5% from the world) ' +
-    `through \`FlowObserver.onRecords\` on the main thread (one core): decode, enrichment from a context like the agent's (${r.endpoints} endpoints, ${r.identities} identities with 5 labels each, 50 policies behind cookies), ` +
-    `the ring (4,095 flows) and one follower filtering with a typical whitelist (pod namespace + verdict, or port + label; ${(100 * r.passShare).toFixed(0)}% pass). ` +
+  return `Synthetic \`flow_event\` records (encoded with the datapath's codec, batches of ${r.batch} as the ring buffer reader hands them over), ` +
+    'mixed as the datapath emits them at the default trace level, where a TCP connection gives about 2 policy verdicts and 7 trace events: ' +
+    '25% policy verdicts allowed by a rule, 60% to-endpoint/to-stack traces (a third of them replies, the rest NEW or ESTABLISHED), ' +
+    `10% policy drops (a policy-verdict flow and a drop flow each), 5% verdicts of connections from the world; a tenth UDP (${r.flowsPerEvent.toFixed(2)} flows per event). ` +
+    `Through \`FlowObserver.onRecords\` on the main thread (one core): decode and eager enrichment from a context like the agent's (${r.endpoints} endpoints, ${r.identities} identities with 5 labels each, 50 policies behind cookies), ` +
+    'the ring (4,095 flows), the Hubble flow metrics (a listener the agent always has) and one follower with a typical whitelist, compiled as the followers compile theirs ' +
+    `(pod namespace + verdict, or port + label; ${(100 * r.passShare).toFixed(0)}% pass). ` +
     `Baseline: decoding alone, same records, same run. ${reps} repetitions of ${secs} s each after a warm-up, interleaved; median (range). ` +
     'Each configuration in its own process pinned to one CPU (`taskset -c 0`), once with Node\'s default heap and once with a 64 MiB young generation ' +
-    '(flows stay alive until the ring wraps, so with the default 16 MiB semi-space most of them are copied to the old generation, and the collector dominates).';
+    '(flows stay alive until the ring wraps: with a young generation too small for the ring\'s flows they are copied to the old generation). ' +
+    'Heap allocated per flow: the heap\'s growth over one batch, median of 201 batches; time in the collector from the runtime\'s GC events during the pipeline runs.';
 }

@@ -62,6 +62,13 @@ describe('policy trace text', () => {
     assert.match(formatVerdict({ verdict: 'not enforced', matchType: 'all', enforcing: false }), /^allowed \(not enforced/);
   });
 
+  it('says when an allowed port is redirected to the L7 proxy, and which HTTP rules it enforces', () => {
+    assert.equal(formatVerdict({ verdict: 'allowed', matchType: 'L3-L4', enforcing: true, rule: { ...rule1, path: 'spec.ingress[0]' },
+      l7: { proxyPort: 15001, http: [{ method: 'POST', path: '/v1/request-landing' }] } }),
+    'allowed at L3/L4 (L3-L4, CiliumNetworkPolicy default/rule1 spec.ingress[0]), redirected to the L7 proxy (port 15001): ' +
+      'an HTTP request passes if it matches one of {"method":"POST","path":"/v1/request-landing"}');
+  });
+
   it('prints both identities with their labels, each direction, and the final verdict', () => {
     const req: PolicyTraceRequest = { from: { pod: { namespace: 'default', name: 'web' } }, to: { ip: '192.0.2.1' }, port: 80, protocol: 'TCP' };
     const res: PolicyTraceResponse = {

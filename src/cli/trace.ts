@@ -66,6 +66,11 @@ export function formatVerdict(v: TraceVerdict): string {
 function verdictSentence(v: TraceVerdict): string {
   const where = v.rule ? `${formatRef(v.rule)} ${v.rule.path}` : undefined;
   if (v.verdict === 'not enforced') return 'allowed (not enforced: no policy puts this direction into default deny)';
+  if (v.verdict === 'allowed' && v.l7) {
+    const rules = v.l7.http.map((r) => JSON.stringify(r)).join(', ');
+    return `allowed at L3/L4 (${v.matchType}${where ? `, ${where}` : ''}), redirected to the L7 proxy (port ${v.l7.proxyPort}): ` +
+      `an HTTP request passes if it matches one of ${rules}`;
+  }
   if (v.verdict === 'allowed') return `allowed (${v.matchType}${where ? `, ${where}` : ''})`;
   if (v.dropReason === 181 || v.rule) return `denied by ${where ?? 'a deny rule'} (${v.dropReason ?? 181})`;
   const code = v.dropReason ?? 133;

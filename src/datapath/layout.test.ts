@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import * as layout from './layout.js';
 import { ALL_LAYOUTS, LB_MAGLEV_SIZE, fieldSize } from './layout.js';
 import { LXC_OBJECT } from './loader.js';
 import { REASONS, REASONS_FILE } from './reasons.js';
@@ -42,6 +43,19 @@ describe('datapath layouts', () => {
 
   it('sizes the Maglev table value as LB_MAGLEV_SIZE backend ids', () => {
     assert.equal(structs.get('lb_maglev_table')?.size, LB_MAGLEV_SIZE * 4);
+  });
+
+  it('agrees with layout.h on the L7 proxy\'s constants (marks, route table, flags, verdict, trace point)', () => {
+    const header = readFileSync(new URL('../../bpf/lib/layout.h', import.meta.url), 'utf8');
+    const defined = (name: string) => {
+      const m = new RegExp(`^#define ${name} (\\S+)`, 'm').exec(header);
+      assert.ok(m, `layout.h defines ${name}`);
+      return Number(m[1]);
+    };
+    for (const name of ['MARK_MAGIC_MASK', 'MARK_MAGIC_TO_PROXY', 'MARK_MAGIC_FROM_PROXY', 'PROXY_ROUTE_TABLE', 'CT_F_PROXY_REDIRECT',
+      'CT_F_PROXY_UPSTREAM', 'VERDICT_REDIRECTED', 'OBS_TO_PROXY'] as const) {
+      assert.equal(layout[name], defined(name), name);
+    }
   });
 
   it('reads every reason from the one reasons table, with the codes users know', () => {

@@ -130,6 +130,10 @@ export const ctEntry = layout<
 export const CT_F_CLOSING = 1;
 export const CT_F_SEEN_REPLY = 2;
 export const CT_F_LB_LOOPBACK = 4;
+/** L7 proxy: the connection's original direction goes to the proxy (bpf/lib/proxy.h). */
+export const CT_F_PROXY_REDIRECT = 8;
+/** L7 proxy: the proxy opened the connection (its upstream); replies go back to the proxy. */
+export const CT_F_PROXY_UPSTREAM = 16;
 /** ct_key.dir of a service entry: the client's tuple towards the frontend, remembering its backend. */
 export const CT_DIR_SERVICE = 4;
 
@@ -138,7 +142,7 @@ export const metricsValue = layout<'packets' | 'bytes'>('metrics_value', 16, [['
 type FlowEventField =
   | 'tsNs' | 'saddr' | 'daddr' | 'sport' | 'dport' | 'srcIdentity' | 'dstIdentity' | 'cookie' | 'ifindex' | 'len' | 'epId'
   | 'proto' | 'type' | 'verdict' | 'reason' | 'dir' | 'tcpFlags' | 'isReply' | 'matchType' | 'obsPoint' | 'icmpType'
-  | 'origDaddr' | 'origDport' | 'svcId';
+  | 'origDaddr' | 'origDport' | 'svcId' | 'proxyPort';
 
 /** The flow_event struct as stored; `flowEvent` is the codec callers use. */
 export const flowEventLayout = layout<FlowEventField>('flow_event', 64, [
@@ -146,7 +150,7 @@ export const flowEventLayout = layout<FlowEventField>('flow_event', 64, [
   ['srcIdentity', 'u32', 20], ['dstIdentity', 'u32', 24], ['cookie', 'u32', 28], ['ifindex', 'u32', 32], ['len', 'u32', 36],
   ['epId', 'u16', 40], ['proto', 'u8', 42], ['type', 'u8', 43], ['verdict', 'u8', 44], ['reason', 'u8', 45], ['dir', 'u8', 46],
   ['tcpFlags', 'u8', 47], ['isReply', 'u8', 48], ['matchType', 'u8', 49], ['obsPoint', 'u8', 50], ['icmpType', 'u8', 51],
-  ['origDaddr', 'be32', 52], ['origDport', 'be16', 56], ['svcId', 'u16', 58], ['', 'pad', 60, 4],
+  ['origDaddr', 'be32', 52], ['origDport', 'be16', 56], ['svcId', 'u16', 58], ['proxyPort', 'be16', 60], ['', 'pad', 62, 2],
 ]);
 
 /**
@@ -223,15 +227,29 @@ export const EVENT_DROP = 1;
 export const EVENT_TRACE = 4;
 export const EVENT_POLICY_VERDICT = 5;
 /** Trace observation points of flow_event.obs_point, as Hubble numbers them. */
+export const OBS_TO_PROXY = 1;
 export const OBS_TO_STACK = 3;
 export const OBS_FROM_ENDPOINT = 5;
 export const OBS_TO_ENDPOINT = 101;
 export const VERDICT_FORWARDED = 1;
 export const VERDICT_DROPPED = 2;
 export const VERDICT_AUDIT = 4;
+/** A new connection handed to the L7 proxy (a policy-verdict event; its proxyPort says which). */
+export const VERDICT_REDIRECTED = 5;
 export const EP_F_AUDIT_INGRESS = 1;
 export const EP_F_AUDIT_EGRESS = 2;
 export const EP_F_AUDIT_DENIES = 4;
+/**
+ * Packet marks of the L7 proxy path (bpf/lib/layout.h): the datapath marks
+ * what it hands to the proxy MARK_MAGIC_TO_PROXY, which the node's ip rule
+ * (fwmark TO_PROXY/MASK -> table PROXY_ROUTE_TABLE: local 0.0.0.0/0 dev lo)
+ * delivers locally; the proxy's upstream sockets carry SO_MARK
+ * MARK_MAGIC_FROM_PROXY, which the datapath never redirects again.
+ */
+export const MARK_MAGIC_MASK = 0x0f00;
+export const MARK_MAGIC_TO_PROXY = 0x0200;
+export const MARK_MAGIC_FROM_PROXY = 0x0a00;
+export const PROXY_ROUTE_TABLE = 2004;
 export const METRICS_MAX = 1024;
 export const COUNTER_EVENTS_LOST = 0;
 

@@ -116,11 +116,12 @@ export class LxcDatapath {
 
   /**
    * Runs a program once on `packet` with BPF_PROG_TEST_RUN. `ifindex` sets
-   * skb->ifindex (1 = loopback, which every namespace has). Returns the
-   * verdict and the packet as the program left it.
+   * skb->ifindex (1 = loopback, which every namespace has), `mark`
+   * skb->mark. Returns the verdict and the packet as the program left it.
    */
-  testRun(program: 'from_container' | 'to_container', packet: Buffer, ifindex = 1): { retval: number; durationNs: number; packet: Buffer } {
+  testRun(program: 'from_container' | 'to_container', packet: Buffer, ifindex = 1, mark = 0): { retval: number; durationNs: number; packet: Buffer } {
     const ctx = Buffer.alloc(192); // struct __sk_buff
+    ctx.writeUInt32LE(mark, 8);
     ctx.writeUInt32LE(ifindex, 40);
     const out = Buffer.alloc(packet.length + 256);
     const opts = {

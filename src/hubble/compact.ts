@@ -9,6 +9,7 @@
  *   ... -> default/deathstar-6fb5694d48-5hmds:80 (ID:256) via default/deathstar (10.96.0.12:80) policy-verdict:...
  */
 import { dropDescription, type Flow, type FlowEndpoint, type FlowService } from './flow.js';
+import { layer7Of } from './l7-flow.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const RESERVED: Record<number, string> = {
@@ -72,13 +73,21 @@ const TRACE_POINT_NAMES = [
   'from-host', 'from-stack', 'from-overlay', 'from-network', 'to-network', 'from-crypto', 'to-crypto',
 ];
 
-/** What the flow is, as Hubble's TYPE column: `policy-verdict:L3-L4 INGRESS`, `Policy denied`, `to-endpoint`. */
+/** An L7 flow's type as Hubble names it: `<protocol>-<request|response>`, e.g. `http-request`. */
+function l7TypeName(f: Flow): string {
+  const l7 = layer7Of(f);
+  if (!l7) return 'l7';
+  return `${l7.http ? 'http' : 'l7'}-${l7.type.toLowerCase()}`;
+}
+
+/** What the flow is, as Hubble's TYPE column: `policy-verdict:L3-L4 INGRESS`, `Policy denied`, `to-endpoint`, `http-request`. */
 export function flowTypeName(f: Flow): string {
+  if (f.Type === 'L7') return l7TypeName(f);
   switch (f.event_type.type) {
     case 5: return `policy-verdict:${matchTypeName(f.policy_match_type)} ${f.traffic_direction === 'INGRESS' ? 'INGRESS' : 'EGRESS'}`;
     case 1: return dropDescription(f);
     case 4: return TRACE_POINT_NAMES[f.event_type.sub_type ?? 0] ?? (f.trace_observation_point ?? 'trace').toLowerCase().replace(/_/g, '-');
-    default: return f.Type === 'L7' ? 'l7' : 'trace';
+    default: return 'trace';
   }
 }
 

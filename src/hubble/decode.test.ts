@@ -20,7 +20,7 @@ describe('decodeFlowEvent', () => {
   it('round-trips an encoded record', () => {
     const ev = { tsNs: 123456789012345, saddr: 0x0af40001, daddr: 0x0af40002, sport: 40000, dport: 443, srcIdentity: 10001, dstIdentity: 10002,
       cookie: 9, ifindex: 12, len: 74, epId: 300, proto: 6, type: 5, verdict: 1, reason: 0, dir: 1, tcpFlags: 2, isReply: 0, matchType: 2,
-      obsPoint: 0, icmpType: 0, origDaddr: '10.96.0.10', origDport: 80, svcId: 4 };
+      obsPoint: 0, icmpType: 0, origDaddr: '10.96.0.10', origDport: 80, svcId: 4, proxyPort: 15001 };
     assert.deepEqual(decodeFlowEvent(flowEvent.encode(ev), 0), ev);
   });
 });

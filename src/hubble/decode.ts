@@ -4,7 +4,9 @@
  * offsets resolved once and the record built in one literal, so every
  * record has the same shape. The generic codec walks its field table and
  * spreads the result per record, which costs more than the rest of the
- * pipeline together (docs/benchmarks.md, "Flow pipeline").
+ * pipeline together (docs/benchmarks.md, "Flow pipeline"). The pipeline
+ * itself reads the buffer directly (flow-builder.ts, through
+ * `flowEventOffsets`); this decoder is the reference it is tested against.
  */
 import { type FieldKind, type FlowEventRecord, flowEventLayout, intToIp4 } from '../datapath/layout.js';
 
@@ -39,12 +41,20 @@ const ICMP_TYPE = offset('icmpType', 'u8');
 const ORIG_DADDR = offset('origDaddr', 'be32');
 const ORIG_DPORT = offset('origDport', 'be16');
 const SVC_ID = offset('svcId', 'u16');
+const PROXY_PORT = offset('proxyPort', 'be16');
 {
   const read = new Set(['tsNs', 'saddr', 'daddr', 'sport', 'dport', 'srcIdentity', 'dstIdentity', 'cookie', 'ifindex', 'len', 'epId', 'proto', 'type',
-    'verdict', 'reason', 'dir', 'tcpFlags', 'isReply', 'matchType', 'obsPoint', 'icmpType', 'origDaddr', 'origDport', 'svcId', '']);
+    'verdict', 'reason', 'dir', 'tcpFlags', 'isReply', 'matchType', 'obsPoint', 'icmpType', 'origDaddr', 'origDport', 'svcId', 'proxyPort', '']);
   const unread = flowEventLayout.fields.filter((f) => !read.has(f.name));
   if (unread.length > 0) throw new Error(`flow_event: the fast decoder does not read ${unread.map((f) => f.name).join(', ')}`);
 }
+
+/** Byte offsets of flow_event's fields, for readers that take fields straight from the buffer (flow-builder.ts). */
+export const flowEventOffsets = {
+  tsNs: TS, saddr: SADDR, daddr: DADDR, sport: SPORT, dport: DPORT, srcIdentity: SRC_ID, dstIdentity: DST_ID, cookie: COOKIE, ifindex: IFINDEX, len: LEN,
+  epId: EP_ID, proto: PROTO, type: TYPE, verdict: VERDICT, reason: REASON, dir: DIR, tcpFlags: TCP_FLAGS, isReply: IS_REPLY, matchType: MATCH_TYPE,
+  obsPoint: OBS_POINT, icmpType: ICMP_TYPE, origDaddr: ORIG_DADDR, origDport: ORIG_DPORT, svcId: SVC_ID, proxyPort: PROXY_PORT,
+} as const;
 
 /** One flow_event record at `base`; equal (deepEqual) to `flowEvent.decode(buf, base)`. */
 export function decodeFlowEvent(buf: Buffer, base: number): FlowEventRecord {
@@ -73,6 +83,7 @@ export function decodeFlowEvent(buf: Buffer, base: number): FlowEventRecord {
     icmpType: buf[base + ICMP_TYPE]!,
     origDport: buf.readUInt16BE(base + ORIG_DPORT),
     svcId: buf.readUInt16LE(base + SVC_ID),
+    proxyPort: buf.readUInt16BE(base + PROXY_PORT),
   };
   if (orig !== 0) r.origDaddr = intToIp4(orig);
   return r;

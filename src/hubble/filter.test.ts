@@ -1,11 +1,15 @@
 /**
  * Flow filters, Hubble's FlowFilter semantics (cilium-semantics.md §6.2,
- * §6.3): every case names the flows of a small fixed set that must pass.
+ * §6.3): every case names the flows of a small fixed set that must pass,
+ * and holds for both implementations, the interpreted (flowPasses,
+ * flowMatches) and the compiled (compileFlowFilters, compileFlowFilter).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ValidationError } from '../common/errors.js';
-import { type FlowFilter, flowMatches, flowPasses, parseFlowFilters } from './filter.js';
+import {
+  type FlowFilter, compileFlowFilter, compileFlowFilters, flowMatches as interpretedMatches, flowPasses as interpretedPasses, parseFlowFilters,
+} from './filter.js';
 import type { Flow, FlowEndpoint } from './flow.js';
 
 const ns = (n: string) => `k8s:io.kubernetes.pod.namespace=${n}`;
@@ -43,6 +47,20 @@ const FLOWS: Record<string, Flow> = {
   E: flow(HOST, '10.244.1.1', XWING, '10.244.1.30', { l4: { ICMPv4: { type: 8, code: 0 } }, is_reply: false }),
 };
 const ALL = Object.keys(FLOWS).join('');
+
+/** flowPasses, checked to agree with its compiled form. */
+function flowPasses(f: Flow, whitelist?: FlowFilter[], blacklist?: FlowFilter[]): boolean {
+  const res = interpretedPasses(f, whitelist, blacklist);
+  assert.equal(compileFlowFilters(whitelist, blacklist)(f), res, `compiled ${JSON.stringify({ whitelist, blacklist })} on ${f.uuid}`);
+  return res;
+}
+
+/** flowMatches, checked to agree with its compiled form. */
+function flowMatches(f: Flow, filter: FlowFilter): boolean {
+  const res = interpretedMatches(f, filter);
+  assert.equal(compileFlowFilter(filter)(f), res, `compiled ${JSON.stringify(filter)} on ${f.uuid}`);
+  return res;
+}
 
 function passing(whitelist?: FlowFilter[], blacklist?: FlowFilter[]): string {
   return Object.entries(FLOWS).filter(([, f]) => flowPasses(f, whitelist, blacklist)).map(([k]) => k).join('');

@@ -3,6 +3,12 @@
  * matches any whitelist filter (or there is none) and no blacklist filter.
  * Within one filter every field given must match; within one field, any
  * listed value may.
+ *
+ * Two implementations of the same semantics: `flowMatches`/`flowPasses`
+ * read the filter for each flow (the reference, and for one-off checks);
+ * `compileFlowFilters` reads it once into a predicate, for followers and
+ * exporters that test every flow of the pipeline. filter.test.ts runs every
+ * case through both.
  */
 import { z } from 'zod';
 import { ValidationError } from '../common/errors.js';
@@ -112,28 +118,48 @@ function ipMatches(patterns: string[], ip: string): boolean {
   return patterns.some((p) => p === ip || (p.includes('/') && inCidr(ip, p)));
 }
 
-function inCidr(ip: string, cidr: string): boolean {
+const addressInt = (s: string) => s.split('.').reduce((a, o) => a * 256 + Number(o), 0) >>> 0;
+
+/** A CIDR's mask and masked base, as inCidr compares them. */
+function cidrParts(cidr: string): { mask: number; base: number } {
   const [base, lenText] = cidr.split('/');
   const len = Number(lenText);
-  const toInt = (s: string) => s.split('.').reduce((a, o) => a * 256 + Number(o), 0) >>> 0;
   const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-  return ((toInt(ip) & mask) >>> 0) === ((toInt(base!) & mask) >>> 0);
+  return { mask, base: (addressInt(base!) & mask) >>> 0 };
+}
+
+function inCidr(ip: string, cidr: string): boolean {
+  const { mask, base } = cidrParts(cidr);
+  return ((addressInt(ip) & mask) >>> 0) === base;
+}
+
+/** One requirement of a label selector: "key=value" or "key", with or without a source ("k8s:", "any:"). */
+interface LabelRequirement { key: string; value: string | undefined; anySource: string | undefined }
+/** A label as requirements compare it: key without source, key with source, value. */
+interface LabelParts { key: string; full: string; value: string }
+
+/** Each selector: comma-separated requirements, all of which must hold. */
+function labelSelectors(selectors: string[]): LabelRequirement[][] {
+  return selectors.map((sel) => sel.split(',').map((s) => s.trim()).filter(Boolean).map((req) => {
+    const [key, value] = req.includes('=') ? req.split('=', 2) as [string, string] : [req, undefined];
+    return { key: key!, value, anySource: key!.startsWith('any:') ? key!.slice(4) : undefined };
+  }));
+}
+
+function labelParts(l: string): LabelParts {
+  const colon = l.indexOf(':');
+  const bare = colon >= 0 ? l.slice(colon + 1) : l;
+  const [key, value] = bare.includes('=') ? [bare.slice(0, bare.indexOf('=')), bare.slice(bare.indexOf('=') + 1)] : [bare, ''];
+  return { key, full: colon >= 0 ? `${l.slice(0, colon)}:${key}` : key, value };
+}
+
+function requirementMet(req: LabelRequirement, l: LabelParts): boolean {
+  return (l.key === req.key || l.full === req.key || l.key === req.anySource) && (req.value === undefined || l.value === req.value);
 }
 
 function labelMatches(selectors: string[], labels: string[] | undefined): boolean {
-  const have = labels ?? [];
-  // each selector: comma-separated "key=value" or "key" requirements, sources optional
-  return selectors.some((sel) => sel.split(',').map((s) => s.trim()).filter(Boolean).every((req) => {
-    const [k, v] = req.includes('=') ? req.split('=', 2) as [string, string] : [req, undefined];
-    return have.some((l) => {
-      const colon = l.indexOf(':');
-      const bare = colon >= 0 ? l.slice(colon + 1) : l;
-      const [lk, lv] = bare.includes('=') ? [bare.slice(0, bare.indexOf('=')), bare.slice(bare.indexOf('=') + 1)] : [bare, ''];
-      const full = colon >= 0 ? `${l.slice(0, colon)}:${lk}` : lk;
-      const anySource = k!.startsWith('any:') ? k!.slice(4) : undefined;
-      return (lk === k || full === k || lk === anySource) && (v === undefined || lv === v);
-    });
-  }));
+  const have = (labels ?? []).map(labelParts);
+  return labelSelectors(selectors).some((reqs) => reqs.every((req) => have.some((l) => requirementMet(req, l))));
 }
 
 function protocolOf(f: Flow): string {
@@ -223,4 +249,142 @@ export function flowPasses(f: Flow, whitelist: FlowFilter[] | undefined, blackli
   if (whitelist && whitelist.length > 0 && !whitelist.some((w) => flowMatches(f, w))) return false;
   if (blacklist && blacklist.some((b) => flowMatches(f, b))) return false;
   return true;
+}
+
+// ---- compiled filters ----
+
+/** A compiled filter list: whether a flow passes. */
+export type FlowPredicate = (f: Flow) => boolean;
+
+/** flowPasses(f, whitelist, blacklist) for every flow, with the filters read once. */
+export function compileFlowFilters(whitelist: FlowFilter[] | undefined, blacklist: FlowFilter[] | undefined): FlowPredicate {
+  const allow = whitelist && whitelist.length > 0 ? whitelist.map(compileFlowFilter) : undefined;
+  const deny = (blacklist ?? []).map(compileFlowFilter);
+  if (!allow && deny.length === 0) return () => true;
+  return (f) => {
+    if (allow) {
+      let any = false;
+      for (let i = 0; i < allow.length && !any; i++) any = allow[i]!(f);
+      if (!any) return false;
+    }
+    for (let i = 0; i < deny.length; i++) if (deny[i]!(f)) return false;
+    return true;
+  };
+}
+
+/** flowMatches(f, filter) for every flow, with the filter read once. */
+export function compileFlowFilter(filter: FlowFilter): FlowPredicate {
+  const checks: FlowPredicate[] = [];
+  const add = <T>(values: T | undefined, make: (v: T) => FlowPredicate) => { if (values !== undefined) checks.push(make(values)); };
+  add(filter.source_pod, (p) => { const m = podMatcher(p); return (f) => m(f.source.namespace, f.source.pod_name); });
+  add(filter.destination_pod, (p) => { const m = podMatcher(p); return (f) => m(f.destination.namespace, f.destination.pod_name); });
+  add(filter.source_ip, (p) => { const m = ipMatcher(p); return (f) => m(f.IP.source); });
+  add(filter.destination_ip, (p) => { const m = ipMatcher(p); return (f) => m(f.IP.destination); });
+  add(filter.source_identity, (ids) => { const s = new Set(ids); return (f) => s.has(f.source.identity); });
+  add(filter.destination_identity, (ids) => { const s = new Set(ids); return (f) => s.has(f.destination.identity); });
+  add(filter.source_label, (sel) => { const m = labelMatcher(sel); return (f) => m(f.source.labels); });
+  add(filter.destination_label, (sel) => { const m = labelMatcher(sel); return (f) => m(f.destination.labels); });
+  add(filter.verdict, (v) => { const s = new Set<string>(v); return (f) => s.has(f.verdict); });
+  add(filter.drop_reason_desc, (v) => { const s = new Set(v); return (f) => s.has(f.drop_reason_desc ?? ''); });
+  add(filter.event_type, (types) => (f) => types.some((t) => t.type === f.event_type.type && (t.sub_type === undefined || t.sub_type === f.event_type.sub_type)));
+  add(filter.traffic_direction, (v) => { const s = new Set<string>(v); return (f) => s.has(f.traffic_direction); });
+  add(filter.protocol, (v) => { const s = new Set(v.map((p) => p.toLowerCase().replace(/^icmp$/, 'icmpv4'))); return (f) => s.has(protocolOf(f)); });
+  add(filter.source_port, (v) => { const m = portMatcher(v); return (f) => m(portsOf(f)[0]); });
+  add(filter.destination_port, (v) => { const m = portMatcher(v); return (f) => m(portsOf(f)[1]); });
+  add(filter.node_name, (v) => { const s = new Set(v); return (f) => s.has(f.node_name); });
+  add(filter.source_service, (p) => { const m = podMatcher(p); return (f) => m(f.source_service?.namespace, f.source_service?.name); });
+  add(filter.destination_service, (p) => { const m = podMatcher(p); return (f) => m(f.destination_service?.namespace, f.destination_service?.name); });
+  add(filter.uuid, (v) => { const s = new Set(v); return (f) => s.has(f.uuid); });
+  add(filter.tcp_flags, (wanted) => {
+    const sets = wanted.map((w) => Object.entries(w).filter(([, on]) => on).map(([k]) => k));
+    return (f) => {
+      const have = f.l4?.TCP?.flags as Record<string, boolean | undefined> | undefined;
+      if (!f.l4?.TCP) return false;
+      return sets.some((keys) => keys.every((k) => have?.[k] === true));
+    };
+  });
+  add(filter.reply, (v) => { const s = new Set(v); return (f) => f.is_reply !== undefined && s.has(f.is_reply); });
+  add(filter.ip_version, (v) => { const s = new Set(v); return (f) => s.has(f.IP.ipVersion); });
+  add(filter.source_workload, (w) => (f) => workloadMatches(w, f.source.workloads));
+  add(filter.destination_workload, (w) => (f) => workloadMatches(w, f.destination.workloads));
+  if (filter.source_fqdn || filter.destination_fqdn || filter.http_status_code || filter.http_method || filter.http_path || filter.http_url) {
+    checks.push((f) => l7Matches(filter, f));
+  }
+  if (checks.length === 0) return () => true;
+  return (f) => {
+    for (let i = 0; i < checks.length; i++) if (!checks[i]!(f)) return false;
+    return true;
+  };
+}
+
+function podMatcher(patterns: string[]): (ns: string | undefined, pod: string | undefined) => boolean {
+  const parsed = patterns.map((p) => {
+    const slash = p.indexOf('/');
+    return slash < 0 ? { ns: 'default', prefix: p } : { ns: p.slice(0, slash), prefix: p.slice(slash + 1) };
+  });
+  return (ns, pod) => {
+    if (!pod) return false;
+    for (const p of parsed) if (ns === p.ns && pod.startsWith(p.prefix)) return true;
+    return false;
+  };
+}
+
+/** Memoized per address string: a follower sees the same few thousand addresses over and over. */
+function ipMatcher(patterns: string[]): (ip: string) => boolean {
+  const exact = new Set(patterns);
+  const cidrs = patterns.filter((p) => p.includes('/')).map(cidrParts);
+  if (cidrs.length === 0) return (ip) => exact.has(ip);
+  const seen = new Map<string, boolean>();
+  return (ip) => {
+    let hit = seen.get(ip);
+    if (hit === undefined) {
+      const n = addressInt(ip);
+      hit = exact.has(ip) || cidrs.some((c) => ((n & c.mask) >>> 0) === c.base);
+      if (seen.size >= 4096) seen.clear();
+      seen.set(ip, hit);
+    }
+    return hit;
+  };
+}
+
+/**
+ * Memoized per label list and per label string: the pipeline's flows share
+ * one label list per identity (flow-builder.ts), and flows are never
+ * modified, so a list's answer holds for as long as the list lives.
+ */
+function labelMatcher(selectors: string[]): (labels: string[] | undefined) => boolean {
+  const compiled = labelSelectors(selectors);
+  const answers = new Map<string[], boolean>();
+  const parts = new Map<string, LabelParts>();
+  const partsOf = (l: string) => {
+    let p = parts.get(l);
+    if (p === undefined) {
+      if (parts.size >= 4096) parts.clear();
+      p = labelParts(l);
+      parts.set(l, p);
+    }
+    return p;
+  };
+  const answer = (have: string[]) => compiled.some((reqs) => reqs.every((req) => {
+    for (let i = 0; i < have.length; i++) if (requirementMet(req, partsOf(have[i]!))) return true;
+    return false;
+  }));
+  const none = answer([]);
+  return (labels) => {
+    if (labels === undefined) return none;
+    let hit = answers.get(labels);
+    if (hit === undefined) {
+      if (answers.size >= 4096) answers.clear();
+      hit = answer(labels);
+      answers.set(labels, hit);
+    }
+    return hit;
+  };
+}
+
+/** `ports.includes(String(port))`, without making the string: a port number matches the entries that are its canonical text. */
+function portMatcher(ports: string[]): (port: number | undefined) => boolean {
+  const numbers = new Set(ports.filter((p) => String(Number(p)) === p).map(Number));
+  const undefinedMatches = ports.includes('undefined');
+  return (port) => (port === undefined ? undefinedMatches : numbers.has(port));
 }

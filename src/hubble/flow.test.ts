@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, OBS_FROM_ENDPOINT, OBS_TO_ENDPOINT, OBS_TO_STACK, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
+  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, OBS_FROM_ENDPOINT, OBS_TO_ENDPOINT, OBS_TO_PROXY, OBS_TO_STACK, VERDICT_AUDIT, VERDICT_REDIRECTED, VERDICT_DROPPED, VERDICT_FORWARDED,
   type FlowEventRecord, flowEvent, ip4ToInt,
 } from '../datapath/layout.js';
 import { type Flow, type FlowContext, type FlowEndpoint, type FlowPolicy, flowsFromEvent, tcpFlags, tcpFlagsSummary } from './flow.js';
@@ -266,6 +266,22 @@ const cases: Case[] = [
       epId: TIEFIGHTER.id, obsPoint: OBS_FROM_ENDPOINT, srcIdentity: TIEFIGHTER.identity, dstIdentity: ID_WORLD,
     }),
     flows: [{ event_type: { type: 4, sub_type: 5 }, trace_observation_point: 'FROM_ENDPOINT', trace_reason: undefined, is_reply: undefined, traffic_direction: 'TRAFFIC_DIRECTION_UNKNOWN' }],
+  },
+  {
+    name: 'a connection handed to the L7 proxy is a REDIRECTED policy-verdict flow naming the proxy port and the allowing policy',
+    event: event({
+      ...tiefighterToDeathstar, type: EVENT_POLICY_VERDICT, verdict: VERDICT_REDIRECTED, dir: DIR_INGRESS, epId: DEATHSTAR.id,
+      srcIdentity: TIEFIGHTER.identity, dstIdentity: DEATHSTAR.identity, cookie: COOKIE_RULE1, matchType: 2, proxyPort: 15001,
+    }),
+    flows: [{ verdict: 'REDIRECTED', event_type: { type: 5 }, proxy_port: 15001, is_reply: false, ingress_allowed_by: [RULE1], drop_reason: undefined }],
+  },
+  {
+    name: 'a to-proxy trace names its point (sub-type 1) and the proxy port',
+    event: event({
+      ...tiefighterToDeathstar, type: EVENT_TRACE, verdict: VERDICT_FORWARDED, reason: 1, dir: DIR_INGRESS, epId: DEATHSTAR.id,
+      obsPoint: OBS_TO_PROXY, srcIdentity: TIEFIGHTER.identity, dstIdentity: DEATHSTAR.identity, proxyPort: 15001,
+    }),
+    flows: [{ event_type: { type: 4, sub_type: 1 }, trace_observation_point: 'TO_PROXY', proxy_port: 15001 }],
   },
 ];
 

@@ -17,10 +17,11 @@
  * the VIP as `IP.destination`.
  */
 import {
-  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, OBS_FROM_ENDPOINT, OBS_TO_ENDPOINT, OBS_TO_STACK, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
+  DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, OBS_FROM_ENDPOINT, OBS_TO_ENDPOINT, OBS_TO_PROXY, OBS_TO_STACK, VERDICT_AUDIT, VERDICT_REDIRECTED, VERDICT_DROPPED, VERDICT_FORWARDED,
   type FlowEventRecord, intToIp4,
 } from '../datapath/layout.js';
 import { reasonDescription, reasonHubbleName } from '../datapath/reasons.js';
+import { randomBytes } from 'node:crypto';
 
 export type Verdict = 'VERDICT_UNKNOWN' | 'FORWARDED' | 'DROPPED' | 'ERROR' | 'AUDIT' | 'REDIRECTED' | 'TRACED' | 'TRANSLATED';
 export type TrafficDirection = 'TRAFFIC_DIRECTION_UNKNOWN' | 'INGRESS' | 'EGRESS';
@@ -72,6 +73,8 @@ export interface Flow {
   /** Trace flows: what conntrack knew of the packet (NEW, ESTABLISHED, REPLY, RELATED), as Hubble's TraceReason. */
   trace_reason?: TraceReason;
   policy_match_type?: number;
+  /** The L7 proxy port a redirected connection was handed to (REDIRECTED verdicts, to-proxy traces, proxy drops), as Hubble's proxy_port. */
+  proxy_port?: number;
   is_reply?: boolean;
   interface?: { index: number; name?: string };
   ingress_allowed_by?: FlowPolicy[];
@@ -88,6 +91,11 @@ export interface Flow {
 export type TraceReason = 'TRACE_REASON_UNKNOWN' | 'NEW' | 'ESTABLISHED' | 'REPLY' | 'RELATED';
 const TRACE_REASONS: TraceReason[] = ['TRACE_REASON_UNKNOWN', 'NEW', 'ESTABLISHED', 'REPLY', 'RELATED'];
 
+/** Hubble's TraceReason of a trace event's reason byte (conntrack's verdict, 1..4); 0 has none. */
+export function traceReason(reason: number): TraceReason {
+  return TRACE_REASONS[reason] ?? 'TRACE_REASON_UNKNOWN';
+}
+
 /**
  * Trace observation points the datapath reports (flow_event.obs_point,
  * Hubble's numbering): Hubble's name, and the monitor's trace sub-type
@@ -95,18 +103,35 @@ const TRACE_REASONS: TraceReason[] = ['TRACE_REASON_UNKNOWN', 'NEW', 'ESTABLISHE
  */
 const TRACE_POINTS = new Map<number, { name: string; subType: number }>([
   [OBS_TO_ENDPOINT, { name: 'TO_ENDPOINT', subType: 0 }],
+  [OBS_TO_PROXY, { name: 'TO_PROXY', subType: 1 }],
   [OBS_TO_STACK, { name: 'TO_STACK', subType: 3 }],
   [OBS_FROM_ENDPOINT, { name: 'FROM_ENDPOINT', subType: 5 }],
 ]);
+const UNKNOWN_POINT = { name: 'UNKNOWN_POINT', subType: 0 };
+
+/** A trace observation point's name and sub-type; unknown points are UNKNOWN_POINT with sub-type 0. */
+export function tracePoint(obsPoint: number): { name: string; subType: number } {
+  return TRACE_POINTS.get(obsPoint) ?? UNKNOWN_POINT;
+}
 
 export interface FlowService {
   name: string;
   namespace: string;
 }
 
-/** What the agent knows, for enrichment. */
+/**
+ * What the agent knows, for enrichment. The flow pipeline's fast path
+ * (flow-builder.ts) keeps what these return, shared by every flow that
+ * needs it, for as long as `version()` stays the same: the agent bumps the
+ * version whenever endpoints, identities, policies or services change, and
+ * the objects returned must not be mutated afterwards. A context without
+ * `version()` is a snapshot: what it returned is kept while the same
+ * context object is in use (one batch, for a context made per batch).
+ */
 export interface FlowContext {
   nodeName: string;
+  /** Changes whenever any answer of the lookups below may have changed. */
+  version?(): number;
   /** Monotonic-to-wall clock: wall ms of a bpf_ktime_get_ns() value. */
   wallTimeMs(monotonicNs: number): number;
   /** The local endpoint or known pod behind an IP. */
@@ -177,7 +202,8 @@ export function icmpTypeName(t: number): string {
   return ICMP_NAMES[t] ?? `Type${t}`;
 }
 
-function endpointFor(ctx: FlowContext, ip: string, identity: number): FlowEndpoint {
+/** The enriched endpoint of one side of a flow: pod, namespace, workloads of the IP; labels of the identity. */
+export function endpointFor(ctx: FlowContext, ip: string, identity: number): FlowEndpoint {
   const ep: FlowEndpoint = { identity };
   const known = ctx.endpointByIp(ip);
   if (known) {
@@ -191,23 +217,40 @@ function endpointFor(ctx: FlowContext, ip: string, identity: number): FlowEndpoi
   return ep;
 }
 
-let seq = 0;
-// Hex digits by table: the pipeline makes a uuid per flow, and toString/padStart per field cost more than the rest of a flow.
+// Flow uuids: a random prefix per process (version 4, variant 1 as Hubble's
+// random uuids) and a 48-bit sequence number, so uuids stay unique across
+// agent restarts (the flow log keeps flows of earlier runs). Hex digits by
+// table, and the first 34 characters made once per 256 flows: the pipeline
+// makes a uuid per flow, and building 36 characters per flow cost more than
+// the rest of a flow's fields together (docs/benchmarks.md, "Flow pipeline").
 const HEX1 = '0123456789abcdef'.split('');
 const HEX2 = Array.from({ length: 256 }, (_, i) => HEX1[i >>> 4]! + HEX1[i & 15]!);
-const hex4 = (n: number) => HEX2[(n >>> 8) & 255]! + HEX2[n & 255]!;
-const hex8 = (n: number) => HEX2[(n >>> 24) & 255]! + HEX2[(n >>> 16) & 255]! + HEX2[(n >>> 8) & 255]! + HEX2[n & 255]!;
-const hex3 = (n: number) => HEX1[(n >>> 8) & 15]! + HEX2[n & 255]!;
-function flowUuid(ev: FlowEventRecord): string {
-  seq = (seq + 1) >>> 0;
-  const ts = ev.tsNs;
-  return `${hex8(Math.floor(ts / 2 ** 32))}-${hex4(ts >>> 16)}-4${hex3(ts % 4096)}-8${hex3(seq >>> 16)}-${hex4(seq)}${hex8((ev.saddr ^ ev.daddr) >>> 0)}`;
+const UUID_PREFIX = ((r: Buffer) => {
+  const h = [...r].map((b) => HEX2[b]!).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-${HEX1[8 + (r[8]! & 3)]}${h.slice(17, 20)}-`;
+})(randomBytes(10));
+let uuidSeq = 0;
+let uuidHeadOf = -1;
+let uuidHead = '';
+
+/** A new flow uuid: `xxxxxxxx-xxxx-4xxx-Vxxx-` (random, per process) then the sequence number in 12 hex digits. */
+export function nextFlowUuid(): string {
+  const n = uuidSeq;
+  uuidSeq = n + 1 < 2 ** 48 ? n + 1 : 0;
+  const high = Math.floor(n / 256);
+  if (high !== uuidHeadOf) {
+    uuidHeadOf = high;
+    const top = Math.floor(high / 2 ** 32);
+    uuidHead = UUID_PREFIX + HEX2[top & 255]! + HEX2[(high >>> 24) & 255]! + HEX2[(high >>> 16) & 255]! + HEX2[(high >>> 8) & 255]! + HEX2[high & 255]!;
+  }
+  return uuidHead + HEX2[n & 255]!;
 }
 
 // Flows of one millisecond share their time string (toISOString has millisecond resolution).
 let lastTimeMs = Number.NaN;
 let lastTime = '';
-function isoTime(ms: number): string {
+/** A flow's `time`: the ISO string of a wall-clock ms (fractions dropped, as toISOString does). */
+export function isoTime(ms: number): string {
   const whole = Math.trunc(ms);
   if (whole !== lastTimeMs) {
     lastTime = new Date(whole).toISOString();
@@ -269,19 +312,21 @@ export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
 
   const out: Flow[] = [];
   if (ev.type === EVENT_TRACE) {
-    const point = TRACE_POINTS.get(ev.obsPoint);
-    const f = newFlow(flowUuid(ev), 'FORWARDED');
-    f.event_type = { type: EVENT_TRACE, sub_type: point?.subType ?? 0 };
-    f.trace_observation_point = point?.name ?? 'UNKNOWN_POINT';
-    if (ev.reason > 0) f.trace_reason = TRACE_REASONS[ev.reason] ?? 'TRACE_REASON_UNKNOWN';
+    const point = tracePoint(ev.obsPoint);
+    const f = newFlow(nextFlowUuid(), 'FORWARDED');
+    f.event_type = { type: EVENT_TRACE, sub_type: point.subType };
+    f.trace_observation_point = point.name;
+    if (ev.reason > 0) f.trace_reason = traceReason(ev.reason);
     // At from-endpoint the packet has not met conntrack yet: whether it is a reply is unknown.
     if (ev.obsPoint !== OBS_FROM_ENDPOINT) f.is_reply = ev.isReply === 1;
+    if (ev.proxyPort) f.proxy_port = ev.proxyPort;
     out.push(f);
     return out;
   }
   if (ev.type === EVENT_POLICY_VERDICT || (ev.type === EVENT_DROP && policyDecided)) {
-    const verdict: Verdict = ev.verdict === VERDICT_FORWARDED ? 'FORWARDED' : ev.verdict === VERDICT_AUDIT ? 'AUDIT' : 'DROPPED';
-    const f = newFlow(flowUuid(ev), verdict);
+    const verdict: Verdict = ev.verdict === VERDICT_FORWARDED ? 'FORWARDED' : ev.verdict === VERDICT_AUDIT ? 'AUDIT'
+      : ev.verdict === VERDICT_REDIRECTED ? 'REDIRECTED' : 'DROPPED';
+    const f = newFlow(nextFlowUuid(), verdict);
     if (verdict === 'DROPPED') {
       f.drop_reason = ev.reason;
       f.drop_reason_desc = reasonHubbleName(ev.reason);
@@ -290,14 +335,16 @@ export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
     f.policy_match_type = ev.matchType;
     if (verdict !== 'DROPPED') f.is_reply = false;
     attribute(f);
+    if (ev.proxyPort) f.proxy_port = ev.proxyPort;
     out.push(f);
   }
   if (ev.type === EVENT_DROP) {
-    const f = newFlow(flowUuid(ev), 'DROPPED');
+    const f = newFlow(nextFlowUuid(), 'DROPPED');
     f.drop_reason = ev.reason;
     f.drop_reason_desc = reasonHubbleName(ev.reason);
     f.event_type = { type: EVENT_DROP, sub_type: ev.reason };
     if (policyDecided) attribute(f);
+    if (ev.proxyPort) f.proxy_port = ev.proxyPort;
     out.push(f);
   }
   return out;

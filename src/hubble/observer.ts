@@ -9,10 +9,14 @@
  * front of the pipeline (EventStream's, between the ring buffer reader
  * thread and this one) is bounded and counts what it drops. The counts of
  * every source are read through `lostEvents()`.
+ *
+ * Flows are built by FlowBuilder (the fast path, equal to flowsFromEvent):
+ * flows share their enrichment objects, so listeners and followers must
+ * treat every flow as read-only.
  */
 import { flowEvent } from '../datapath/layout.js';
-import { decodeFlowEvent } from './decode.js';
-import { type Flow, type FlowContext, flowsFromEvent } from './flow.js';
+import { type Flow, type FlowContext } from './flow.js';
+import { FlowBuilder } from './flow-builder.js';
 import { type LostCounts } from './lost.js';
 import { FlowRing } from './ring.js';
 
@@ -29,6 +33,19 @@ export class FlowObserver {
   /** Set by the agent once the datapath and the event reader exist. */
   readonly lostCounters: LostCounters = {};
   private received = 0;
+  private readonly builder = new FlowBuilder();
+  /** Each flow into the ring, then to every listener. */
+  private readonly emit = (f: Flow): void => {
+    this.ring.push(f);
+    const listeners = this.flowListeners;
+    for (let k = 0; k < listeners.length; k++) {
+      try {
+        listeners[k]!(f);
+      } catch {
+        // a listener's bug must not stall or break the pipeline
+      }
+    }
+  };
 
   constructor(capacity: number, private readonly context: () => FlowContext) {
     this.ring = new FlowRing(capacity);
@@ -50,22 +67,11 @@ export class FlowObserver {
 
   /** A batch of fixed-size event records, as the ring buffer reader hands them over. */
   onRecords(batch: Buffer, count: number): void {
-    const ctx = this.context();
-    const listeners = this.flowListeners;
+    this.builder.begin(this.context());
+    const size = flowEvent.size;
     for (let i = 0; i < count; i++) {
       this.received++;
-      const flows = flowsFromEvent(decodeFlowEvent(batch, i * flowEvent.size), ctx);
-      for (let j = 0; j < flows.length; j++) {
-        const f = flows[j]!;
-        this.ring.push(f);
-        for (let k = 0; k < listeners.length; k++) {
-          try {
-            listeners[k]!(f);
-          } catch {
-            // a listener's bug must not stall or break the pipeline
-          }
-        }
-      }
+      this.builder.build(batch, i * size, this.emit);
     }
   }
 }

@@ -8,6 +8,8 @@ export class FlowRing {
   private seenTotal = 0;
   private followerLost = 0;
   private readonly followers = new Set<(f: Flow) => void>();
+  /** The followers as an array, replaced (never changed) on follow and unfollow: push walks it without an iterator. */
+  private following: ((f: Flow) => void)[] = [];
 
   constructor(readonly capacity = 4095) {
     this.buf = new Array(capacity);
@@ -18,12 +20,16 @@ export class FlowRing {
     this.next = (this.next + 1) % this.capacity;
     if (this.count < this.capacity) this.count++;
     this.seenTotal++;
-    for (const fn of this.followers) {
+    const following = this.following;
+    for (let i = 0; i < following.length; i++) {
+      const fn = following[i]!;
+      // One that an earlier follower's callback unfollowed gets no more flows (as with the set itself).
+      if (this.following !== following && !this.followers.has(fn)) continue;
       try {
         fn(f);
       } catch {
         // A follower's failure is its own (a closed stream); it must never stop the pipeline.
-        this.followers.delete(fn);
+        this.unfollow(fn);
       }
     }
   }
@@ -46,6 +52,13 @@ export class FlowRing {
 
   follow(fn: (f: Flow) => void): () => void {
     this.followers.add(fn);
-    return () => this.followers.delete(fn);
+    this.following = [...this.followers];
+    return () => this.unfollow(fn);
+  }
+
+  private unfollow(fn: (f: Flow) => void): boolean {
+    const had = this.followers.delete(fn);
+    if (had) this.following = [...this.followers];
+    return had;
   }
 }

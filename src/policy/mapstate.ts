@@ -5,6 +5,7 @@
  * This module knows nothing of rules; resolve.ts fills a MapState and the
  * datapath layer writes the difference between desired and realized states.
  */
+import type { HttpRule } from './types.js';
 
 export const Proto = { ANY: 0, ICMP: 1, TCP: 6, UDP: 17, SCTP: 132 } as const;
 
@@ -35,6 +36,22 @@ export interface PolicyEntry {
   proxyPort: number;
   /** The rule that produced the entry (see PolicyRepository.describeCookie); 0 = no rule, e.g. the allow-all of a non-enforced direction. */
   cookie: number;
+  /**
+   * With a proxy port: what the proxy lets through. Not the kernel's: two
+   * entries that differ only here are the same map entry.
+   */
+  l7?: L7Policy;
+}
+
+/** The L7 rules of a redirected entry: a request passes when any of them matches it. */
+export interface L7Policy {
+  http: readonly HttpRuleRef[];
+}
+
+/** An HTTP rule with the rule (cookie) it comes from, for the flows of its decisions. */
+export interface HttpRuleRef {
+  rule: HttpRule;
+  cookie: number;
 }
 
 export interface MapStateItem {
@@ -51,6 +68,17 @@ function maskValue(value: number, prefixLen: number): number {
   if (prefixLen === 0) return 0;
   const mask = (0xffffff << (FULL_PREFIX_LEN - prefixLen)) & 0xffffff;
   return value & mask;
+}
+
+/**
+ * Merges an allow entry into the allow entry a key already has (the first
+ * rule keeps the key, and its cookie): an L3/L4 allow lets every request
+ * through, so it replaces an L7 one; two L7 allows pass what either does.
+ */
+export function mergeAllows(have: PolicyEntry, next: PolicyEntry): PolicyEntry {
+  if (!have.proxyPort) return have;
+  if (!next.proxyPort) return next;
+  return { ...have, l7: { http: [...(have.l7?.http ?? []), ...(next.l7?.http ?? [])] } };
 }
 
 /**

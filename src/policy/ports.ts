@@ -4,7 +4,7 @@
  * protocol/port blocks of the policy map, with named ports resolved.
  */
 import { PROTO_PREFIX_LEN, FULL_PREFIX_LEN, Proto, portRangeToPrefixes } from './mapstate.js';
-import type { PortProtocolName, PortRule } from './types.js';
+import type { HttpRule, PortProtocolName, PortRule } from './types.js';
 
 export const PORT_PROTOCOLS: readonly PortProtocolName[] = ['TCP', 'UDP', 'SCTP', 'ANY'];
 
@@ -46,6 +46,8 @@ export interface L4Block {
   protocol: number;
   port: number;
   prefixLen: number;
+  /** TCP blocks of a port rule with HTTP rules: the proxy decides each request. */
+  http?: readonly HttpRule[];
 }
 
 const EVERYTHING: L4Block = { protocol: 0, port: 0, prefixLen: 0 };
@@ -64,20 +66,23 @@ export function portBlocks(toPorts: readonly PortRule[] | undefined, namedPorts:
       out.push(EVERYTHING);
       continue;
     }
+    // HTTP is spoken over TCP: the rules apply to its TCP blocks (an empty list of rules is no L7 rule at all).
+    const http = rule.rules?.http?.length ? rule.rules.http : undefined;
+    const push = (b: L4Block) => out.push(http && b.protocol === PROTOCOL_NUMBERS.TCP ? { ...b, http } : b);
     for (const pp of rule.ports) {
       const protocols = pp.protocol === 'ANY' ? (['TCP', 'UDP', 'SCTP'] as const) : [pp.protocol];
       if (typeof pp.port === 'string') {
         const named = namedPorts.get(pp.port);
         if (named && protocols.includes(named.protocol)) {
-          out.push({ protocol: PROTOCOL_NUMBERS[named.protocol], port: named.port, prefixLen: FULL_PREFIX_LEN });
+          push({ protocol: PROTOCOL_NUMBERS[named.protocol], port: named.port, prefixLen: FULL_PREFIX_LEN });
         }
         continue;
       }
       for (const p of protocols) {
         const protocol = PROTOCOL_NUMBERS[p];
-        if (pp.port === 0) out.push({ protocol, port: 0, prefixLen: PROTO_PREFIX_LEN });
-        else if (pp.endPort === undefined) out.push({ protocol, port: pp.port, prefixLen: FULL_PREFIX_LEN });
-        else for (const b of portRangeToPrefixes(pp.port, pp.endPort)) out.push({ protocol, ...b });
+        if (pp.port === 0) push({ protocol, port: 0, prefixLen: PROTO_PREFIX_LEN });
+        else if (pp.endPort === undefined) push({ protocol, port: pp.port, prefixLen: FULL_PREFIX_LEN });
+        else for (const b of portRangeToPrefixes(pp.port, pp.endPort)) push({ protocol, ...b });
       }
     }
   }

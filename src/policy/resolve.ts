@@ -21,12 +21,17 @@
  *     repository order keeps the key, and its cookie names the entry.
  *  6. Allow entries inside a deny block of the same identity are dropped, so
  *     that the datapath's longest-prefix lookup cannot prefer them (see lookup.ts).
+ *  7. L7: an allow of a TCP block whose port rule has HTTP rules redirects to
+ *     the direction's proxy port and carries the rules (with their cookies);
+ *     on a key two L7 allows merge (a request passes if any rule matches it)
+ *     and an L3/L4 allow replaces an L7 one (every request passes), as Cilium
+ *     merges L7 policy per peer and port.
  */
 import type { PolicyRef } from '../api/types.js';
 import type { LabelSet } from '../labels/labels.js';
 import type { IdentityLike } from './entities.js';
 import { lookupPolicy, type PolicyVerdict } from './lookup.js';
-import { MapState, policyKey, type PolicyEntry } from './mapstate.js';
+import { MapState, mergeAllows, policyKey, type PolicyEntry } from './mapstate.js';
 import { icmpBlocks } from './icmp.js';
 import { peerIdentities, type PeerIdentities, type PodIpsByIdentity } from './peers.js';
 import { portBlocks, type NamedPort } from './ports.js';
@@ -62,7 +67,16 @@ export interface ResolveInput {
    * when given; otherwise each is computed from `identities`.
    */
   selectPeers?: (peer: PeerSpec | undefined) => PeerIdentities;
+  /** The node's L7 proxy ports, per direction, that redirected entries name; default DEFAULT_PROXY_PORTS. */
+  proxyPorts?: ProxyPorts;
 }
+
+/** The L7 proxy's listening ports on a node, one per direction of the redirected traffic. */
+export interface ProxyPorts {
+  ingress: number;
+  egress: number;
+}
+export const DEFAULT_PROXY_PORTS: ProxyPorts = { ingress: 15001, egress: 15002 };
 
 export interface ResolvedPolicy {
   /** The repository revision this state was computed from. */
@@ -146,13 +160,18 @@ function addRuleEntries(mapState: MapState, input: ResolveInput, policy: StoredP
         deny, proxyPort: 0, cookie: input.repository.cookie(policy.ref, rule.index, section, index),
         ...(deny && policy.audit ? { audit: true } : {}),
       };
+      const proxyPort = (input.proxyPorts ?? DEFAULT_PROXY_PORTS)[egress ? 'egress' : 'ingress'];
+      const entries = blocks.map((b): PolicyEntry => (!deny && b.http
+        ? { ...entry, proxyPort, l7: { http: b.http.map((rule) => ({ rule, cookie: entry.cookie })) } }
+        : entry));
       for (const id of ids) {
-        for (const b of blocks) {
+        blocks.forEach((b, i) => {
           // An audited policy's denies live in a key space of their own, so they never shadow an enforced verdict.
           const key = policyKey(id, egress, b.protocol, b.port, b.prefixLen, entry.audit === true);
           const have = mapState.get(key);
-          if (!have || (deny && !have.deny)) mapState.set(key, entry);
-        }
+          if (!have || (deny && !have.deny)) mapState.set(key, entries[i]!);
+          else if (!deny && !have.deny) mapState.set(key, mergeAllows(have, entries[i]!));
+        });
       }
     });
   }

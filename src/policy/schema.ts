@@ -10,12 +10,15 @@
  * from NOT_YET_SUPPORTED in errors.ts.
  */
 import { z } from 'zod';
+import { ValidationError } from '../common/errors.js';
+import { compileHttpRules } from '../l7/http-rules.js';
 import { splitSource } from '../labels/labels.js';
 import { labelSelectorIssues } from '../labels/selector.js';
 import { cidrContains, parseCidr } from './cidr.js';
 import { ENTITIES, isEntity } from './entities.js';
 import { ICMP_FAMILIES, MAX_ICMP_FIELDS, readIcmpType } from './icmp.js';
 import { PORT_PROTOCOLS, readPortValue } from './ports.js';
+import type { HttpRule } from './types.js';
 
 export const labelSelectorSchema = z
   .object({
@@ -29,13 +32,20 @@ export const labelSelectorSchema = z
     for (const issue of labelSelectorIssues(sel)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 
-const regexString = z.string().superRefine((text, ctx) => {
+/** method, path and host of HTTP rules: POSIX extended regular expressions, checked with the rest of the rules by httpRulesCompile. */
+const regexString = z.string();
+
+/** What the proxy itself refuses in a list of HTTP rules (header syntax, secrets, ADD/REPLACE without a value), at the field's path. */
+function httpRulesCompile(rules: HttpRule[], ctx: z.RefinementCtx): void {
   try {
-    new RegExp(`^(?:${text})$`);
+    compileHttpRules(rules, '');
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not a valid regular expression (${(err as Error).message})` });
+    if (!(err instanceof ValidationError)) throw err;
+    // The proxy names paths like "[0].headers[1]"; zod wants them as segments.
+    const segments = (err.path ?? '').split(/[.[\]]/).filter(Boolean).map((x) => (/^\d+$/.test(x) ? Number(x) : x));
+    ctx.addIssue({ code: 'custom', path: segments, message: err.message.replace(/^[^:]*: /, '') });
   }
-});
+}
 
 const httpRuleSchema = z
   .object({
@@ -87,7 +97,7 @@ const portProtocolSchema = z
 const portsSchema = z.array(portProtocolSchema).max(40);
 
 const portRuleSchema = z
-  .object({ ports: portsSchema.optional(), rules: z.object({ http: z.array(httpRuleSchema).optional() }).strict().optional() })
+  .object({ ports: portsSchema.optional(), rules: z.object({ http: z.array(httpRuleSchema).superRefine(httpRulesCompile).optional() }).strict().optional() })
   .strict();
 
 const portDenyRuleSchema = z.object({ ports: portsSchema.optional() }).strict();

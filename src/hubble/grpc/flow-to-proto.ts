@@ -75,6 +75,7 @@ export interface ProtoFlow {
   trace_reason?: number;
   policy_match_type?: number;
   trace_observation_point?: number;
+  proxy_port?: number;
   interface?: { index: number; name?: string };
   Summary: string;
   ingress_allowed_by?: ProtoPolicy[];
@@ -137,6 +138,7 @@ export function flowToProto(f: Flow): ProtoFlow {
   if (f.destination_service) out.destination_service = { name: f.destination_service.name, namespace: f.destination_service.namespace };
   if (f.policy_match_type !== undefined) out.policy_match_type = f.policy_match_type;
   if (f.trace_observation_point !== undefined) out.trace_observation_point = TRACE_OBSERVATION_POINT_NUMBER[f.trace_observation_point] ?? 0;
+  if (f.proxy_port !== undefined) out.proxy_port = f.proxy_port;
   if (f.trace_reason !== undefined) out.trace_reason = TRACE_REASON_NUMBER[f.trace_reason] ?? 0;
   if (f.interface) out.interface = { index: f.interface.index, ...(f.interface.name ? { name: f.interface.name } : {}) };
   for (const key of ['ingress_allowed_by', 'egress_allowed_by', 'ingress_denied_by', 'egress_denied_by'] as const) {

@@ -17,6 +17,7 @@ import { type GetAgentEventsRequest, serveGetAgentEvents } from './agent-events.
 import { type ProtoFlowFilter, filtersFromProto } from './filter-from-proto.js';
 import { flowToProto, timestampFromMs, timestampToMs } from './flow-to-proto.js';
 import { type FlowSelection, flowSelected, pastUntil } from './select.js';
+import { compileFlowFilters } from '../filter.js';
 import { type FlowLogSource, replayFlows } from '../history.js';
 
 /** What the service needs from the agent. */
@@ -177,6 +178,7 @@ export class ObserverService {
       unfollow();
       this.followers.delete(finish);
     };
+    const passes = compileFlowFilters(sel.whitelist, sel.blacklist);
     const onFlow = (f: Flow) => {
       if (done) return;
       if (pastUntil(f, sel)) {
@@ -184,7 +186,7 @@ export class ObserverService {
         call.end();
         return;
       }
-      if (!flowSelected(f, sel)) return;
+      if (!flowSelected(f, sel, passes)) return;
       if (blocked) {
         lost++;
         this.source.ring.countFollowerLoss(1);

@@ -9,7 +9,7 @@
  *     `since` nor `first`, where it means none: only new flows are sent,
  *     as `hubble observe --follow` expects.
  */
-import { type FlowFilter, flowPasses } from '../filter.js';
+import { type FlowFilter, type FlowPredicate, flowPasses } from '../filter.js';
 import type { Flow } from '../flow.js';
 
 export interface FlowSelection {
@@ -22,13 +22,14 @@ export interface FlowSelection {
   blacklist?: FlowFilter[];
 }
 
-export function flowSelected(f: Flow, s: FlowSelection): boolean {
+/** `passes`: the selection's filters compiled once (compileFlowFilters), for a follower that tests every flow. */
+export function flowSelected(f: Flow, s: FlowSelection, passes?: FlowPredicate): boolean {
   if (s.sinceMs !== undefined || s.untilMs !== undefined) {
     const t = Date.parse(f.time);
     if (s.sinceMs !== undefined && t < s.sinceMs) return false;
     if (s.untilMs !== undefined && t > s.untilMs) return false;
   }
-  return flowPasses(f, s.whitelist, s.blacklist);
+  return passes ? passes(f) : flowPasses(f, s.whitelist, s.blacklist);
 }
 
 /** The flows already in the ring that the request returns, oldest first. */
