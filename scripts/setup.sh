@@ -15,9 +15,9 @@ fi
 
 # Debian packages: compiler and headers for the BPF datapath, libbpf for the
 # agent, iproute2/util-linux for namespaces and links, curl for the demo,
-# bpftool for the layout test; iperf3, the reference CNI plugins and iptables for benchmarks;
+# bpftool for the layout test; iperf3, wrk, the reference CNI plugins and iptables for benchmarks;
 # iputils-ping for the ICMP policy tests.
-packages=(clang llvm gcc libc6-dev libbpf-dev libbpf1 linux-libc-dev bpftool iproute2 util-linux procps curl iperf3 containernetworking-plugins iptables iputils-ping)
+packages=(clang llvm gcc libc6-dev libbpf-dev libbpf1 linux-libc-dev bpftool iproute2 util-linux procps curl iperf3 wrk containernetworking-plugins iptables iputils-ping)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

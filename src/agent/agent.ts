@@ -45,6 +45,9 @@ import { validateTraceBatch, validateTraceRequest } from './trace-request.js';
 import type { K8sServiceModel, ServiceFrontendModel } from '../api/types.js';
 import { ServiceRegistry } from '../service/registry.js';
 import { FileServiceStore } from '../service/store.js';
+import { L7ProxySupervisor, buildProxyConfig } from './l7-proxy.js';
+import { flowFromL7Record } from '../hubble/l7-flow.js';
+import type { L7Record } from '../l7/l7-record.js';
 
 export const VERSION = '0.1.0';
 
@@ -106,9 +109,13 @@ export class Agent {
   /** What the last regeneration did: map writes and deletes, endpoints, distinct resolutions. */
   lastRegeneration = { written: 0, deleted: 0, endpoints: 0, resolutions: 0, groups: 0, endpointsSynced: 0 };
 
+  /** The node's L7 proxy process, told each regeneration's L7 rules (see l7-proxy.ts). */
+  private readonly l7Proxy: L7ProxySupervisor;
+
   constructor(readonly opts: AgentOptions) {
     this.observer = new FlowObserver(opts.flowRingCapacity, () => this.flowContext());
     this.agentEvents = new AgentEventLog(opts.node);
+    this.l7Proxy = new L7ProxySupervisor({ log: opts.log, onRecords: (records) => this.onL7Records(records) });
   }
 
   /** Recent flows of this node. */
@@ -232,6 +239,7 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    await this.l7Proxy.stop();
     await this.events?.stop();
     await this.flowLogWriter?.close();
     this.dp?.close();
@@ -283,6 +291,7 @@ export class Agent {
     try {
       const res = this.regenerateEndpoints();
       ok = true;
+      this.updateL7Proxy();
       return res;
     } finally {
       // Endpoints, identities, policies and default deny change only with a regeneration pass after them.
@@ -331,6 +340,20 @@ export class Agent {
     const pass = this.policy.endPass();
     this.lastRegeneration = { ...total, endpoints: this.endpoints.size, resolutions: pass.resolved, groups: pass.groups, endpointsSynced: synced };
     return total;
+  }
+
+  /** Tells the L7 proxy the endpoints' redirected entries as this pass resolved them (sent only when they changed). */
+  private updateL7Proxy(): void {
+    const endpoints = [...this.endpoints.values()].map((r) => ({
+      ip: r.ipv4, id: r.id, identity: this.status.get(r.id)!.identity, l7: this.syncedPolicy.get(r.id)?.l7 ?? [],
+    }));
+    this.l7Proxy.update(buildProxyConfig({ endpoints, hostIps: this.hostIps, cidrs: this.cidrs.list() }));
+  }
+
+  /** The proxy's records as L7 flows, through the pipeline like the datapath's. */
+  private onL7Records(records: L7Record[]): void {
+    const ctx = this.flowContext();
+    for (const r of records) this.observer.pushFlow(flowFromL7Record(r, ctx));
   }
 
   /** Writes one endpoint's policy map; a failure is that endpoint's regeneration failure (an agent event) before it propagates. */
@@ -703,6 +726,7 @@ export class Agent {
         current: this.ring.size, max: this.ring.capacity, seen: this.ring.seen, ...this.lostFlowEvents(),
         ...(this.flowLogWriter ? { export: this.flowLogWriter.stats } : {}),
       },
+      l7Proxy: this.l7Proxy.status(),
     };
   }
 

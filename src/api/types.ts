@@ -216,6 +216,27 @@ export interface StatusModel {
     /** The on-disk flow log (--hubble-export-file-path), when on: flows written, and dropped (disk slower than the flows, or a write failed). */
     export?: { path: string; written: number; dropped: number };
   };
+  /** The L7 proxy process; absent from agents before it. */
+  l7Proxy?: L7ProxyStatusModel;
+}
+
+/** The node's L7 proxy (a process of the agent's, started once some endpoint has HTTP rules). */
+export interface L7ProxyStatusModel {
+  /** Some endpoint has had L7 rules, so the proxy is kept running. */
+  enabled: boolean;
+  running: boolean;
+  pid?: number;
+  /** Times it was started again after it died. */
+  restarts: number;
+  /** Client connections open now, and accepted since it started (its last report). */
+  connections: number;
+  accepted: number;
+  /** The ports it listens on. */
+  listening: number[];
+  /** The configuration revision it enforces. */
+  revision: number;
+  /** How it last ended, when it did. */
+  lastExit?: string;
 }
 
 /** A side of a policy trace: a pod by name, the identity of a label set, or an address. */

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- AREA...]`: membrane's benchmarks, each against a
- * baseline measured in the same run. Areas: datapath, policy, services, flows (all
+ * baseline measured in the same run. Areas: datapath, policy, services, flows, l7 (all
  * when none is given). Writes the sections of the areas run into
  * docs/benchmarks.md, keeping the other sections as they were.
  */
@@ -12,6 +12,7 @@ import { benchDatapath, formatDatapathTable } from './datapath.js';
 import { type DocSection, measuredOn, mergeSections } from './doc.js';
 import { benchFlowsPinned, flowsParagraph, formatFlowsTables } from './flows.js';
 import { benchFlowLoss, flowLossParagraph, formatFlowLoss } from './flows-loss.js';
+import { benchL7, formatL7Table, l7Paragraph } from './l7.js';
 import { benchPolicy, formatPolicyTable } from './policy.js';
 import { benchServices, formatServicesTables } from './services.js';
 
@@ -19,7 +20,7 @@ const areas = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const reps = Number(process.env['BENCH_REPS'] ?? 5);
 const secs = Number(process.env['BENCH_SECS'] ?? 3);
 const log = (l: string) => process.stderr.write(`${l}\n`);
-const KNOWN = ['datapath', 'policy', 'services', 'flows'];
+const KNOWN = ['datapath', 'policy', 'services', 'flows', 'l7'];
 const DOC = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
 
 async function main(): Promise<void> {
@@ -50,6 +51,10 @@ async function main(): Promise<void> {
     const loss = await benchFlowLoss({ secs: lossSecs, log });
     section('Flow pipeline', flowsParagraph(runs[0]!.result, reps, secs),
       `${formatFlowsTables(runs)}\n\n${flowLossParagraph()}\n\n${formatFlowLoss(loss)}`);
+  }
+  if (want('l7')) {
+    const res = await benchL7({ reps, secs: Number(process.env['BENCH_L7_SECS'] ?? 5), log });
+    section('L7 policy', l7Paragraph(res), formatL7Table(res));
   }
   // Read last: another area's run may have rewritten the file meanwhile.
   const doc = mergeSections(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined, sections);

@@ -35,6 +35,12 @@ function lostText(f: StatusModel['flows']): string {
   return `lost ${f.lost} (perf_event_ring_buffer ${by.perf_event_ring_buffer}, observer_events_queue ${by.observer_events_queue}, hubble_ring_buffer ${by.hubble_ring_buffer})`;
 }
 
+/** The L7 proxy's line: running or not, its ports, connections and restarts. */
+function l7ProxyText(p: NonNullable<StatusModel['l7Proxy']>): string {
+  const state = p.running ? `Ok, pid ${p.pid ?? '?'}, listening on ${p.listening.length ? p.listening.join(', ') : 'nothing yet'}` : `Down${p.lastExit ? ` (${p.lastExit})` : ''}, restarting`;
+  return `${state}; ${p.connections} connections open, ${p.accepted} accepted, ${p.restarts} restarts, config revision ${p.revision}`;
+}
+
 export function formatStatus(s: StatusModel): string {
   const rows: [string, string][] = [
     ['Node', s.node],
@@ -46,6 +52,7 @@ export function formatStatus(s: StatusModel): string {
     ['Policy revision', `${s.policyRevision} (last regeneration: ${s.lastRegeneration.endpoints} endpoints, ${s.lastRegeneration.resolutions} resolutions, ${s.lastRegeneration.written} map writes, ${s.lastRegeneration.deleted} deletes)`],
     ['Flows', `Current/Max Flows: ${s.flows.current}/${s.flows.max} (${((100 * s.flows.current) / s.flows.max).toFixed(2)}%), seen ${s.flows.seen}, ${lostText(s.flows)}`],
     ...(s.flows.export ? [['Flow log', `${s.flows.export.path}: written ${s.flows.export.written}, dropped ${s.flows.export.dropped}`] as [string, string]] : []),
+    ...(s.l7Proxy?.enabled ? [['L7 proxy', l7ProxyText(s.l7Proxy)] as [string, string]] : []),
     ...(s.memory ? [['Memory', `RSS ${s.memory.rssMiB} MiB, heap ${s.memory.heapUsedMiB}/${s.memory.heapTotalMiB} MiB`] as [string, string]] : []),
     ['Uptime', `${s.uptimeSeconds}s`],
   ];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { deathstarPods, destinationCounts, firstLine, parseEndpointList, parseTable, policyDropLine, policyDropLines, type PodJson } from './checks.js';
+import { deathstarPods, destinationCounts, firstLine, httpFlowLine, parseEndpointList, parseTable, policyDropLine, policyDropLines, type PodJson } from './checks.js';
 import { shellQuote } from './runner.js';
 
 describe('demo output checks', () => {
@@ -61,6 +61,18 @@ describe('demo output checks', () => {
     assert.equal(policyDropLine(text, 'default/xwing', 'default/deathstar-a'), undefined);
     assert.equal(policyDropLine(text, 'default/xwing', 'default/deathstar-b'), drop('default/xwing', 'default/deathstar-b'));
     assert.equal(policyDropLine(drop('default/deathstar-b', 'default/xwing'), 'default/xwing', 'default/deathstar-b'), undefined, 'the xwing must be the source');
+  });
+
+  it('finds the L7 flow line between a client and one of the servers, request or response', () => {
+    const url = 'http://deathstar.default.svc.cluster.local';
+    const req = `Nov 27 07:23:10.001: default/tiefighter:41234 (ID:257) -> default/deathstar-b:80 (ID:256) http-request DROPPED (HTTP/1.1 PUT ${url}/v1/exhaust-port)`;
+    const res = `Nov 27 07:23:10.002: default/tiefighter:41234 (ID:257) <- default/deathstar-b:80 (ID:256) http-response FORWARDED (HTTP/1.1 403 0ms (PUT ${url}/v1/exhaust-port))`;
+    const text = [req, res].join('\n');
+    const servers = ['default/deathstar-a', 'default/deathstar-b'];
+    assert.equal(httpFlowLine(text, 'default/tiefighter', servers, `http-request DROPPED (HTTP/1.1 PUT ${url}/v1/exhaust-port)`), req);
+    assert.equal(httpFlowLine(text, 'default/tiefighter', servers, 'http-response FORWARDED (HTTP/1.1 403 '), res);
+    assert.equal(httpFlowLine(text, 'default/xwing', servers, 'http-request'), undefined);
+    assert.equal(httpFlowLine(text, 'default/tiefighter', ['default/deathstar-a'], 'http-request'), undefined);
   });
 
   it('takes the first line of an output', () => {

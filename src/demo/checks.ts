@@ -90,3 +90,18 @@ export function policyDropLine(text: string, from: string, to: string): string |
 export function firstLine(text: string): string {
   return text.split('\n', 1)[0] ?? '';
 }
+
+/**
+ * The line of `observe` output of an L7 flow between `client` (ns/name)
+ * and one of `servers` whose text after the endpoints contains `text`
+ * (e.g. `http-request DROPPED (HTTP/1.1 PUT http://…)`), or undefined. A
+ * request reads client -> server, a response client <- server: either
+ * way the client comes first.
+ */
+export function httpFlowLine(text: string, client: string, servers: string[], summary: string): string | undefined {
+  return text.split('\n').find((l) => {
+    const c = l.indexOf(`${client}:`);
+    if (c < 0 || !l.includes(summary)) return false;
+    return servers.some((s) => l.indexOf(`${s}:`, c) > c);
+  });
+}

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { readLabState } from '../lab/state.js';
-import { deathstarPods, destinationCounts, firstLine, parseEndpointList, parseTable, policyDropLine, type PodJson } from './checks.js';
+import { deathstarPods, destinationCounts, firstLine, httpFlowLine, parseEndpointList, parseTable, policyDropLine, type PodJson } from './checks.js';
 import type { DemoRunner } from './runner.js';
 
 /**
@@ -9,7 +9,8 @@ import type { DemoRunner } from './runner.js';
  * through its Service by name (`deathstar.default.svc.cluster.local`, via
  * the cluster DNS and membrane's load balancer), and both replicas answer;
  * an L3/L4 policy lets only empire ships land, but cannot stop an empire
- * ship attacking the exhaust port (that takes an L7 policy, still to come).
+ * ship attacking the exhaust port; an L7 (HTTP) policy, enforced by
+ * membrane's transparent L7 proxy, lets it land and nothing else.
  * Each chapter runs the commands a user would, prints them and checks their
  * output; the chapters run in order, and `tearDown` always.
  */
@@ -180,8 +181,66 @@ export class StarWarsStory {
     const ok = this.r.check(`the deathstar exploded (the answer starts with "${EXPLODED}")`,
       res.code === 0 && firstLine(res.stdout) === EXPLODED, `exit ${res.code}, first line ${JSON.stringify(firstLine(res.stdout))}`);
     this.r.say('An L3/L4 policy cannot tell a landing request from an attack on the exhaust port: both are TCP to port 80 from an empire ship.\n' +
-      `An HTTP-aware (L7) policy can: ${this.r.shown(path.join(this.opts.examples, 'sw_l3_l4_l7_policy.yaml'))} allows empire ships only POST /v1/request-landing.\n` +
-      'It needs membrane\'s L7 proxy, which comes later.');
+      'An HTTP-aware (L7) policy can, next.');
+    return ok;
+  }
+
+  /** rule1 again, now with an HTTP rule: empire ships may only POST /v1/request-landing. */
+  async applyL7(): Promise<boolean> {
+    this.r.heading('l7', '10. An L7 policy: land, and nothing else');
+    this.r.say('The same rule1, as Cilium publishes it, now with `rules.http`: from org=empire, TCP 80, only POST /v1/request-landing.\n' +
+      'Applying it replaces the L3/L4 version (same name). Connections to the deathstar on port 80 now go through membrane\'s L7 proxy,\n' +
+      'transparently: the ship still talks to the deathstar\'s address, the deathstar still sees the ship\'s.');
+    const res = await this.lab(['apply', '-f', this.file('sw_l3_l4_l7_policy.yaml')]);
+    return this.r.check('rule1 is configured', res.code === 0 && res.stdout.includes('ciliumnetworkpolicy.cilium.io/rule1 configured'),
+      `exit ${res.code}, output ${JSON.stringify(res.stdout.trim())}`);
+  }
+
+  /** Under the L7 policy: the landing passes, the exhaust port is denied by the proxy, the xwing is still dropped at L3. */
+  async landWithL7(): Promise<boolean> {
+    this.r.heading('with-l7', '11. The tiefighter lands, but cannot fire at the exhaust port; the xwing is still turned away');
+    const landed = await this.expectLanding('tiefighter');
+    this.r.say('The same PUT that blew the deathstar up a moment ago:');
+    const put = await this.lab(['exec', 'default/tiefighter', '--', 'curl', '-s', '--connect-timeout', '3', '-XPUT', `${DEATHSTAR}/v1/exhaust-port`]);
+    const denied = this.r.check('the exhaust port is out of reach: "Access denied" (the proxy\'s 403)',
+      put.code === 0 && put.stdout === 'Access denied\r\n', `exit ${put.code}, output ${JSON.stringify(put.stdout)}`);
+    this.r.say('The xwing never gets as far as HTTP: its packets are dropped at L3, as before:');
+    const xw = await this.land('xwing');
+    const xwing = this.r.check('xwing did not land (curl timed out, exit 28)',
+      xw.code === CURL_TIMEOUT_EXIT && !xw.stdout.includes('Ship landed'), `exit ${xw.code}, output ${JSON.stringify(xw.stdout)}`);
+    return landed && denied && xwing;
+  }
+
+  /** Each HTTP decision is a flow: the landing forwarded with its 200, the attack dropped with the proxy's 403. */
+  async l7Flows(): Promise<boolean> {
+    this.r.heading('observe-l7', '12. Observe the HTTP requests');
+    if (!await this.nodeSocket()) return false;
+    this.r.say('The proxy reports each request and response as an L7 flow (http-request, http-response), with method, URL and status:');
+    const res = await this.r.membrane(['--socket', this.socket, 'observe', '--pod', 'deathstar', '--type', 'l7', '--last', '8']);
+    const url = `http://${DEATHSTAR}`;
+    const from = 'default/tiefighter';
+    const expect: [string, string][] = [
+      ['the landing request was forwarded', `http-request FORWARDED (HTTP/1.1 POST ${url}/v1/request-landing)`],
+      ['the deathstar answered the landing 200', `http-response FORWARDED (HTTP/1.1 200 `],
+      ['the exhaust-port request was dropped', `http-request DROPPED (HTTP/1.1 PUT ${url}/v1/exhaust-port)`],
+      ['the proxy answered it 403', `http-response FORWARDED (HTTP/1.1 403 `],
+    ];
+    let ok = res.code === 0;
+    for (const [what, text] of expect) {
+      const line = httpFlowLine(res.stdout, from, this.deathstars, text);
+      ok = this.r.check(`${what}: "${text.trim()}…"`, res.code === 0 && line !== undefined,
+        res.code !== 0 ? `exit ${res.code}` : `no L7 flow between ${from} and ${this.deathstars.join(' or ')} with "${text}"`) && ok;
+    }
+    this.r.say('And the xwing\'s attempt, still a drop at L3 (no HTTP flow for it: it never reached the proxy):');
+    const xw = await this.r.membrane(['--socket', this.socket, 'observe', '--from-pod', 'default/xwing', '--verdict', 'DROPPED', '--last', '2']);
+    const drop = this.deathstars.map((d) => policyDropLine(xw.stdout, 'default/xwing', d)).find((l) => l !== undefined);
+    ok = this.r.check('the xwing\'s packet was dropped: "Policy denied ... DROPPED"', xw.code === 0 && drop !== undefined,
+      xw.code !== 0 ? `exit ${xw.code}` : 'no "Policy denied ... DROPPED" flow from default/xwing') && ok;
+    this.r.say('The proxy is a process of the agent\'s, started with the first HTTP rule; the agent\'s status shows it:');
+    const status = await this.r.membrane(['--socket', this.socket, 'status']);
+    const proxyLine = status.stdout.split('\n').find((l) => l.startsWith('L7 proxy:'));
+    ok = this.r.check('membrane status shows the L7 proxy running ("L7 proxy: Ok")', status.code === 0 && /^L7 proxy:\s+Ok/.test(proxyLine ?? ''),
+      status.code !== 0 ? `exit ${status.code}` : `line ${JSON.stringify(proxyLine ?? '(none)')}`) && ok;
     return ok;
   }
 

@@ -59,4 +59,10 @@ describe('Star Wars demo (privileged)', () => {
   it('lets the tiefighter hit the exhaust port under the L3/L4 policy ("Panic: deathstar exploded")', async () => {
     await chapter(() => story.exhaustPortBeforeL7());
   });
+
+  it('with the L7 policy, lands the tiefighter, answers its exhaust-port PUT "Access denied", still drops the xwing, and shows the HTTP flows', async () => {
+    await chapter(() => story.applyL7());
+    await chapter(() => story.landWithL7());
+    await chapter(() => story.l7Flows());
+  });
 });

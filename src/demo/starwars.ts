@@ -37,6 +37,9 @@ export async function runStarWarsDemo(opts: DemoOptions, signal?: AbortSignal): 
       () => story.dropFlow(),
       () => story.endpointEnforcement(),
       () => story.exhaustPortBeforeL7(),
+      () => story.applyL7(),
+      () => story.landWithL7(),
+      () => story.l7Flows(),
     ];
     for (const chapter of chapters) {
       if (signal?.aborted || !await chapter()) break;

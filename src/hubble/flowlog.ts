@@ -19,7 +19,7 @@
 import { type FileHandle, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { MembraneError, ValidationError, errorMessage } from '../common/errors.js';
-import { type FlowFilter, flowPasses, parseFlowFilters } from './filter.js';
+import { type FlowFilter, type FlowPredicate, compileFlowFilters, parseFlowFilters } from './filter.js';
 import type { Flow } from './flow.js';
 
 export const DEFAULT_EXPORT_MAX_SIZE_MB = 10;
@@ -100,6 +100,8 @@ export class FlowLogWriter {
   private size = 0;
   private readonly pending: Flow[] = [];
   private readonly maxPending: number;
+  /** The export filters, compiled once: they run on every flow of the pipeline. */
+  private readonly passes: FlowPredicate;
   private writtenCount = 0;
   private droppedCount = 0;
   private scheduled = false;
@@ -112,6 +114,7 @@ export class FlowLogWriter {
 
   private constructor(private readonly opts: FlowLogOptions, readonly startedOnEarlierFlows: boolean) {
     this.maxPending = opts.maxPendingFlows ?? DEFAULT_MAX_PENDING_FLOWS;
+    this.passes = compileFlowFilters(opts.allowlist, opts.denylist);
   }
 
   /**
@@ -139,7 +142,7 @@ export class FlowLogWriter {
 
   /** The pipeline's listener: filters the flow and queues it, or drops and counts it. Never waits, never throws. */
   readonly onFlow = (f: Flow): void => {
-    if (this.closed || !flowPasses(f, this.opts.allowlist, this.opts.denylist)) return;
+    if (this.closed || !this.passes(f)) return;
     if (this.pending.length >= this.maxPending) {
       this.droppedCount++;
       return;

@@ -65,6 +65,11 @@ export class FlowObserver {
     };
   }
 
+  /** A flow made outside the datapath's events (the L7 proxy's), into the ring, to listeners and followers like any other. */
+  pushFlow(flow: Flow): void {
+    this.emit(flow);
+  }
+
   /** A batch of fixed-size event records, as the ring buffer reader hands them over. */
   onRecords(batch: Buffer, count: number): void {
     this.builder.begin(this.context());

@@ -7,12 +7,15 @@ import { Registry } from 'prom-client';
 import type { Agent } from '../agent/agent.js';
 import { AgentMetrics, type AgentMetricsSource } from './agent-metrics.js';
 import { HubbleFlowMetrics } from './flow-metrics.js';
+import { HubbleHttpMetrics } from './http-metrics.js';
 import { readMapPressure } from './map-pressure.js';
 
 export interface MembraneMetrics {
   readonly registry: Registry;
   readonly agent: AgentMetrics;
   readonly flows: HubbleFlowMetrics;
+  /** Hubble's HTTP metrics, from the L7 proxy's flows. */
+  readonly http: HubbleHttpMetrics;
   /** The text exposition of every metric, with its content type (for GET /v1/metrics/prometheus). */
   exposition(): Promise<{ contentType: string; text: string }>;
 }
@@ -36,10 +39,12 @@ export function createMembraneMetrics(agent: Agent, log: (m: string) => void): M
   const registry = new Registry();
   const agentMetrics = new AgentMetrics(registry, agentMetricsSource(agent, log));
   const flows = new HubbleFlowMetrics(registry);
+  const http = new HubbleHttpMetrics(registry);
   agent.regenerationListeners.push((seconds, ok) => agentMetrics.observeRegeneration(seconds, ok));
   agent.flowObserver.flowListeners.push((f) => flows.observe(f));
+  agent.flowObserver.flowListeners.push((f) => http.observe(f));
   return {
-    registry, agent: agentMetrics, flows,
+    registry, agent: agentMetrics, flows, http,
     exposition: async () => ({ contentType: registry.contentType, text: await registry.metrics() }),
   };
 }

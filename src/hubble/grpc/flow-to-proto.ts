@@ -9,6 +9,7 @@
  * read them anyway.
  */
 import type { Flow, FlowEndpoint, FlowPolicy, Layer4, TcpFlags, TrafficDirection, Verdict } from '../flow.js';
+import { layer7Of, type Layer7 } from '../l7-flow.js';
 
 export const VERDICT_NUMBER: Record<Verdict, number> = {
   VERDICT_UNKNOWN: 0, FORWARDED: 1, DROPPED: 2, ERROR: 3, AUDIT: 4, REDIRECTED: 5, TRACED: 6, TRANSLATED: 7,
@@ -26,6 +27,8 @@ export const TRACE_OBSERVATION_POINT_NUMBER: Record<string, number> = {
 export const TRACE_REASON_NUMBER: Record<string, number> = { TRACE_REASON_UNKNOWN: 0, NEW: 1, ESTABLISHED: 2, REPLY: 3, RELATED: 4 };
 
 export const FLOW_TYPE_NUMBER = { UNKNOWN_TYPE: 0, L3_L4: 1, L7: 2, SOCK: 3 } as const;
+/** Hubble's L7FlowType. */
+export const L7_FLOW_TYPE_NUMBER: Record<Layer7['type'], number> = { REQUEST: 1, RESPONSE: 2 };
 export const IP_VERSION_IPV4 = 1;
 
 /** google.protobuf.Timestamp of an ISO time or epoch milliseconds. */
@@ -77,6 +80,11 @@ export interface ProtoFlow {
   trace_observation_point?: number;
   proxy_port?: number;
   interface?: { index: number; name?: string };
+  /** Layer7 (field 15): `http` is the `record` oneof's HTTP (101). */
+  l7?: {
+    type: number; latency_ns: number;
+    http: { code: number; method: string; url: string; protocol: string; headers: { key: string; value: string }[] };
+  };
   Summary: string;
   ingress_allowed_by?: ProtoPolicy[];
   egress_allowed_by?: ProtoPolicy[];
@@ -141,6 +149,14 @@ export function flowToProto(f: Flow): ProtoFlow {
   if (f.proxy_port !== undefined) out.proxy_port = f.proxy_port;
   if (f.trace_reason !== undefined) out.trace_reason = TRACE_REASON_NUMBER[f.trace_reason] ?? 0;
   if (f.interface) out.interface = { index: f.interface.index, ...(f.interface.name ? { name: f.interface.name } : {}) };
+  const l7 = layer7Of(f);
+  if (l7) {
+    const { code, method, url, protocol, headers } = l7.http;
+    out.l7 = {
+      type: L7_FLOW_TYPE_NUMBER[l7.type] ?? 0, latency_ns: l7.latency_ns,
+      http: { code, method, url, protocol, headers: headers.map((h) => ({ key: h.key, value: h.value })) },
+    };
+  }
   for (const key of ['ingress_allowed_by', 'egress_allowed_by', 'ingress_denied_by', 'egress_denied_by'] as const) {
     const list = policiesToProto(f[key]);
     if (list) out[key] = list;
