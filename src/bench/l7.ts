@@ -13,10 +13,17 @@ import { startTestNode } from '../testing/agent.js';
 import { addTestPod, type TestPod } from '../testing/pods.js';
 import { median } from './datapath.js';
 
-/** The server answers on two ports: one allowed by an L3/L4 rule, one by an L7 rule, so that runs of the two never share a TCP tuple. */
-const PORTS = { 'L3/L4 only': 8080, 'L7 (HTTP rules)': 8081 } as const;
-const SERVER = `const http = require('http'); const h = (q, s) => s.end('ok\\n');
-let n = 0; for (const p of [${PORTS['L3/L4 only']}, ${PORTS['L7 (HTTP rules)']}]) http.createServer(h).listen(p, () => { if (++n === 2) console.log('listening'); });`;
+/**
+ * Server ports: a block allowed by an L3/L4 rule, a block by an L7 rule, and
+ * each run on a port of its own. Runs never share a TCP tuple, so a
+ * connection's TIME_WAIT (60 s, at the server or at the proxy) never meets
+ * the next run's connections from a reused client port.
+ */
+const PORT_BASE = { 'L3/L4 only': 8100, 'L7 (HTTP rules)': 8200 } as const;
+const MAX_RUNS_PER_RULE = 32;
+const SERVER = `const http = require('http'); const h = (q, s) => s.end('ok\\n'); let n = 0;
+for (const b of [${PORT_BASE['L3/L4 only']}, ${PORT_BASE['L7 (HTTP rules)']}]) for (let i = 0; i < ${MAX_RUNS_PER_RULE}; i++)
+  http.createServer(h).listen(b + i, () => { if (++n === ${2 * MAX_RUNS_PER_RULE}) console.log('listening'); });`;
 
 export type L7Rule = 'L3/L4 only' | 'L7 (HTTP rules)';
 export type L7Mode = 'keep-alive' | 'new connection per request';
@@ -47,10 +54,10 @@ spec:
   ingress:
   - fromEndpoints: [{matchLabels: {app: l7-client}}]
     toPorts:
-    - ports: [{port: "${PORTS['L3/L4 only']}", protocol: TCP}]
+    - ports: [{port: "${PORT_BASE['L3/L4 only']}", endPort: ${PORT_BASE['L3/L4 only'] + MAX_RUNS_PER_RULE - 1}, protocol: TCP}]
   - fromEndpoints: [{matchLabels: {app: l7-client}}]
     toPorts:
-    - ports: [{port: "${PORTS['L7 (HTTP rules)']}", protocol: TCP}]
+    - ports: [{port: "${PORT_BASE['L7 (HTTP rules)']}", endPort: ${PORT_BASE['L7 (HTTP rules)'] + MAX_RUNS_PER_RULE - 1}, protocol: TCP}]
       rules:
         http:
         - method: GET
@@ -93,8 +100,10 @@ export async function benchL7(opts: { reps: number; secs: number; connections?: 
       server!.stdout!.on('data', (d: Buffer) => { if (String(d).includes('listening')) { clearTimeout(t); resolve(); } });
     });
     const agent = new AgentClient(node.socket);
-    const url = (rule: L7Rule) => `http://${srv.ip}:${PORTS[rule]}/bench/x`;
+    const runs = { 'L3/L4 only': 0, 'L7 (HTTP rules)': 0 };
+    const url = (rule: L7Rule, run = runs[rule]) => `http://${srv.ip}:${PORT_BASE[rule] + run}/bench/x`;
     const load = async (rule: L7Rule, mode: L7Mode): Promise<L7Sample> => {
+      runs[rule]++;
       const args = ['-t', '1', '-c', String(connections), '-d', `${opts.secs}s`, '--timeout', '2s', '--latency',
         ...(mode === 'keep-alive' ? [] : ['-H', 'Connection: close']), url(rule)];
       const res = await cli.exec(['wrk', ...args], { timeoutMs: (opts.secs + 30) * 1000 });
@@ -102,13 +111,16 @@ export async function benchL7(opts: { reps: number; secs: number; connections?: 
       opts.log(`l7: ${rule}, ${mode}: ${Math.round(sample.requestsPerSec)} req/s, p50 ${sample.p50Ms} ms, p99 ${sample.p99Ms} ms, errors ${sample.errors}`);
       return sample;
     };
+    // Every client port, so that a run's new connections do not reuse one.
+    await cli.exec(['sysctl', '-q', '-w', 'net.ipv4.ip_local_port_range=1024 65535']);
+    if (2 * opts.reps > MAX_RUNS_PER_RULE) throw new Error(`at most ${MAX_RUNS_PER_RULE / 2} repetitions`);
     await agent.importPolicies({ text: POLICY });
     for (const rule of ['L3/L4 only', 'L7 (HTTP rules)'] as const) {
       // A request through each rule before measuring: the policy (and the proxy's configuration) are in place.
       let code = '';
       for (let i = 0; i < 20 && code !== '200'; i++) {
         if (i > 0) await new Promise((r) => setTimeout(r, 250));
-        code = (await cli.exec(['curl', '-sS', '--max-time', '2', '-o', '/dev/null', '-w', '%{http_code}', url(rule)], { allowFailure: true, timeoutMs: 10_000 })).stdout;
+        code = (await cli.exec(['curl', '-sS', '--max-time', '2', '-o', '/dev/null', '-w', '%{http_code}', url(rule, MAX_RUNS_PER_RULE - 1)], { allowFailure: true, timeoutMs: 10_000 })).stdout;
       }
       if (code !== '200') throw new Error(`${rule}: the bench request got ${code || 'no answer'}, not 200`);
     }
@@ -147,7 +159,9 @@ export function l7Paragraph(r: L7BenchResult): string {
   return 'HTTP GET requests from one pod to another on one membrane node (lab topology: node netns, agent, pods through the CNI plugin), ' +
     'answered by a minimal Node HTTP server (`ok\\n`). Load by `wrk` in the client pod (1 thread, ' +
     `${r.connections} connections, ${r.secs} s per run, \`--latency\`): with keep-alive, and with \`Connection: close\` (a new TCP connection per request). ` +
-    'Baseline: the same traffic allowed by an L3/L4 rule (the kernel only). L7: the same peer and a second server port with HTTP rules (`GET /bench/.*`), so each connection ' +
-    `is handed to the node's L7 proxy and each request is matched. Rules interleaved, ${r.reps} repetitions; median (range); latencies are medians of wrk's percentiles. ` +
+    'Baseline: the same traffic allowed by an L3/L4 rule (the kernel only). L7: the same peer and other server ports with HTTP rules (`GET /bench/.*`), so each connection ' +
+    'is handed to the node\'s L7 proxy and each request is matched; every run on a server port of its own and the client with every ephemeral port, so no run meets ' +
+    'another\'s TIME_WAIT. ' +
+    `Rules interleaved, ${r.reps} repetitions; median (range); latencies are medians of wrk's percentiles. ` +
     'Goal: with keep-alive, at least half of the L3/L4-only rate.';
 }

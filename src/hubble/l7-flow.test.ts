@@ -95,3 +95,24 @@ describe('L7 flows: Hubble fields', () => {
     assert.equal(flowFromL7Record(rec({ conn: { ...CONN, direction: 'EGRESS' } }), ctx).traffic_direction, 'EGRESS');
   });
 });
+
+describe('L7 flows: the policy behind each decision', () => {
+  const RULE1 = { name: 'rule1', namespace: 'default', kind: 'CiliumNetworkPolicy', revision: 3, labels: [] };
+  const OTHER = { name: 'other', namespace: 'default', kind: 'CiliumNetworkPolicy', revision: 3, labels: [] };
+  const withPolicies: FlowContext = { ...ctx, policiesForCookie: (c) => (c === 7 ? [RULE1] : c === 8 ? [OTHER] : c === 9 ? [RULE1] : []) };
+
+  it('an allowed request names the rule that let it through; a denied one every policy of its port\'s rules, once each', () => {
+    const allowed = flowFromL7Record(rec({ cookies: [7] }), withPolicies);
+    assert.deepEqual(allowed.ingress_allowed_by, [RULE1]);
+    assert.equal(allowed.ingress_denied_by, undefined);
+    const denied = flowFromL7Record(rec({ method: 'PUT', url: URL_EXHAUST, verdict: 'DROPPED', reason: 'denied', cookies: [7, 8, 9] }), withPolicies);
+    assert.deepEqual(denied.ingress_denied_by, [RULE1, OTHER]);
+    const egress = flowFromL7Record(rec({ conn: { ...CONN, direction: 'EGRESS' }, cookies: [8] }), withPolicies);
+    assert.deepEqual(egress.egress_allowed_by, [OTHER]);
+  });
+
+  it('responses and requests without a policy decision name no policy', () => {
+    assert.equal(flowFromL7Record(rec({ type: 'response', code: 200, latencyNs: 1e6, cookies: [7] }), withPolicies).ingress_allowed_by, undefined);
+    assert.equal(flowFromL7Record(rec({ verdict: 'DROPPED', reason: 'malformed' }), withPolicies).ingress_denied_by, undefined);
+  });
+});

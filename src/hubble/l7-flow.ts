@@ -49,7 +49,7 @@ export function flowFromL7Record(r: L7Record, ctx: FlowContext): L7Flow {
     latency_ns: r.latencyNs ?? 0,
     http: { code: r.code, method: r.method, url: r.url, protocol: r.protocol, headers: r.headers },
   };
-  return {
+  const flow: L7Flow = {
     time: isoTime(r.timeMs),
     uuid: nextFlowUuid(),
     verdict: r.verdict,
@@ -65,4 +65,20 @@ export function flowFromL7Record(r: L7Record, ctx: FlowContext): L7Flow {
     l7,
     Summary: httpSummary(l7),
   };
+  attributeL7(flow, r, ctx);
+  return flow;
+}
+
+/** A decided request's flow names the policies of the rules behind the decision, as L3/L4 verdict flows do. */
+function attributeL7(flow: L7Flow, r: L7Record, ctx: FlowContext): void {
+  if (r.type !== 'request' || !r.cookies?.length) return;
+  const seen = new Set<string>();
+  const policies = r.cookies.flatMap((c) => ctx.policiesForCookie(c)).filter((p) => {
+    const key = `${p.kind}/${p.namespace}/${p.name}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+  if (policies.length === 0) return;
+  const ingress = r.conn.direction === 'INGRESS';
+  if (r.verdict === 'FORWARDED') flow[ingress ? 'ingress_allowed_by' : 'egress_allowed_by'] = policies;
+  else flow[ingress ? 'ingress_denied_by' : 'egress_denied_by'] = policies;
 }

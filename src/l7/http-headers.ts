@@ -23,10 +23,11 @@ export function headerPairs(raw: readonly string[]): HeaderField[] {
 }
 
 /** Names listed in Connection headers: also hop-by-hop for this message. */
-function connectionOptions(fields: readonly HeaderField[]): Set<string> {
-  const out = new Set<string>();
+function connectionOptions(fields: readonly HeaderField[]): Set<string> | undefined {
+  let out: Set<string> | undefined;
   for (const [name, value] of fields) {
     if (name.toLowerCase() !== 'connection') continue;
+    out ??= new Set<string>();
     for (const token of value.split(',')) if (token.trim()) out.add(token.trim().toLowerCase());
   }
   return out;
@@ -37,7 +38,7 @@ export function endToEndFields(fields: readonly HeaderField[], drop: readonly st
   const listed = connectionOptions(fields);
   return fields.filter(([name]) => {
     const lower = name.toLowerCase();
-    return !HOP_BY_HOP.has(lower) && !listed.has(lower) && !drop.includes(lower);
+    return !HOP_BY_HOP.has(lower) && !listed?.has(lower) && !drop.includes(lower);
   });
 }
 
@@ -51,14 +52,42 @@ export function framingField(framing: BodyFraming): HeaderField | undefined {
   return undefined;
 }
 
+/** Canonical keys already computed: the same few names come on every request. Bounded, so that odd names cannot grow it. */
+const canonicalCache = new Map<string, string>();
+const CANONICAL_CACHE_MAX = 2048;
+
 /** Go's canonical header key ("x-request-id" → "X-Request-Id"), as Hubble prints header keys. */
 export function canonicalKey(name: string): string {
-  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase());
+  let key = canonicalCache.get(name);
+  if (key === undefined) {
+    key = name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase());
+    if (canonicalCache.size < CANONICAL_CACHE_MAX) canonicalCache.set(name, key);
+  }
+  return key;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Control characters but HTAB: a value with one would split or corrupt the head. */
+const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
+
+/**
+ * An HTTP/1.1 request head, ready to write: request line, fields, empty
+ * line. With `check`, throws on a name or value that would corrupt it
+ * (needed for fields that did not come through a strict parser).
+ */
+export function requestHead(method: string, target: string, fields: readonly HeaderField[], check = true): string {
+  let head = `${method} ${target} HTTP/1.1\r\n`;
+  for (const [name, value] of fields) {
+    if (check && (!TOKEN.test(name) || BAD_VALUE.test(value))) throw new Error(`header ${JSON.stringify(name)} has characters not allowed in a request head`);
+    head += `${name}: ${value}\r\n`;
+  }
+  return `${head}\r\n`;
 }
 
 /** Headers as a flow shows them: canonical keys sorted, each key's values in order (as Hubble sorts them). */
 export function flowHeaders(fields: readonly HeaderField[]): L7Header[] {
-  const out = fields.map(([name, value], i) => ({ key: canonicalKey(name), value, i }));
-  out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.i - b.i));
-  return out.map(({ key, value }) => ({ key, value }));
+  const out = fields.map(([name, value]) => ({ key: canonicalKey(name), value }));
+  // Array.prototype.sort is stable: a key's values stay in the order sent.
+  out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return out;
 }

@@ -7,16 +7,17 @@
  * original destination, the identities) and opens server connections on
  * request (`connectUpstream`).
  *
- * Parsing is Node's own: the client side is an http.Server's llhttp
- * parser in strict mode (never `insecureHTTPParser`), the server side
- * http.request over an agent holding exactly one server connection per
- * client connection (as Envoy's original-destination cluster gives the
- * server one connection per client connection), opened on the first
- * allowed request and reopened only if the server closes it.
+ * The client side is an http.Server's llhttp parser in strict mode (never
+ * `insecureHTTPParser`); the server side is one UpstreamConnection per
+ * client connection (upstream-connection.ts): opened on the first allowed
+ * request, reopened only if the server closes it, the request head written
+ * by hand and the response parsed by http-response-parser.ts (an
+ * http.request and an Agent per request cost more than everything else
+ * the proxy does).
  *
  * Per request:
  *   - allowed: the request is forwarded with the rule's header actions
- *     applied and hop-by-hop headers removed, its body streamed (pipe with
+ *     applied and hop-by-hop headers removed, its body streamed (with
  *     backpressure, never buffered whole), the response streamed back;
  *   - denied: `403` with `Access denied\r\n` (Content-Length 15,
  *     text/plain), as Cilium's proxy answers; the body is read and thrown
@@ -28,17 +29,19 @@
  *     (the parser cannot find the next request after an error);
  *   - too slow (headersMs, requestMs): `408` and the connection closes;
  *     idle keep-alive connections close after keepAliveMs;
- *   - the server refuses or resets before its response headers: `503`.
+ *   - the server refuses or resets before its response headers, or its
+ *     response is malformed or ambiguously framed: `503`, and the next
+ *     request goes over a new server connection.
  * Pipelined requests are answered in order (Node's server queues the
  * responses); a local answer to a later request waits for the earlier
  * responses. Every request and every response is an L7Record.
  */
 import http from 'node:http';
 import type net from 'node:net';
-import { pipeline } from 'node:stream';
-import { type BodyFraming, endToEndFields, flowHeaders, framingField, headerPairs } from './http-headers.js';
+import { type BodyFraming, endToEndFields, flowHeaders, framingField, headerPairs, requestHead } from './http-headers.js';
 import { applyHeaderActions, type HeaderField, type HttpRequestView, type HttpVerdict } from './http-rules.js';
 import type { L7Record, LocalReplyReason, ProxyConnInfo } from './l7-record.js';
+import { type UpstreamBody, UpstreamConnection } from './upstream-connection.js';
 
 export interface HttpProxyTimeouts {
   /** A request's headers must have arrived this long after its first byte (or after the connection opened). */
@@ -94,21 +97,14 @@ class ClientConnection<C extends ProxyConnInfo> {
   closed = false;
   /** The latest request and how to abort its forwarding (its body may still be arriving). */
   last?: { req: http.IncomingMessage; res: http.ServerResponse; abort(): void };
-  private agent?: http.Agent;
+  private server?: UpstreamConnection;
 
   constructor(readonly socket: net.Socket, readonly conn: C, private readonly open: (cb: Callback) => void) {}
 
-  /** The agent that holds this connection's one server connection. */
-  upstream(): http.Agent {
-    if (!this.agent) {
-      this.agent = new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, scheduling: 'fifo' });
-      // Agent's documented extension point; @types/node does not declare it.
-      (this.agent as unknown as { createConnection(o: unknown, cb: Callback): undefined }).createConnection = (_o, cb) => {
-        this.open(cb);
-        return undefined;
-      };
-    }
-    return this.agent;
+  /** This connection's one server connection (opened when a request is first sent on it). */
+  upstream(): UpstreamConnection {
+    if (!this.server || this.server.destroyed) this.server = new UpstreamConnection(this.open, this.socket);
+    return this.server;
   }
 
   responseDone(): void {
@@ -122,9 +118,11 @@ class ClientConnection<C extends ProxyConnInfo> {
 
   close(): void {
     this.closed = true;
-    this.agent?.destroy();
+    this.server?.destroy();
   }
 }
+
+const noop = (): void => undefined;
 
 /** Method and target of a request line, leniently, to name a malformed request in its record. */
 function requestLineOf(raw: unknown): { method: string; target: string } {
@@ -261,29 +259,39 @@ export class HttpProxy<C extends ProxyConnInfo = ProxyConnInfo> {
     }
     client.pending++;
     res.once('close', () => client.responseDone());
-    client.last = { req, res, abort: () => undefined };
+    client.last = { req, res, abort: noop };
     const started = process.hrtime.bigint();
     const conn = client.conn;
     const method = req.method ?? '';
     const protocol = `HTTP/${req.httpVersion}`;
     const fields = headerPairs(req.rawHeaders);
-    const hosts = fields.filter(([n]) => n.toLowerCase() === 'host');
-    const target = hostAndPath(req.url ?? '', hosts[0]?.[1] ?? '');
+    let hosts = 0;
+    let hostHeader = '';
+    for (const [name, value] of fields) {
+      if (name.length !== 4 || name.toLowerCase() !== 'host') continue;
+      if (hosts++ === 0) hostHeader = value;
+    }
+    const target = hostAndPath(req.url ?? '', hostHeader);
     const urlOf = (host: string, path: string) => `http://${host || `${conn.dst.ip}:${conn.dst.port}`}${path}`;
-    const base = { conn, method, protocol };
     /** The proxy answers the request itself: the request is recorded DROPPED, the answer FORWARDED. */
     const respond = (code: number, body: string, reason: LocalReplyReason, url: string, error?: string, close = false) => {
-      res.once('finish', () => this.record({
-        ...base, type: 'response', timeMs: this.now(), url, code, verdict: 'FORWARDED', reason,
-        latencyNs: Number(process.hrtime.bigint() - started), headers: [], ...(error ? { error } : {}),
-      }));
-      this.record({ ...base, type: 'request', timeMs: this.now(), url, code, verdict: 'DROPPED', reason, headers: flowHeaders(fields), ...(error ? { error } : {}) });
+      res.once('finish', () => {
+        const response: L7Record<C> = {
+          type: 'response', timeMs: this.now(), conn, method, url, protocol, code, latencyNs: Number(process.hrtime.bigint() - started),
+          verdict: 'FORWARDED', headers: [], reason,
+        };
+        if (error) response.error = error;
+        this.record(response);
+      });
+      const request: L7Record<C> = { type: 'request', timeMs: this.now(), conn, method, url, protocol, code, verdict: 'DROPPED', headers: flowHeaders(fields), reason };
+      if (error) request.error = error;
+      this.record(request);
       localReply(res, code, body, close);
     };
 
     const malformed = !target ? `request target ${JSON.stringify(req.url)} is neither origin-form nor http absolute-form`
-      : hosts.length > 1 ? 'more than one Host header'
-        : hosts.length === 0 && req.httpVersion === '1.1' ? 'HTTP/1.1 request without a Host header' : undefined;
+      : hosts > 1 ? 'more than one Host header'
+        : hosts === 0 && req.httpVersion === '1.1' ? 'HTTP/1.1 request without a Host header' : undefined;
     if (malformed || !target) {
       req.resume();
       respond(400, BAD_REQUEST_BODY, 'malformed', urlOf(target?.host ?? '', target?.path ?? req.url ?? ''), malformed, true);
@@ -313,74 +321,110 @@ export class HttpProxy<C extends ProxyConnInfo = ProxyConnInfo> {
     meta: { url: string; protocol: string; started: bigint }): void {
     const conn = client.conn;
     const base = { conn, method: view.method, protocol: meta.protocol, url: meta.url };
-    const headers = this.upstreamHeaders(req, applyHeaderActions(view.headers, verdict.actions));
+    const { fields: headers, body } = this.upstreamHeaders(req, applyHeaderActions(view.headers, verdict.actions));
     // The server hears HTTP/1.1, which needs a Host: an HTTP/1.0 request without one names the original
     // destination; an absolute-form target's authority replaces the Host header (RFC 9112 §3.2.2), as decided on.
     const absoluteForm = !(req.url ?? '').startsWith('/') && req.url !== '*';
-    if (absoluteForm || !headers.some(([n]) => n.toLowerCase() === 'host')) {
+    if (absoluteForm || !headers.some(([n]) => n.length === 4 && n.toLowerCase() === 'host')) {
       headers.splice(0, headers.length, ['Host', view.host || `${conn.dst.ip}:${conn.dst.port}`], ...headers.filter(([n]) => n.toLowerCase() !== 'host'));
     }
-    this.record({
-      ...base, type: 'request', timeMs: this.now(), code: 0, verdict: 'FORWARDED', headers: flowHeaders(headers),
-      ...(verdict.rule !== undefined ? { rule: verdict.rule } : {}), ...(verdict.actions.length ? { headerActions: verdict.actions } : {}),
-    });
-    let aborted = false;
-    const upReq = http.request({
-      agent: client.upstream(), host: conn.dst.ip, port: conn.dst.port, method: view.method, path: view.path,
-      setHost: false, headers: headers.flat(),
-    });
-    client.last = { req, res, abort: () => { aborted = true; upReq.destroy(); } };
-    let upResponse: http.IncomingMessage | undefined;
-    upReq.on('response', (upRes: http.IncomingMessage) => {
-      upResponse = upRes;
-      const latencyNs = Number(process.hrtime.bigint() - meta.started);
-      const resFields = endToEndFields(headerPairs(upRes.rawHeaders));
-      this.record({ ...base, type: 'response', timeMs: this.now(), code: upRes.statusCode ?? 0, latencyNs, verdict: 'FORWARDED', headers: flowHeaders(resFields) });
-      res.sendDate = false;
-      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, resFields.flat());
-      pipeline(upRes, res, (err) => {
-        // The server or the client went away mid-body: nothing framed can follow.
-        if (err) res.socket?.destroy();
-      });
-    });
-    upReq.on('error', (err: Error) => {
-      if (aborted || client.closed) return;
-      if (res.headersSent) {
-        // A response cut short cannot be told from a whole one but by closing; one already whole (the server
-        // answered early and stopped reading the body) stands, and the rest of the body is dropped.
-        if (!upResponse?.complete) res.socket?.destroy();
-        req.unpipe(upReq);
-        req.resume();
-        return;
-      }
+    // Records on the hot path are literals of one shape (no spreads): V8 keeps them on one hidden class.
+    const requestRecord: L7Record<C> = {
+      type: 'request', timeMs: this.now(), conn, method: view.method, url: meta.url, protocol: meta.protocol, code: 0,
+      verdict: 'FORWARDED', headers: flowHeaders(headers),
+    };
+    if (verdict.rule !== undefined) requestRecord.rule = verdict.rule;
+    if (verdict.actions.length) requestRecord.headerActions = verdict.actions;
+    this.record(requestRecord);
+    const failed = (err: Error) => {
       // Read the rest of the body and drop it, so that the 503 can be read and the connection goes on.
-      req.unpipe(upReq);
       req.resume();
       res.once('finish', () => this.record({
         ...base, type: 'response', timeMs: this.now(), code: 503, verdict: 'FORWARDED', reason: 'upstream', error: err.message,
         latencyNs: Number(process.hrtime.bigint() - meta.started), headers: [],
       }));
       localReply(res, 503, UPSTREAM_BODY, false);
+    };
+    let head: string;
+    try {
+      // The strict parser let through only valid fields; header actions (from policy) are checked.
+      head = requestHead(view.method, view.path, headers, verdict.actions.length > 0);
+    } catch (err) {
+      failed(err as Error);
+      return;
+    }
+    /** aborted: the client side gave up on the request; ended: the whole response went to the client. */
+    let aborted = false;
+    let ended = false;
+    const upstream = client.upstream();
+    let draining = false;
+    const resumeUpstream = () => {
+      draining = false;
+      upstream.resumeReading();
+    };
+    client.last = { req, res, abort: () => { aborted = true; upstream.destroy(); } };
+    upstream.send({
+      head, headRequest: view.method === 'HEAD', body, req,
+      onHead: (upRes) => {
+        const latencyNs = Number(process.hrtime.bigint() - meta.started);
+        const resFields = endToEndFields(headerPairs(upRes.rawHeaders));
+        this.record({
+          type: 'response', timeMs: this.now(), conn, method: view.method, url: meta.url, protocol: meta.protocol, code: upRes.statusCode,
+          latencyNs, verdict: 'FORWARDED', headers: flowHeaders(resFields),
+        });
+        res.sendDate = false;
+        res.writeHead(upRes.statusCode, upRes.statusMessage, resFields.flat());
+      },
+      onBody: (chunk) => {
+        if (res.write(chunk)) return true;
+        if (!draining) {
+          draining = true;
+          res.once('drain', resumeUpstream);
+        }
+        return false;
+      },
+      onEnd: () => {
+        ended = true;
+        res.end();
+      },
+      onError: (err) => {
+        if (aborted || ended || client.closed) return;
+        // A response cut short cannot be told from a whole one but by closing.
+        if (res.headersSent) {
+          res.socket?.destroy();
+          return;
+        }
+        failed(err);
+      },
     });
-    // Not pipeline(): a server failing must not take the client connection down with it (see 'error' above).
-    req.pipe(upReq);
-    req.once('close', () => {
-      if (req.complete) return;
-      // The client went away mid-body: the server must not take a truncated body for a whole one.
-      aborted = true;
-      upReq.destroy();
-    });
+    if (body !== 'none') {
+      req.once('close', () => {
+        if (req.complete) return;
+        // The client went away mid-body: the server must not take a truncated body for a whole one.
+        aborted = true;
+        upstream.destroy();
+      });
+    }
   }
 
   /** The request's end-to-end headers with the body re-framed explicitly for the server (Expect answered here already). */
-  private upstreamHeaders(req: http.IncomingMessage, fields: readonly HeaderField[]): HeaderField[] {
+  private upstreamHeaders(req: http.IncomingMessage, fields: readonly HeaderField[]): { fields: HeaderField[]; body: UpstreamBody } {
     const out = endToEndFields(fields, ['content-length', 'expect']);
-    const te = req.headers['transfer-encoding'];
-    const length = req.headers['content-length'];
+    // From rawHeaders rather than req.headers, which Node builds on first use. The parser let through at most
+    // one Content-Length, and never one beside Transfer-Encoding.
+    let te: string | undefined;
+    let length: string | undefined;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') te = raw[i + 1];
+      else if (name.length === 14 && name.toLowerCase() === 'content-length') length = raw[i + 1];
+    }
     const framing: BodyFraming = te !== undefined ? { kind: 'chunked' } : length !== undefined ? { kind: 'length', length: Number(length) } : { kind: 'none' };
     const field = framingField(framing);
     if (field) out.push(field);
-    return out;
+    const body: UpstreamBody = framing.kind === 'chunked' ? 'chunked' : framing.kind === 'length' && framing.length > 0 ? 'length' : 'none';
+    return { fields: out, body };
   }
 
   /** A request the parser rejected, or one too slow: 400 / 408 after the earlier responses, then close. */

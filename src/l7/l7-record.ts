@@ -57,6 +57,12 @@ export interface L7Record<C extends ProxyConnInfo = ProxyConnInfo> {
   headers: L7Header[];
   /** The HTTP rule that allowed the request (its index in the port's rules). */
   rule?: number;
+  /**
+   * Requests the policy decided: the cookies of the rules behind the
+   * decision (the rule that allowed it; for a denied request, every rule of
+   * its port, none of which matched), for the flow's allowed_by/denied_by.
+   */
+  cookies?: number[];
   /** headerMatches mismatches and what was done about them. */
   headerActions?: HeaderAction[];
   reason?: LocalReplyReason;

@@ -236,9 +236,24 @@ export class L7ProxyProcess {
       return;
     }
     const { src, dst, srcIdentity, dstIdentity, direction } = r.conn;
-    this.pending.push({ ...r, conn: { src, dst, srcIdentity, dstIdentity, direction } });
+    const cookies = this.cookiesOf(r);
+    this.pending.push({ ...r, conn: { src, dst, srcIdentity, dstIdentity, direction }, ...(cookies ? { cookies } : {}) });
     if (this.pending.length >= FLUSH_COUNT) this.flush();
     else this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  /** The rules behind a policy decision on a request: the one that allowed it, or for a denied one all of its port's. */
+  private cookiesOf(r: L7Record<ProxiedConn>): number[] | undefined {
+    if (r.type !== 'request') return undefined;
+    const allowed = r.verdict === 'FORWARDED' && r.rule !== undefined;
+    if (!allowed && !(r.verdict === 'DROPPED' && r.reason === 'denied')) return undefined;
+    const entry = this.view?.match({ egress: r.conn.egress, client: r.conn.src, original: r.conn.dst, protocol: TCP })?.entry;
+    if (!entry) return undefined;
+    if (allowed) {
+      const cookie = entry.http[r.rule!]?.cookie;
+      return cookie ? [cookie] : undefined;
+    }
+    return [...new Set(entry.http.map((h) => h.cookie))];
   }
 
   private flush(): void {

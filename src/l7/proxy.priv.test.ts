@@ -213,6 +213,37 @@ describe('the L7 proxy through the real datapath', () => {
     assert.ok(!seen.includes('GET /private/b') && !seen.includes('DELETE /public/a'));
   });
 
+  it('streams a chunked upload and a 50 MB body through the proxy with its memory bounded', async () => {
+    const pid = (await api.status()).l7Proxy?.pid;
+    assert.ok(pid, 'the proxy runs');
+    const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+    const url = `http://${server.ip}:${PORT}/v1/request-landing`;
+    // curl reads stdin as the body; with Transfer-Encoding: chunked it sends it in chunks.
+    const chunked = await client.exec(['sh', '-c', `head -c 1000000 /dev/zero | curl -sS --max-time 20 -H 'Transfer-Encoding: chunked' --data-binary @- ${url}`],
+      { timeoutMs: 30_000 });
+    assert.equal((JSON.parse(chunked.stdout) as { bytes: number }).bytes, 1_000_000, `a chunked upload arrives whole: ${chunked.stdout}${chunked.stderr}`);
+    const before = rssMiB();
+    const big = await client.exec(['sh', '-c', `head -c 52428800 /dev/zero | curl -sS --max-time 60 -H 'Content-Length: 52428800' --data-binary @- ${url}`],
+      { timeoutMs: 90_000 });
+    assert.equal((JSON.parse(big.stdout) as { bytes: number }).bytes, 52_428_800, `50 MB arrive whole: ${big.stderr}`);
+    const growth = rssMiB() - before;
+    assert.ok(growth < 40, `the proxy's RSS grew ${growth.toFixed(1)} MiB for a 50 MB body: streamed, not buffered`);
+  });
+
+  it('answers a malformed request 400 without forwarding it, and reports it as a flow', async () => {
+    const raw = 'POST /v1/request-landing HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 5\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n';
+    const script = `const s = require('net').connect(${PORT}, '${server.ip}', () => s.write('${raw}'));
+let out = ''; s.on('data', (d) => { out += d; }); s.on('close', () => console.log(JSON.stringify(out))); setTimeout(() => s.destroy(), 4000);`;
+    const seenBefore = seen.length;
+    const res = await client.exec(['node', '-e', script], { timeoutMs: 15_000 });
+    const answer = JSON.parse(res.stdout.trim()) as string;
+    assert.match(answer, /^HTTP\/1\.1 400 /, `the proxy answers 400: ${answer}`);
+    assert.equal(seen.length, seenBefore, 'the server never saw it');
+    const flow = await waitFor(async () => (await flows(node)).find((f) => f.Type === 'L7' && f.l7?.type === 'REQUEST' && f.verdict === 'DROPPED'
+      && f.l7.http.url?.endsWith('/v1/request-landing') && f.l7.http.code === 400));
+    assert.ok(flow, 'a DROPPED http-request flow for it');
+  });
+
   it('makes each decision an L7 flow with method, URL and code, enriched with the pods', async () => {
     await requests(client, server.ip, [{ method: 'PUT', path: '/v1/exhaust-port' }, { method: 'POST', path: '/v1/request-landing' }]);
     const url = 'http://l7-server.default.svc.cluster.local';
@@ -226,6 +257,8 @@ describe('the L7 proxy through the real datapath', () => {
     assert.equal(deniedReq.source.pod_name, 'l7-client');
     assert.equal(deniedReq.destination.pod_name, 'l7-server');
     assert.equal(deniedReq.Summary, `HTTP/1.1 PUT ${url}/v1/exhaust-port`);
+    assert.deepEqual(deniedReq.ingress_denied_by?.map((p: AnyFlow) => `${p.kind}/${p.namespace}/${p.name}`), ['CiliumNetworkPolicy/default/l7-server'],
+      'the denied request names the policy whose HTTP rules it matched none of');
     const deniedRes = await find((f) => f.l7?.type === 'RESPONSE' && f.l7.http.url === `${url}/v1/exhaust-port`);
     assert.equal(deniedRes?.l7.http.code, 403);
     assert.equal(deniedRes?.verdict, 'FORWARDED');
@@ -233,6 +266,8 @@ describe('the L7 proxy through the real datapath', () => {
     const landed = await find((f) => f.l7?.type === 'RESPONSE' && f.l7.http.url === `${url}/v1/request-landing` && f.l7.http.code === 200);
     assert.ok(landed, 'a 200 response flow for the landing');
     assert.equal(landed.source.pod_name, 'l7-server');
+    const landedReq = await find((f) => f.l7?.type === 'REQUEST' && f.l7.http.url === `${url}/v1/request-landing` && f.verdict === 'FORWARDED');
+    assert.deepEqual(landedReq?.ingress_allowed_by?.map((p: AnyFlow) => p.name), ['l7-server'], 'the allowed request names the policy whose rule let it through');
     const filtered = await get(node, '/v1/flows?number=0&type=l7');
     assert.ok(filtered.includes('exhaust-port'));
   });
