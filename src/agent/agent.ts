@@ -42,7 +42,7 @@ import { PolicyEngine, type EnforcementMode, type PersistedPolicies, type Resolv
 import { podIdentityLabels } from './labels.js';
 import { kernelIpcacheIdentity, tracePolicies, tracePolicy, type TraceContext } from './trace.js';
 import { validateTraceBatch, validateTraceRequest } from './trace-request.js';
-import type { K8sServiceModel, ServiceFrontendModel } from '../api/types.js';
+import type { K8sServiceModel, L7ProxyStatusModel, ServiceFrontendModel } from '../api/types.js';
 import { ServiceRegistry } from '../service/registry.js';
 import { FileServiceStore } from '../service/store.js';
 import { L7ProxySupervisor, buildProxyConfig } from './l7-proxy.js';
@@ -131,6 +131,11 @@ export class Agent {
   /** Resolves once the datapath's events written up to now are flows in the ring (within one poll round, 50 ms). */
   async flushFlows(): Promise<void> {
     await this.events?.flush();
+  }
+
+  /** The L7 proxy's state (metrics read it at scrape time). */
+  l7ProxyStatus(): L7ProxyStatusModel {
+    return this.l7Proxy.status();
   }
 
   /** Wall-clock ms the agent started at (Hubble's uptime). */
@@ -727,6 +732,7 @@ export class Agent {
         ...(this.flowLogWriter ? { export: this.flowLogWriter.stats } : {}),
       },
       l7Proxy: this.l7Proxy.status(),
+      agentEvents: { current: this.agentEvents.size, max: this.agentEvents.capacity, seen: this.agentEvents.seen, lostToFollowers: this.agentEvents.lostToFollowers },
     };
   }
 

@@ -94,6 +94,8 @@ export class L7ProxySupervisor {
   private stopped = false;
   private lastExit?: string;
   private stats?: ProxyStats;
+  /** Records dropped by the proxy's earlier runs (each run counts from 0). */
+  private droppedBefore = 0;
   private readonly backoff: typeof DEFAULT_BACKOFF;
 
   constructor(private readonly opts: L7ProxySupervisorOptions) {
@@ -125,6 +127,7 @@ export class L7ProxySupervisor {
       accepted: this.stats?.accepted ?? 0,
       listening: running ? this.stats?.listening ?? [] : [],
       revision: this.stats?.revision ?? 0,
+      recordsDropped: this.droppedBefore + (this.stats?.recordsDropped ?? 0),
       ...(this.lastExit ? { lastExit: this.lastExit } : {}),
     };
   }
@@ -142,6 +145,7 @@ export class L7ProxySupervisor {
     const child = fork(this.opts.script ?? PROXY_MAIN, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, serialization: 'json' });
     this.child = child;
     this.startedAt = Date.now();
+    this.droppedBefore += this.stats?.recordsDropped ?? 0;
     this.stats = undefined;
     child.on('message', (msg: FromProxy) => this.onMessage(msg));
     child.on('error', (err) => this.opts.log(`L7 proxy: ${err.message}`));

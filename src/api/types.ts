@@ -218,6 +218,8 @@ export interface StatusModel {
   };
   /** The L7 proxy process; absent from agents before it. */
   l7Proxy?: L7ProxyStatusModel;
+  /** The agent events ring (GetAgentEvents): events kept and its capacity, events since start, events slow followers skipped. */
+  agentEvents?: { current: number; max: number; seen: number; lostToFollowers: number };
 }
 
 /** The node's L7 proxy (a process of the agent's, started once some endpoint has HTTP rules). */
@@ -235,6 +237,8 @@ export interface L7ProxyStatusModel {
   listening: number[];
   /** The configuration revision it enforces. */
   revision: number;
+  /** L7 records (flows) the proxy dropped because the agent did not take them in time, over all its runs. */
+  recordsDropped: number;
   /** How it last ended, when it did. */
   lastExit?: string;
 }

@@ -149,6 +149,11 @@ describe('formatStatus', () => {
     ['says when the datapath was adopted after a restart', { datapath: { ...status.datapath, adopted: true } }, /^Datapath: {10}Ok, maps pinned in \S+ \(adopted after restart\), programs on 3\/3 endpoints$/m],
     ['shows a full flow ring as 100.00%, like Hubble', { flows: { current: 4095, max: 4095, seen: 9000, lost: 12 } }, /^Flows: {13}Current\/Max Flows: 4095\/4095 \(100\.00%\), seen 9000, lost in the kernel 12$/m],
     ['shows programs on fewer endpoints than exist', { endpoints: 4 }, /programs on 3\/4 endpoints$/m],
+    ['shows the agent events ring and what slow followers lost of it', { agentEvents: { current: 12, max: 4095, seen: 12, lostToFollowers: 3 } },
+      /^Agent events: {6}Current\/Max: 12\/4095, seen 12, lost to slow followers 3$/m],
+    ['says when the L7 proxy dropped flows the agent was slow to take',
+      { l7Proxy: { enabled: true, running: true, pid: 7, restarts: 0, connections: 1, accepted: 4, listening: [15001, 15002], revision: 2, recordsDropped: 9 } },
+      /^L7 proxy: {10}Ok, pid 7, listening on 15001, 15002; 1 connections open, 4 accepted, 0 restarts, config revision 2, 9 flows dropped \(the agent was slow to take them\)$/m],
   ];
   for (const [spec, change, line] of variants) {
     it(spec, () => assert.match(formatStatus({ ...status, ...change }), line));

@@ -38,7 +38,8 @@ function lostText(f: StatusModel['flows']): string {
 /** The L7 proxy's line: running or not, its ports, connections and restarts. */
 function l7ProxyText(p: NonNullable<StatusModel['l7Proxy']>): string {
   const state = p.running ? `Ok, pid ${p.pid ?? '?'}, listening on ${p.listening.length ? p.listening.join(', ') : 'nothing yet'}` : `Down${p.lastExit ? ` (${p.lastExit})` : ''}, restarting`;
-  return `${state}; ${p.connections} connections open, ${p.accepted} accepted, ${p.restarts} restarts, config revision ${p.revision}`;
+  const dropped = p.recordsDropped ? `, ${p.recordsDropped} flows dropped (the agent was slow to take them)` : '';
+  return `${state}; ${p.connections} connections open, ${p.accepted} accepted, ${p.restarts} restarts, config revision ${p.revision}${dropped}`;
 }
 
 export function formatStatus(s: StatusModel): string {
@@ -53,6 +54,7 @@ export function formatStatus(s: StatusModel): string {
     ['Flows', `Current/Max Flows: ${s.flows.current}/${s.flows.max} (${((100 * s.flows.current) / s.flows.max).toFixed(2)}%), seen ${s.flows.seen}, ${lostText(s.flows)}`],
     ...(s.flows.export ? [['Flow log', `${s.flows.export.path}: written ${s.flows.export.written}, dropped ${s.flows.export.dropped}`] as [string, string]] : []),
     ...(s.l7Proxy?.enabled ? [['L7 proxy', l7ProxyText(s.l7Proxy)] as [string, string]] : []),
+    ...(s.agentEvents ? [['Agent events', `Current/Max: ${s.agentEvents.current}/${s.agentEvents.max}, seen ${s.agentEvents.seen}, lost to slow followers ${s.agentEvents.lostToFollowers}`] as [string, string]] : []),
     ...(s.memory ? [['Memory', `RSS ${s.memory.rssMiB} MiB, heap ${s.memory.heapUsedMiB}/${s.memory.heapTotalMiB} MiB`] as [string, string]] : []),
     ['Uptime', `${s.uptimeSeconds}s`],
   ];

@@ -22,6 +22,8 @@ function fakeSource(): AgentMetricsSource & { reads: number; packets: number } {
     policyRevision: () => 42,
     mapPressure: () => [{ map: 'endpoints', entries: 3, maxEntries: 65536 }],
     lostEvents: () => ({ perf_event_ring_buffer: 5 }),
+    agentEventsLost: () => 4,
+    l7RecordsDropped: () => 6,
   };
   return src;
 }
@@ -44,6 +46,8 @@ describe('AgentMetrics', () => {
     assert.match(text, /^membrane_bpf_map_pressure\{map_name="endpoints"\} 0\.0000457763671875$/m);
     assert.match(text, /^hubble_lost_events_total\{source="perf_event_ring_buffer"\} 5$/m);
     assert.match(text, /^hubble_lost_events_total\{source="observer_events_queue"\} 0$/m);
+    assert.match(text, /^membrane_agent_events_lost_total 4$/m);
+    assert.match(text, /^membrane_l7_proxy_flows_dropped_total 6$/m);
     assert.match(text, /^membrane_endpoint_regeneration_time_stats_seconds_count\{scope="total",status="success"\} 1$/m);
     assert.match(text, /^membrane_agent_api_process_time_seconds_count\{method="GET",path="\/v1\/endpoints\/\{id\}",return_code="200"\} 1$/m);
     assert.match(text, /^# TYPE membrane_drop_count_total counter$/m);

@@ -27,6 +27,10 @@ export interface AgentMetricsSource {
   lostEvents(): Partial<Record<LostEventSource, number>>;
   /** The on-disk flow log's counts (src/hubble/flowlog.ts); undefined when the agent exports none. */
   flowExport?(): { written: number; dropped: number } | undefined;
+  /** Agent events slow GetAgentEvents/REST followers skipped. */
+  agentEventsLost?(): number;
+  /** L7 records the proxy dropped because the agent did not take them in time. */
+  l7RecordsDropped?(): number;
 }
 
 /** Regeneration passes take milliseconds to seconds. */
@@ -89,6 +93,20 @@ export class AgentMetrics {
       },
     });
 
+    new Counter({
+      name: 'membrane_agent_events_lost_total', help: 'Agent events that slow followers (GetAgentEvents, observe agent-events) skipped', registers,
+      collect() {
+        this.reset();
+        this.inc(source.agentEventsLost?.() ?? 0);
+      },
+    });
+    new Counter({
+      name: 'membrane_l7_proxy_flows_dropped_total', help: 'L7 flows the proxy dropped because the agent did not take them in time', registers,
+      collect() {
+        this.reset();
+        this.inc(source.l7RecordsDropped?.() ?? 0);
+      },
+    });
     new Counter({
       name: 'membrane_flow_export_dropped_total',
       help: 'Flows the on-disk flow log (--hubble-export-file-path) dropped: the disk was slower than the flows, or a write failed', registers,

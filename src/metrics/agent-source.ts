@@ -31,6 +31,8 @@ export function agentMetricsSource(agent: Agent, log: (m: string) => void): Agen
     lostEvents: () => agent.flowObserver.lostEvents(),
     // The flow log exists once the agent started; read at scrape time.
     flowExport: () => agent.flowLog?.stats,
+    agentEventsLost: () => agent.agentEvents.lostToFollowers,
+    l7RecordsDropped: () => agent.l7ProxyStatus().recordsDropped,
   };
 }
 
