@@ -7,16 +7,16 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireRoot } from '../testing/names.js';
-import { LxcDatapath } from './loader.js';
+import { TestDatapath } from '../testing/test-datapath.js';
+import type { LxcDatapath } from './loader.js';
 import {
   DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, VERDICT_AUDIT, VERDICT_DROPPED, VERDICT_FORWARDED,
-  EP_F_AUDIT_DENIES, EP_F_AUDIT_INGRESS, ctKey, ctEntry, endpointInfo, endpointKey, flowEvent, ip4ToInt, ipcacheKey, ipcacheValue,
+  EP_F_AUDIT_DENIES, EP_F_AUDIT_INGRESS, ctKey, ctEntry, endpointInfo, endpointKey, ip4ToInt,
   metricsIndex, metricsValue,
 } from './layout.js';
 import { BpfMap } from './map.js';
 import { TCP_ACK, TCP_RST, TCP_SYN, buildArp, buildPacket } from './packet.js';
 import { type PolicyMapKey, encodePolicyKey, encodePolicyValue } from './policymap.js';
-import { RingBuf } from './ringbuf.js';
 
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
@@ -28,33 +28,17 @@ const C = { ip: '10.200.0.30', epId: 33, identity: 3003 };
 const R = { ip: '10.200.1.40', identity: 4004 };
 
 describe('endpoint datapath (BPF_PROG_TEST_RUN)', () => {
+  let t: TestDatapath;
   let dp: LxcDatapath;
-  let rb: RingBuf;
 
   before(() => {
     requireRoot();
-    dp = LxcDatapath.load();
-    rb = new RingBuf(dp.maps.events.fd);
+    t = TestDatapath.open();
+    dp = t.dp;
   });
-  after(() => {
-    rb?.free();
-    dp?.close();
-  });
+  after(() => t?.close());
 
-  function clear(map: BpfMap): void {
-    for (const k of [...map.keys()]) map.delete(k);
-  }
-
-  beforeEach(() => {
-    for (const m of [dp.maps.endpoints, dp.maps.ipcache, dp.maps.policy, dp.maps.conntrack]) clear(m);
-    dp.maps.config.update(Buffer.alloc(4), Buffer.alloc(8)); // not valid: the datapath's defaults
-    rb.consume();
-    for (const ep of [A, B, C]) {
-      dp.maps.endpoints.update(endpointKey.encode({ ip4: ip4ToInt(ep.ip) }), endpointInfo.encode({ ifindex: 1, identity: ep.identity, epId: ep.epId, mac: '02:00:00:00:00:0a', nodeMac: '02:00:00:00:00:0b' }));
-      dp.maps.ipcache.update(ipcacheKey.encode({ prefixlen: 32, ip4: ip4ToInt(ep.ip) }), ipcacheValue.encode({ identity: ep.identity }));
-    }
-    dp.maps.ipcache.update(ipcacheKey.encode({ prefixlen: 32, ip4: ip4ToInt(R.ip) }), ipcacheValue.encode({ identity: R.identity }));
-  });
+  beforeEach(() => t.reset([A, B, C], [R]));
 
   function allow(epId: number, key: Partial<PolicyMapKey> & { egress: boolean }, cookie = 7, deny = false, audit = false): void {
     const k: PolicyMapKey = { identity: 0, protocol: 0, port: 0, prefixLen: 0, ...key, ...(audit ? { audit: true } : {}) };
@@ -64,7 +48,7 @@ describe('endpoint datapath (BPF_PROG_TEST_RUN)', () => {
 
   /** The verdict and drop events since the last call (trace events have their own tests: trace.priv.test.ts). */
   function events() {
-    return rb.consume().map((b) => flowEvent.decode(b)).filter((e) => e.type !== EVENT_TRACE);
+    return t.events().filter((e) => e.type !== EVENT_TRACE);
   }
 
   it('drops a new connection with no allow entry (default deny, reason 133) and says so in one event', () => {

@@ -8,16 +8,14 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireRoot } from '../testing/names.js';
-import { LxcDatapath } from './loader.js';
+import { TestDatapath } from '../testing/test-datapath.js';
+import type { LxcDatapath } from './loader.js';
 import {
   CT_F_PROXY_REDIRECT, CT_F_PROXY_UPSTREAM, DIR_EGRESS, DIR_INGRESS, EVENT_DROP, EVENT_POLICY_VERDICT, EVENT_TRACE, MARK_MAGIC_FROM_PROXY,
-  OBS_TO_PROXY, VERDICT_DROPPED, VERDICT_FORWARDED, VERDICT_REDIRECTED, ctEntry, ctKey, endpointInfo, endpointKey, flowEvent, ip4ToInt,
-  ipcacheKey, ipcacheValue,
+  OBS_TO_PROXY, VERDICT_DROPPED, VERDICT_FORWARDED, VERDICT_REDIRECTED, ctEntry, ctKey, ip4ToInt,
 } from './layout.js';
-import type { BpfMap } from './map.js';
 import { TCP_ACK, TCP_SYN, buildPacket } from './packet.js';
 import { type PolicyMapKey, encodePolicyKey, encodePolicyValue } from './policymap.js';
-import { RingBuf } from './ringbuf.js';
 
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
@@ -28,36 +26,23 @@ const R = { ip: '10.200.1.40', identity: 4004 };
 const PROXY_PORT = 1;
 
 describe('L7 proxy redirect (BPF_PROG_TEST_RUN)', () => {
+  let t: TestDatapath;
   let dp: LxcDatapath;
-  let rb: RingBuf;
 
   before(() => {
     requireRoot();
-    dp = LxcDatapath.load();
-    rb = new RingBuf(dp.maps.events.fd);
+    t = TestDatapath.open();
+    dp = t.dp;
   });
-  after(() => {
-    rb?.free();
-    dp?.close();
-  });
+  after(() => t?.close());
 
-  const clear = (map: BpfMap) => { for (const k of [...map.keys()]) map.delete(k); };
-
-  beforeEach(() => {
-    for (const m of [dp.maps.endpoints, dp.maps.ipcache, dp.maps.policy, dp.maps.conntrack]) clear(m);
-    rb.consume();
-    for (const ep of [A, B]) {
-      dp.maps.endpoints.update(endpointKey.encode({ ip4: ip4ToInt(ep.ip) }), endpointInfo.encode({ ifindex: 1, identity: ep.identity, epId: ep.epId, mac: '02:00:00:00:00:0a', nodeMac: '02:00:00:00:00:0b' }));
-      dp.maps.ipcache.update(ipcacheKey.encode({ prefixlen: 32, ip4: ip4ToInt(ep.ip) }), ipcacheValue.encode({ identity: ep.identity }));
-    }
-    dp.maps.ipcache.update(ipcacheKey.encode({ prefixlen: 32, ip4: ip4ToInt(R.ip) }), ipcacheValue.encode({ identity: R.identity }));
-  });
+  beforeEach(() => t.reset([A, B], [R]));
 
   function entry(epId: number, key: Partial<PolicyMapKey> & { egress: boolean }, proxyPort: number, deny = false): void {
     const k: PolicyMapKey = { identity: 0, protocol: 6, port: 80, prefixLen: 24, ...key };
     dp.maps.policy.update(encodePolicyKey(epId, k), encodePolicyValue(k, { deny, proxyPort, cookie: 77 }));
   }
-  const events = () => rb.consume().map((b) => flowEvent.decode(b));
+  const events = () => t.events();
   const ctFlags = (saddr: string, daddr: string, sport: number, dport: number, dir: number) => {
     const v = dp.maps.conntrack.lookup(ctKey.encode({ saddr: ip4ToInt(saddr), daddr: ip4ToInt(daddr), sport, dport, proto: 6, dir }));
     return v ? ctEntry.decode(v).flags : undefined;

@@ -6,15 +6,13 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireRoot } from '../testing/names.js';
-import { LxcDatapath } from './loader.js';
+import { TestDatapath } from '../testing/test-datapath.js';
+import type { LxcDatapath } from './loader.js';
 import {
   DIR_EGRESS, DIR_INGRESS, EVENT_TRACE, type FlowEventRecord, OBS_FROM_ENDPOINT, OBS_TO_ENDPOINT, OBS_TO_STACK, VERDICT_FORWARDED,
-  endpointInfo, endpointKey, flowEvent, ip4ToInt, ipcacheKey, ipcacheValue,
 } from './layout.js';
-import type { BpfMap } from './map.js';
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, buildPacket } from './packet.js';
 import { encodePolicyKey, encodePolicyValue } from './policymap.js';
-import { RingBuf } from './ringbuf.js';
 import { DEFAULT_TRACE_CONFIG, type TraceConfig, encodeTraceConfig } from './trace-config.js';
 
 const TC_ACT_OK = 0;
@@ -27,32 +25,21 @@ const B = { ip: '10.201.0.20', epId: 22, identity: 2002 };
 const R = { ip: '10.201.1.40', identity: 4004 };
 
 describe('trace events and their aggregation (BPF_PROG_TEST_RUN)', () => {
+  let t: TestDatapath;
   let dp: LxcDatapath;
-  let rb: RingBuf;
 
   before(() => {
     requireRoot();
-    dp = LxcDatapath.load();
-    rb = new RingBuf(dp.maps.events.fd);
+    t = TestDatapath.open();
+    dp = t.dp;
   });
-  after(() => {
-    rb?.free();
-    dp?.close();
-  });
+  after(() => t?.close());
 
-  const clear = (map: BpfMap) => { for (const k of [...map.keys()]) map.delete(k); };
   const configure = (c: Partial<TraceConfig>) =>
     dp.maps.config.update(Buffer.from(new Uint32Array([0]).buffer), encodeTraceConfig({ ...DEFAULT_TRACE_CONFIG, ...c }));
 
   beforeEach(() => {
-    for (const m of [dp.maps.endpoints, dp.maps.ipcache, dp.maps.policy, dp.maps.conntrack]) clear(m);
-    dp.maps.config.update(Buffer.alloc(4), Buffer.alloc(8)); // not valid: the datapath's defaults
-    rb.consume();
-    for (const ep of [A, B]) {
-      dp.maps.endpoints.update(endpointKey.encode({ ip4: ip4ToInt(ep.ip) }), endpointInfo.encode({ ifindex: 1, identity: ep.identity, epId: ep.epId, mac: '02:00:00:00:00:0a', nodeMac: '02:00:00:00:00:0b' }));
-      dp.maps.ipcache.update(ipcacheKey.encode({ prefixlen: 32, ip4: ip4ToInt(ep.ip) }), ipcacheValue.encode({ identity: ep.identity }));
-    }
-    dp.maps.ipcache.update(ipcacheKey.encode({ prefixlen: 32, ip4: ip4ToInt(R.ip) }), ipcacheValue.encode({ identity: R.identity }));
+    t.reset([A, B], [R]);
     // A may reach B and R on TCP and UDP; B admits A.
     for (const [epId, egress] of [[A.epId, true], [B.epId, false]] as const) {
       const k = { identity: 0, protocol: 0, port: 0, prefixLen: 0, egress };
@@ -61,7 +48,7 @@ describe('trace events and their aggregation (BPF_PROG_TEST_RUN)', () => {
   });
 
   function traces(): FlowEventRecord[] {
-    return rb.consume().map((b) => flowEvent.decode(b)).filter((e) => e.type === EVENT_TRACE);
+    return t.events().filter((e) => e.type === EVENT_TRACE);
   }
   /** Compact view of traces: [observation point, endpoint, reason, is_reply, direction]. */
   const view = (evs: FlowEventRecord[]) => evs.map((e) => [e.obsPoint, e.epId, e.reason, e.isReply, e.dir]);
