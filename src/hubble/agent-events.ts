@@ -13,6 +13,7 @@
  * Followers are called synchronously and must skip (and count, through
  * countFollowerLoss) what their client is too slow to take.
  */
+import { Ring } from './ring.js';
 
 /** Hubble's AgentEventType (flow.proto; 1 is reserved there). */
 export const AGENT_EVENT_TYPES = [
@@ -63,56 +64,35 @@ export const DEFAULT_AGENT_EVENT_CAPACITY = 4095;
 
 /** The agent's recent events, with followers. */
 export class AgentEventLog {
-  private readonly buf: (AgentEventRecord | undefined)[];
-  private next = 0;
-  private count = 0;
-  private seenTotal = 0;
-  private followerLost = 0;
-  private readonly followers = new Set<(e: AgentEventRecord) => void>();
+  private readonly ring: Ring<AgentEventRecord>;
 
   constructor(readonly nodeName: string, readonly capacity = DEFAULT_AGENT_EVENT_CAPACITY, private readonly now: () => number = Date.now) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`agent event capacity ${capacity} is not a positive integer`);
-    this.buf = new Array(capacity);
+    this.ring = new Ring(capacity);
   }
 
   /** Records events (stamped now) and hands them to every follower; never throws for a follower. */
   push(...events: AgentEvent[]): void {
-    for (const agent_event of events) {
-      const rec: AgentEventRecord = { agent_event, node_name: this.nodeName, time: new Date(this.now()).toISOString() };
-      this.buf[this.next] = rec;
-      this.next = (this.next + 1) % this.capacity;
-      if (this.count < this.capacity) this.count++;
-      this.seenTotal++;
-      for (const fn of this.followers) {
-        try {
-          fn(rec);
-        } catch {
-          // A follower's failure (a closed stream) is its own; the agent goes on.
-          this.followers.delete(fn);
-        }
-      }
-    }
+    for (const agent_event of events) this.ring.push({ agent_event, node_name: this.nodeName, time: new Date(this.now()).toISOString() });
   }
 
-  get size(): number { return this.count; }
-  get seen(): number { return this.seenTotal; }
+  get size(): number { return this.ring.size; }
+  get seen(): number { return this.ring.seen; }
   /** Events followers skipped because their client read too slowly. */
-  get lostToFollowers(): number { return this.followerLost; }
+  get lostToFollowers(): number { return this.ring.lostToFollowers; }
 
   countFollowerLoss(n: number): void {
-    this.followerLost += n;
+    this.ring.countFollowerLoss(n);
   }
 
   /** Events oldest first. */
-  *values(): Generator<AgentEventRecord> {
-    const start = (this.next - this.count + this.capacity) % this.capacity;
-    for (let i = 0; i < this.count; i++) yield this.buf[(start + i) % this.capacity]!;
+  values(): Generator<AgentEventRecord> {
+    return this.ring.values();
   }
 
   /** Calls `fn` with every event pushed from now on; returns the unfollow function. */
   follow(fn: (e: AgentEventRecord) => void): () => void {
-    this.followers.add(fn);
-    return () => this.followers.delete(fn);
+    return this.ring.follow(fn);
   }
 }
 
