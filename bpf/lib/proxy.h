@@ -132,10 +132,17 @@ static __always_inline int proxy_upstream_reply(struct __sk_buff *skb, const str
 
 /*
  * proxy_assign hands a packet, at tc ingress, to the proxy: to the socket
- * of its own connection when the node has one (not a listener or a
- * TIME_WAIT socket of that tuple), else, with a `port_be`, to the proxy's
- * listener there. Marks the packet so the node routes it locally. Returns
- * 0 or a negative reason.
+ * of its own connection when the node has one, else, with a `port_be`, to
+ * the proxy's listener there. Marks the packet so the node routes it
+ * locally. Returns 0 or a negative reason.
+ *
+ * A TIME_WAIT socket of the tuple (the proxy closed an earlier connection
+ * of it first) gets the packet itself, unassigned: assigned to the
+ * listener, a SYN that reuses the tuple would be dropped by the stack
+ * (it refuses a request socket that duplicates a TIME_WAIT socket's tuple)
+ * for all of TIME_WAIT, 60 s. The stack's TIME_WAIT handling answers such
+ * a SYN with an ACK, the client's RST to it ends the TIME_WAIT socket, and
+ * the client's next SYN (1 s later) reaches the listener.
  */
 static __always_inline int proxy_assign(struct __sk_buff *skb, const struct pkt *p, __u16 port_be)
 {
@@ -147,7 +154,12 @@ static __always_inline int proxy_assign(struct __sk_buff *skb, const struct pkt 
 	tuple.ipv4.sport = p->sport;
 	tuple.ipv4.dport = p->dport;
 	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
-	if (sk && (sk->state == BPF_TCP_LISTEN || sk->state == BPF_TCP_TIME_WAIT)) {
+	if (sk && sk->state == BPF_TCP_TIME_WAIT) {
+		bpf_sk_release(sk);
+		skb->mark = MARK_MAGIC_TO_PROXY;
+		return 0;
+	}
+	if (sk && sk->state == BPF_TCP_LISTEN) {
 		bpf_sk_release(sk);
 		sk = NULL;
 	}

@@ -19,6 +19,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { L7ProxyStatusModel } from '../api/types.js';
 import type { L7Record } from '../l7/l7-record.js';
+import { decodeL7Records } from '../l7/l7-wire.js';
 import { hasL7Entries, sameProxyConfig, type L7Endpoint, type L7Entry, type L7ProxyConfig } from '../l7/proxy-config.js';
 import type { FromProxy, ProxyStats, ToProxy } from '../l7/proxy-main.js';
 import { DEFAULT_PROXY_PORTS, type ProxyPorts } from '../policy/resolve.js';
@@ -157,7 +158,7 @@ export class L7ProxySupervisor {
   private onMessage(msg: FromProxy): void {
     switch (msg.type) {
       case 'records':
-        this.opts.onRecords(msg.records);
+        this.opts.onRecords(decodeL7Records(msg.batch));
         break;
       case 'stats':
         this.stats = msg.stats;

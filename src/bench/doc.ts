@@ -14,7 +14,8 @@ export interface DocSection {
 export const DOC_HEAD = '# membrane benchmarks\n\n' +
   'Measured by `npm run bench` (every area) or `npm run bench -- AREA...` (those areas\' sections only, the others kept). ' +
   'Each section says when and on what machine it was measured; every figure in a section is from that one run, ' +
-  'and its ratios are against a baseline measured in the same run.\n';
+  'and its ratios are against a baseline measured in the same run. The scaling curves of every section are drawn in ' +
+  '[benchmarks.svg](benchmarks.svg) (its data: benchmarks.json).\n\n![membrane benchmarks: scaling curves](benchmarks.svg)\n';
 
 /** The sentence that opens a section's first paragraph. */
 export function measuredOn(date: string, machine: string): string {

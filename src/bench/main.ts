@@ -9,12 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../testing/agent.js';
 import { benchDatapath, formatDatapathTable } from './datapath.js';
-import { type DocSection, measuredOn, mergeSections } from './doc.js';
+import { type DocSection, measuredOn, mergeSections, splitSections } from './doc.js';
 import { benchFlowsPinned, flowsParagraph, formatFlowsTables } from './flows.js';
 import { benchFlowLoss, flowLossParagraph, formatFlowLoss } from './flows-loss.js';
 import { benchL7, formatL7Table, l7Paragraph } from './l7.js';
 import { benchPolicy, formatPolicyTable } from './policy.js';
 import { benchServices, formatServicesTables } from './services.js';
+import { renderChart } from './chart.js';
+import { mergePanels, type PanelStore, panelsInOrder, policyPanels, servicesPanels } from './panels.js';
 
 const areas = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const reps = Number(process.env['BENCH_REPS'] ?? 5);
@@ -22,6 +24,9 @@ const secs = Number(process.env['BENCH_SECS'] ?? 3);
 const log = (l: string) => process.stderr.write(`${l}\n`);
 const KNOWN = ['datapath', 'policy', 'services', 'flows', 'l7'];
 const DOC = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
+/** The chart's data per section (so a partial run redraws every curve) and the chart. */
+const PANELS = path.join(REPO_ROOT, 'docs', 'benchmarks.json');
+const CHART = path.join(REPO_ROOT, 'docs', 'benchmarks.svg');
 
 async function main(): Promise<void> {
   for (const a of areas) if (!KNOWN.includes(a)) throw new Error(`unknown benchmark area "${a}"; areas: ${KNOWN.join(', ')}`);
@@ -29,6 +34,7 @@ async function main(): Promise<void> {
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}`;
   const measured = () => measuredOn(new Date().toISOString().slice(0, 10), machine);
   const sections: DocSection[] = [];
+  const panels: PanelStore = {};
   const section = (title: string, paragraph: string, tables: string) => sections.push({ title, text: `## ${title}\n\n${measured()} ${paragraph}\n\n${tables}\n` });
   if (want('datapath')) {
     const rows = await benchDatapath({ reps, secs, log });
@@ -37,12 +43,14 @@ async function main(): Promise<void> {
   }
   if (want('policy')) {
     const rows = await benchPolicy({ endpointCounts: [100, 1000], ruleCounts: [10, 100, 1000], reps: 3, regenerations: ['incremental', 'full'], log });
+    panels['Policy control plane'] = policyPanels(rows);
     section('Policy control plane', `A real agent with N endpoints (a host-side veth each, programs attached, maps written; no pod processes) in ${20} label groups; R CiliumNetworkPolicies, each letting one group in from another on one TCP port. Times are from the API call to its answer, which comes once every endpoint's policy map holds the result; medians (range) of 3 repetitions. Map writes count policy-map entries written (and deleted) by that change. The new pod has an identity of its own (an extra label) that other endpoints' rules select, so absorbing it means new entries in their maps. Regeneration is incremental (a selector cache maps each peer selector to its identities; only endpoint groups whose policies or selections changed are resolved again, and only their endpoints' maps are diffed); "endpoints diffed" counts the endpoints whose maps were compared with the kernel for the change, and ×N is the ratio to the full-regeneration baseline below.`,
       formatPolicyTable(rows));
   }
   if (want('services')) {
     const changeReps = Number(process.env['BENCH_CHANGE_REPS'] ?? 3);
     const res = await benchServices({ serviceCounts: [1, 1000, 10000], reps, secs, changeReps, log });
+    panels['Services'] = servicesPanels(res);
     section('Services', servicesParagraph(reps, secs, changeReps, res.iptablesVersion), formatServicesTables(res));
   }
   if (want('flows')) {
@@ -59,6 +67,9 @@ async function main(): Promise<void> {
   // Read last: another area's run may have rewritten the file meanwhile.
   const doc = mergeSections(existsSync(DOC) ? readFileSync(DOC, 'utf8') : undefined, sections);
   writeFileSync(DOC, doc);
+  const store = mergePanels(existsSync(PANELS) ? readFileSync(PANELS, 'utf8') : undefined, panels);
+  writeFileSync(PANELS, `${JSON.stringify(store, null, 1)}\n`);
+  writeFileSync(CHART, renderChart(panelsInOrder(store, splitSections(doc).sections.map((s) => s.title)), { title: 'membrane benchmarks: scaling curves' }));
   process.stdout.write(`\n${sections.map((s) => s.text).join('\n')}`);
   log(`wrote ${sections.map((s) => `"${s.title}"`).join(', ')} into ${DOC}`);
 }

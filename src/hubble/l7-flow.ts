@@ -78,7 +78,7 @@ function attributeL7(flow: L7Flow, r: L7Record, ctx: FlowContext): void {
     return seen.has(key) ? false : (seen.add(key), true);
   });
   if (policies.length === 0) return;
-  const ingress = r.conn.direction === 'INGRESS';
+  const ingress = (r.policyDirection ?? r.conn.direction) === 'INGRESS';
   if (r.verdict === 'FORWARDED') flow[ingress ? 'ingress_allowed_by' : 'egress_allowed_by'] = policies;
   else flow[ingress ? 'ingress_denied_by' : 'egress_denied_by'] = policies;
 }

@@ -274,7 +274,7 @@ export class HttpProxy<C extends ProxyConnInfo = ProxyConnInfo> {
     const target = hostAndPath(req.url ?? '', hostHeader);
     const urlOf = (host: string, path: string) => `http://${host || `${conn.dst.ip}:${conn.dst.port}`}${path}`;
     /** The proxy answers the request itself: the request is recorded DROPPED, the answer FORWARDED. */
-    const respond = (code: number, body: string, reason: LocalReplyReason, url: string, error?: string, close = false) => {
+    const respond = (code: number, body: string, reason: LocalReplyReason, url: string, error?: string, close = false, verdict?: HttpVerdict) => {
       res.once('finish', () => {
         const response: L7Record<C> = {
           type: 'response', timeMs: this.now(), conn, method, url, protocol, code, latencyNs: Number(process.hrtime.bigint() - started),
@@ -285,6 +285,8 @@ export class HttpProxy<C extends ProxyConnInfo = ProxyConnInfo> {
       });
       const request: L7Record<C> = { type: 'request', timeMs: this.now(), conn, method, url, protocol, code, verdict: 'DROPPED', headers: flowHeaders(fields), reason };
       if (error) request.error = error;
+      if (verdict?.cookies) request.cookies = verdict.cookies;
+      if (verdict?.policyDirection) request.policyDirection = verdict.policyDirection;
       this.record(request);
       localReply(res, code, body, close);
     };
@@ -311,7 +313,7 @@ export class HttpProxy<C extends ProxyConnInfo = ProxyConnInfo> {
     if (!verdict.allowed) {
       // Read and drop the body so that the next request on the connection parses.
       req.resume();
-      respond(403, ACCESS_DENIED_BODY, 'denied', url);
+      respond(403, ACCESS_DENIED_BODY, 'denied', url, undefined, false, verdict);
       return;
     }
     this.forward(client, req, res, view, verdict, { url, protocol, started });
@@ -335,6 +337,7 @@ export class HttpProxy<C extends ProxyConnInfo = ProxyConnInfo> {
     };
     if (verdict.rule !== undefined) requestRecord.rule = verdict.rule;
     if (verdict.actions.length) requestRecord.headerActions = verdict.actions;
+    if (verdict.cookies) requestRecord.cookies = verdict.cookies;
     this.record(requestRecord);
     const failed = (err: Error) => {
       // Read the rest of the body and drop it, so that the 503 can be read and the connection goes on.

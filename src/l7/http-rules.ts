@@ -65,6 +65,9 @@ export interface HttpVerdict {
   rule?: number;
   /** In the order they happened; apply with applyHeaderActions. */
   actions: HeaderAction[];
+  /** The policy rules behind the decision (their cookies) and, when not the connection's own, the side they belong to; set by the proxy process. */
+  cookies?: number[];
+  policyDirection?: 'INGRESS' | 'EGRESS';
 }
 
 export type HttpMatcher = (req: HttpRequestView) => HttpVerdict;

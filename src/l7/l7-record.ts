@@ -63,6 +63,12 @@ export interface L7Record<C extends ProxyConnInfo = ProxyConnInfo> {
    * its port, none of which matched), for the flow's allowed_by/denied_by.
    */
   cookies?: number[];
+  /**
+   * The side whose rules decided, when not the connection's own direction:
+   * INGRESS when a request redirected at the client (egress) was denied by
+   * the server's own ingress HTTP rules.
+   */
+  policyDirection?: 'INGRESS' | 'EGRESS';
   /** headerMatches mismatches and what was done about them. */
   headerActions?: HeaderAction[];
   reason?: LocalReplyReason;

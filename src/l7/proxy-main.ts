@@ -27,8 +27,9 @@
 import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { HttpProxy } from './http-proxy.js';
-import { compileHttpRules, type HttpMatcher, type HttpVerdict } from './http-rules.js';
+import { applyHeaderActions, compileHttpRules, type HttpMatcher, type HttpVerdict } from './http-rules.js';
 import type { L7Record, ProxyConnInfo } from './l7-record.js';
+import { encodeL7Records, type L7WireBatch } from './l7-wire.js';
 import { L7ConfigView, type L7Entry, type L7ProxyConfig } from './proxy-config.js';
 import { connectTransparent, listenTransparent, originalDestination } from './transparent.js';
 
@@ -51,7 +52,7 @@ export interface ProxyStats {
 
 /** Proxy to agent. */
 export type FromProxy =
-  | { type: 'records'; records: L7Record[] }
+  | { type: 'records'; batch: L7WireBatch }
   | { type: 'stats'; stats: ProxyStats }
   | { type: 'log'; message: string };
 
@@ -87,7 +88,7 @@ export class L7ProxyProcess {
   private readonly servers = new Map<number, { server: net.Server; egress: boolean }>();
   private readonly sockets = new Set<net.Socket>();
   private readonly http: HttpProxy<ProxiedConn>;
-  private pending: L7Record[] = [];
+  private pending: L7Record<ProxiedConn>[] = [];
   private flushTimer?: NodeJS.Timeout;
   private statsTimer?: NodeJS.Timeout;
   private bindTimer?: NodeJS.Timeout;
@@ -165,6 +166,9 @@ export class L7ProxyProcess {
 
   private accept(socket: net.Socket, egress: boolean): void {
     socket.on('error', () => socket.destroy());
+    // The listener is a plain net.Server (transparent.ts), which leaves Nagle on: a response must not wait for the
+    // client's ACK of the one before.
+    socket.setNoDelay(true);
     let original;
     try {
       original = originalDestination(socket);
@@ -202,13 +206,35 @@ export class L7ProxyProcess {
     this.http.handle(socket, conn);
   }
 
-  /** One request against the current configuration's entry for its connection; none, or rules that do not compile: denied. */
+  /**
+   * One request against the current configuration's entry for its
+   * connection; none, or rules that do not compile: denied. A request
+   * redirected at the client (egress) to a server on this node with HTTP
+   * rules of its own for this client and port must pass those too: the
+   * proxy's upstream is never redirected again (bpf/lib/proxy.h), so they
+   * are applied here, to the request as the egress rules' header actions
+   * left it, as a proxy on each side would.
+   */
   private decide(conn: ProxiedConn, req: Parameters<HttpMatcher>[0]): HttpVerdict {
-    const match = this.view?.match({ egress: conn.egress, client: conn.src, original: conn.dst, protocol: TCP });
-    if (!match?.entry) return { allowed: false, actions: [] };
-    const compiled = this.matcherOf(match.entry);
-    if ('error' in compiled) return { allowed: false, actions: [] };
-    return compiled.match(req);
+    const own = this.decideAt(conn.egress, conn, req);
+    if (!own?.allowed || !conn.egress) return own ?? { allowed: false, actions: [] };
+    const theirs = this.decideAt(false, conn, own.actions.length ? { ...req, headers: applyHeaderActions(req.headers, own.actions) } : req);
+    if (!theirs) return own;
+    if (!theirs.allowed) return { ...theirs, policyDirection: 'INGRESS' };
+    return { ...own, actions: [...own.actions, ...theirs.actions] };
+  }
+
+  /** The verdict of one side's entry, with the cookies of the rules behind it; undefined when that side has no HTTP rules for the connection. */
+  private decideAt(egress: boolean, conn: ProxiedConn, req: Parameters<HttpMatcher>[0]): HttpVerdict | undefined {
+    const entry = this.view?.match({ egress, client: conn.src, original: conn.dst, protocol: TCP })?.entry;
+    if (!entry) return undefined;
+    const compiled = this.matcherOf(entry);
+    const verdict: HttpVerdict = 'error' in compiled ? { allowed: false, actions: [] } : compiled.match(req);
+    // The rule that allowed the request, or for a denied one every rule of its port, none of which matched.
+    const cookies = verdict.allowed
+      ? (verdict.rule !== undefined && entry.http[verdict.rule]?.cookie ? [entry.http[verdict.rule]!.cookie] : undefined)
+      : [...new Set(entry.http.map((h) => h.cookie))];
+    return cookies?.length ? { ...verdict, cookies } : verdict;
   }
 
   private matcherOf(entry: L7Entry): Compiled {
@@ -235,25 +261,11 @@ export class L7ProxyProcess {
       this.stats.recordsDropped++;
       return;
     }
-    const { src, dst, srcIdentity, dstIdentity, direction } = r.conn;
-    const cookies = this.cookiesOf(r);
-    this.pending.push({ ...r, conn: { src, dst, srcIdentity, dstIdentity, direction }, ...(cookies ? { cookies } : {}) });
+    // The record is ours from here (the engine keeps none); its conn is shared by the connection's records, which the
+    // batch encoding sends once. A decided request carries the cookies of its rules (decideAt).
+    this.pending.push(r);
     if (this.pending.length >= FLUSH_COUNT) this.flush();
     else this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
-  }
-
-  /** The rules behind a policy decision on a request: the one that allowed it, or for a denied one all of its port's. */
-  private cookiesOf(r: L7Record<ProxiedConn>): number[] | undefined {
-    if (r.type !== 'request') return undefined;
-    const allowed = r.verdict === 'FORWARDED' && r.rule !== undefined;
-    if (!allowed && !(r.verdict === 'DROPPED' && r.reason === 'denied')) return undefined;
-    const entry = this.view?.match({ egress: r.conn.egress, client: r.conn.src, original: r.conn.dst, protocol: TCP })?.entry;
-    if (!entry) return undefined;
-    if (allowed) {
-      const cookie = entry.http[r.rule!]?.cookie;
-      return cookie ? [cookie] : undefined;
-    }
-    return [...new Set(entry.http.map((h) => h.cookie))];
   }
 
   private flush(): void {
@@ -263,7 +275,7 @@ export class L7ProxyProcess {
     const records = this.pending;
     this.pending = [];
     if (this.draining) return; // no agent to take them
-    this.opts.send({ type: 'records', records });
+    this.opts.send({ type: 'records', batch: encodeL7Records(records) });
   }
 
   private scheduleStats(): void {

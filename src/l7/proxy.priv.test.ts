@@ -128,6 +128,12 @@ spec:
     - ports:
       - port: "${PORT}"
         protocol: TCP
+      rules:
+        http:
+        - method: GET
+          path: "/egress-ok"
+        - method: GET
+          path: "/to-server-ok"
 ---
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -149,6 +155,8 @@ spec:
         http:
         - method: GET
           path: "/egress-ok"
+        - method: GET
+          path: "/to-server-.*"
 `;
 
 describe('the L7 proxy through the real datapath', () => {
@@ -197,6 +205,29 @@ describe('the L7 proxy through the real datapath', () => {
     assert.equal(denied?.status, 403, JSON.stringify(denied));
     assert.equal(denied?.body, 'Access denied\r\n');
     assert.ok(!seen.includes('PUT /v1/exhaust-port'), 'the denied request never reached the server');
+  });
+
+  it('takes a new connection from a client port whose earlier connection the proxy closed (its TIME_WAIT) at once', async () => {
+    // Connection: close: the proxy closes first, so its side of the tuple waits out TIME_WAIT in the node while the
+    // client's port is free again at once. A client that reuses it (a busy client wraps its ports within a minute)
+    // must get through, not see its SYNs dropped for 60 s.
+    const script = `const net = require('net');
+const one = (i) => new Promise((resolve) => {
+  const t = Date.now();
+  const s = net.connect({ host: '${server.ip}', port: ${PORT}, localPort: 47123 }, () =>
+    s.write('GET /public/reuse-' + i + ' HTTP/1.1\\r\\nHost: l7-server\\r\\nConnection: close\\r\\n\\r\\n'));
+  let text = '';
+  s.setTimeout(8000, () => s.destroy(new Error('timeout')));
+  s.on('data', (d) => { text += d; });
+  s.on('error', (e) => resolve({ error: e.message, ms: Date.now() - t }));
+  s.on('close', () => resolve({ status: text.split(' ')[1], ms: Date.now() - t }));
+});
+(async () => { const out = []; for (let i = 0; i < 3; i++) { out.push(await one(i)); await new Promise((r) => setTimeout(r, 200)); } console.log(JSON.stringify(out)); })();`;
+    const res = await client.exec(['node', '-e', script], { timeoutMs: 60_000 });
+    const out = JSON.parse(res.stdout.trim().split('\n').pop()!) as { status?: string; error?: string; ms: number }[];
+    assert.deepEqual(out.map((o) => o.status), ['200', '200', '200'], JSON.stringify(out));
+    for (const o of out) assert.ok(o.ms < 3000, `each connection answered within 3 s (a SYN into the TIME_WAIT costs one round trip more, not 60 s): ${JSON.stringify(out)}`);
+    assert.ok(seen.includes('GET /public/reuse-2'), 'the last one reached the server');
   });
 
   it('decides each request of a keep-alive connection on its own', async () => {
@@ -294,6 +325,17 @@ let out = ''; s.on('data', (d) => { out += d; }); s.on('close', () => console.lo
     assert.equal(flow?.traffic_direction, 'EGRESS');
     assert.equal(flow?.verdict, 'DROPPED');
     assert.equal(flow?.source.pod_name, 'l7-egress-client');
+    assert.deepEqual(flow?.egress_denied_by?.map((p: { name: string }) => p.name), ['l7-egress-client']);
+  });
+
+  it('applies the server\'s ingress HTTP rules as well to a request the client\'s egress rules let through', async () => {
+    const replies = await requests(egressClient, server.ip, [{ method: 'GET', path: '/to-server-ok' }, { method: 'GET', path: '/to-server-no' }]);
+    assert.deepEqual(replies.map((r) => r.status), [200, 403], JSON.stringify(replies));
+    assert.ok(!seen.includes('GET /to-server-no'), 'the request the server\'s rules deny never reached it');
+    const flow = await waitFor(async () => (await flows(node)).find((f) => f.l7?.type === 'REQUEST' && f.l7.http.url.endsWith('/to-server-no')));
+    assert.equal(flow?.verdict, 'DROPPED');
+    assert.deepEqual(flow?.ingress_denied_by?.map((p: { name: string }) => p.name), ['l7-server'], 'the server\'s policy is named as the one that denied it');
+    assert.equal(flow?.egress_denied_by, undefined);
   });
 
   it('fails closed while the proxy is down and serves again once the agent restarted it', async () => {
