@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- AREA...]`: membrane's benchmarks, each against a
- * baseline measured in the same run. Areas: datapath, policy, services, flows, l7 (all
+ * baseline measured in the same run. Areas: datapath, policy, control-plane, services, flows, l7 (all
  * when none is given). Writes the sections of the areas run into
  * docs/benchmarks.md, keeping the other sections as they were.
  */
@@ -8,21 +8,22 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../testing/agent.js';
-import { benchDatapath, formatDatapathTable } from './datapath.js';
+import { benchDatapath, DATAPATH_SAMPLE_SECS, datapathGoalLine, datapathParagraph, formatDatapathTable } from './datapath.js';
 import { type DocSection, measuredOn, mergeSections, splitSections } from './doc.js';
 import { benchFlowsPinned, flowsParagraph, formatFlowsTables } from './flows.js';
 import { benchFlowLoss, flowLossParagraph, formatFlowLoss } from './flows-loss.js';
+import { benchControlPlane, controlPlaneParagraph, formatControlPlaneTables } from './control-plane.js';
 import { benchL7, formatL7Table, l7Paragraph } from './l7.js';
 import { benchPolicy, formatPolicyTable } from './policy.js';
 import { benchServices, formatServicesTables } from './services.js';
 import { renderChart } from './chart.js';
-import { mergePanels, type PanelStore, panelsInOrder, policyPanels, servicesPanels } from './panels.js';
+import { controlPlanePanels, datapathPanels, mergePanels, type PanelStore, panelsInOrder, policyPanels, servicesPanels } from './panels.js';
 
 const areas = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const reps = Number(process.env['BENCH_REPS'] ?? 5);
 const secs = Number(process.env['BENCH_SECS'] ?? 3);
 const log = (l: string) => process.stderr.write(`${l}\n`);
-const KNOWN = ['datapath', 'policy', 'services', 'flows', 'l7'];
+const KNOWN = ['datapath', 'policy', 'control-plane', 'services', 'flows', 'l7'];
 const DOC = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
 /** The chart's data per section (so a partial run redraws every curve) and the chart. */
 const PANELS = path.join(REPO_ROOT, 'docs', 'benchmarks.json');
@@ -35,17 +36,29 @@ async function main(): Promise<void> {
   const measured = () => measuredOn(new Date().toISOString().slice(0, 10), machine);
   const sections: DocSection[] = [];
   const panels: PanelStore = {};
-  const section = (title: string, paragraph: string, tables: string) => sections.push({ title, text: `## ${title}\n\n${measured()} ${paragraph}\n\n${tables}\n` });
+  const started = Date.now();
+  let areaStarted = started;
+  const section = (title: string, paragraph: string, tables: string) => {
+    const secs = Math.round((Date.now() - areaStarted) / 1000);
+    log(`${title}: ${secs} s`);
+    sections.push({ title, text: `## ${title}\n\n${measured()} ${paragraph} This area took ${secs} s.\n\n${tables}\n` });
+    areaStarted = Date.now();
+  };
   if (want('datapath')) {
-    const rows = await benchDatapath({ reps, secs, log });
-    section('Datapath', `Two pods on one membrane node (lab topology: node netns, agent, pods through the CNI plugin) against a plain veth pair between two namespaces with no programs. Client and server pinned to CPU 0 (\`taskset -c 0\`), configurations interleaved, ${reps} repetitions of ${secs} s each; \`bench/pp.c\` (TCP_RR-like: 1-byte ping-pong on one connection; TCP_CRR-like: connect, 1 byte each way, RST close). Ratio = median / the veth pair's median.`,
-      formatDatapathTable(rows));
+    const rows = await benchDatapath({ reps, log });
+    panels['Datapath'] = datapathPanels(rows);
+    section('Datapath', datapathParagraph(reps, DATAPATH_SAMPLE_SECS), `${formatDatapathTable(rows)}\n\n${datapathGoalLine(rows)}`);
   }
   if (want('policy')) {
     const rows = await benchPolicy({ endpointCounts: [100, 1000], ruleCounts: [10, 100, 1000], reps: 3, regenerations: ['incremental', 'full'], log });
     panels['Policy control plane'] = policyPanels(rows);
     section('Policy control plane', `A real agent with N endpoints (a host-side veth each, programs attached, maps written; no pod processes) in ${20} label groups; R CiliumNetworkPolicies, each letting one group in from another on one TCP port. Times are from the API call to its answer, which comes once every endpoint's policy map holds the result; medians (range) of 3 repetitions. Map writes count policy-map entries written (and deleted) by that change. The new pod has an identity of its own (an extra label) that other endpoints' rules select, so absorbing it means new entries in their maps. Regeneration is incremental (a selector cache maps each peer selector to its identities; only endpoint groups whose policies or selections changed are resolved again, and only their endpoints' maps are diffed); "endpoints diffed" counts the endpoints whose maps were compared with the kernel for the change, and ×N is the ratio to the full-regeneration baseline below.`,
       formatPolicyTable(rows));
+  }
+  if (want('control-plane')) {
+    const res = await benchControlPlane({ log });
+    panels['Control plane'] = controlPlanePanels(res);
+    section('Control plane', controlPlaneParagraph(res), formatControlPlaneTables(res));
   }
   if (want('services')) {
     const changeReps = Number(process.env['BENCH_CHANGE_REPS'] ?? 3);
@@ -71,7 +84,7 @@ async function main(): Promise<void> {
   writeFileSync(PANELS, `${JSON.stringify(store, null, 1)}\n`);
   writeFileSync(CHART, renderChart(panelsInOrder(store, splitSections(doc).sections.map((s) => s.title)), { title: 'membrane benchmarks: scaling curves' }));
   process.stdout.write(`\n${sections.map((s) => s.text).join('\n')}`);
-  log(`wrote ${sections.map((s) => `"${s.title}"`).join(', ')} into ${DOC}`);
+  log(`wrote ${sections.map((s) => `"${s.title}"`).join(', ')} into ${DOC}, the chart into ${CHART}; ${Math.round((Date.now() - started) / 1000)} s in all`);
 }
 
 function servicesParagraph(reps: number, secs: number, changeReps: number, iptablesVersion: string): string {

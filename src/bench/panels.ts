@@ -5,9 +5,12 @@
  * with the other areas' curves as they were measured. Pure.
  */
 import type { ChartPanel, ChartSeries } from './chart.js';
-import { median } from './datapath.js';
+import { type BenchRow, datapathSeries, median } from './datapath.js';
+import { DATAPATH_GOAL } from './datapath-report.js';
 import type { PolicyBenchRow } from './policy.js';
 import type { ServicesBenchResult } from './services.js';
+import { cniAddSeries, type ControlPlaneResult, controlPlaneSeries } from './control-plane.js';
+import { RSS_GOAL_MB } from './control-plane-result.js';
 
 /** Panels by the title of the docs/benchmarks.md section they belong to. */
 export type PanelStore = Record<string, ChartPanel[]>;
@@ -28,6 +31,24 @@ export function mergePanels(existing: string | undefined, fresh: PanelStore): Pa
 export function panelsInOrder(store: PanelStore, sectionOrder: readonly string[]): ChartPanel[] {
   const titles = [...sectionOrder.filter((t) => t in store), ...Object.keys(store).filter((t) => !sectionOrder.includes(t))];
   return titles.flatMap((t) => store[t] ?? []);
+}
+
+/** Datapath: each rule family's new-connection rate against the plain veth pair, as its rule count grows. */
+export function datapathPanels(rows: readonly BenchRow[]): ChartPanel[] {
+  const panel = (test: 'crr' | 'rr', title: string): ChartPanel => ({
+    title, xLabel: 'rules (peer identities, CIDRs, addresses)', yLabel: 'rate / plain veth pair', xLog: true,
+    series: datapathSeries(rows, test).map((s) => ({ name: s.name, points: s.points, dashed: !s.family.startsWith('membrane') })),
+    goal: { y: DATAPATH_GOAL, label: `goal: ${DATAPATH_GOAL} of the veth pair` },
+  });
+  return [panel('crr', 'Datapath: TCP_CRR-like (new connections) by rule count'), panel('rr', 'Datapath: TCP_RR-like (one connection) by rule count')];
+}
+
+/** Control plane: the agent's memory by endpoint count, and CNI ADD latency as pods accumulate, against the reference plugins. */
+export function controlPlanePanels(r: ControlPlaneResult): ChartPanel[] {
+  return [
+    { title: 'Agent memory (RSS) by endpoints', xLabel: 'endpoints', yLabel: 'agent RSS, MB', series: controlPlaneSeries(r), goal: { y: RSS_GOAL_MB, label: `goal: under ${RSS_GOAL_MB} MB at 1,000` } },
+    { title: 'CNI ADD latency as pods accumulate', xLabel: 'pods already on the node', yLabel: 'CNI ADD, ms', series: cniAddSeries(r) },
+  ];
 }
 
 /** Services: new connections through a ClusterIP against each configuration's own reference, as the service count grows. */
