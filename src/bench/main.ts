@@ -21,7 +21,12 @@ import { controlPlanePanels, datapathPanels, mergePanels, type PanelStore, panel
 
 const areas = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const reps = Number(process.env['BENCH_REPS'] ?? 5);
-const secs = Number(process.env['BENCH_SECS'] ?? 3);
+/**
+ * Seconds per sample, per area: short enough that the whole suite fits in
+ * 15 minutes on a 2-core machine (the medians of several interleaved
+ * repetitions matter more than long samples). BENCH_SECS sets them all.
+ */
+const secsOf = (dflt: number) => Number(process.env['BENCH_SECS'] ?? dflt);
 const log = (l: string) => process.stderr.write(`${l}\n`);
 const KNOWN = ['datapath', 'policy', 'control-plane', 'services', 'flows', 'l7'];
 const DOC = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
@@ -39,15 +44,16 @@ async function main(): Promise<void> {
   const started = Date.now();
   let areaStarted = started;
   const section = (title: string, paragraph: string, tables: string) => {
-    const secs = Math.round((Date.now() - areaStarted) / 1000);
-    log(`${title}: ${secs} s`);
-    sections.push({ title, text: `## ${title}\n\n${measured()} ${paragraph} This area took ${secs} s.\n\n${tables}\n` });
+    const took = Math.round((Date.now() - areaStarted) / 1000);
+    log(`${title}: ${took} s`);
+    sections.push({ title, text: `## ${title}\n\n${measured()} ${paragraph} This area took ${took} s.\n\n${tables}\n` });
     areaStarted = Date.now();
   };
   if (want('datapath')) {
-    const rows = await benchDatapath({ reps, log });
+    const secs = secsOf(DATAPATH_SAMPLE_SECS);
+    const rows = await benchDatapath({ reps, secs, log });
     panels['Datapath'] = datapathPanels(rows);
-    section('Datapath', datapathParagraph(reps, DATAPATH_SAMPLE_SECS), `${formatDatapathTable(rows)}\n\n${datapathGoalLine(rows)}`);
+    section('Datapath', datapathParagraph(reps, secs), `${formatDatapathTable(rows)}\n\n${datapathGoalLine(rows)}`);
   }
   if (want('policy')) {
     const rows = await benchPolicy({ endpointCounts: [100, 1000], ruleCounts: [10, 100, 1000], reps: 3, regenerations: ['incremental', 'full'], log });
@@ -62,11 +68,13 @@ async function main(): Promise<void> {
   }
   if (want('services')) {
     const changeReps = Number(process.env['BENCH_CHANGE_REPS'] ?? 3);
+    const secs = secsOf(1);
     const res = await benchServices({ serviceCounts: [1, 1000, 10000], reps, secs, changeReps, log });
     panels['Services'] = servicesPanels(res);
     section('Services', servicesParagraph(reps, secs, changeReps, res.iptablesVersion), formatServicesTables(res));
   }
   if (want('flows')) {
+    const secs = secsOf(2);
     const runs = await benchFlowsPinned({ reps, secs, log });
     const lossSecs = Number(process.env['BENCH_LOSS_SECS'] ?? 10);
     const loss = await benchFlowLoss({ secs: lossSecs, log });
@@ -74,7 +82,7 @@ async function main(): Promise<void> {
       `${formatFlowsTables(runs)}\n\n${flowLossParagraph()}\n\n${formatFlowLoss(loss)}`);
   }
   if (want('l7')) {
-    const res = await benchL7({ reps, secs: Number(process.env['BENCH_L7_SECS'] ?? 5), log });
+    const res = await benchL7({ reps, secs: Number(process.env['BENCH_L7_SECS'] ?? secsOf(3)), log });
     section('L7 policy', l7Paragraph(res), formatL7Table(res));
   }
   // Read last: another area's run may have rewritten the file meanwhile.

@@ -8,9 +8,9 @@
  * Every difference found is reported at once, with code 100 (membrane's
  * "live state differs from prevResult"; the spec has no code for it).
  */
-import { AgentClient } from '../api/client.js';
 import type { EndpointModel } from '../api/types.js';
 import { MembraneError } from '../common/errors.js';
+import { CniAgentClient } from './agent-client.js';
 import type { CommandContext } from './command.js';
 import { CniCode, CniError, toCniError } from './errors.js';
 import { netnsExists, readIpv4Addresses, readLink } from './links.js';
@@ -26,7 +26,7 @@ export async function cmdCheck({ env, conf }: CommandContext): Promise<undefined
   const problems: string[] = [];
   let step = 'asking the agent for the endpoint';
   try {
-    const endpoint = await endpointOrUndefined(new AgentClient(conf.agentSocket), env.containerId, env.ifName);
+    const endpoint = await endpointOrUndefined(new CniAgentClient(conf.agentSocket), env.containerId, env.ifName);
     const hostIfName = expected.hostIfName ?? vethNames(env.containerId, env.ifName).host;
     if (!endpoint) {
       problems.push(`the agent has no endpoint for ${attachment}`);
@@ -61,7 +61,7 @@ export async function cmdCheck({ env, conf }: CommandContext): Promise<undefined
   return undefined;
 }
 
-async function endpointOrUndefined(agent: AgentClient, containerId: string, ifName: string): Promise<EndpointModel | undefined> {
+async function endpointOrUndefined(agent: CniAgentClient, containerId: string, ifName: string): Promise<EndpointModel | undefined> {
   try {
     return await agent.getEndpointByAttachment(containerId, ifName);
   } catch (err) {

@@ -60,7 +60,7 @@ export class CniError extends Error {
 /**
  * True when the agent could not be reached at all (no socket, connection
  * refused or reset, timeout), as opposed to the agent answering an error.
- * AgentClient sets a `cause` only for transport failures.
+ * CniAgentClient (like AgentClient) sets a `cause` only for transport failures.
  */
 export function isAgentUnreachable(err: unknown): boolean {
   return err instanceof MembraneError && err.code === 'EAGENT' && err.cause !== undefined;

@@ -5,8 +5,8 @@
  * GC removes as much as it can and reports the failures at the end. Prints
  * nothing on success.
  */
-import { AgentClient } from '../api/client.js';
 import { errorMessage } from '../common/errors.js';
+import { CniAgentClient } from './agent-client.js';
 import type { CommandContext } from './command.js';
 import { CniCode, CniError, toCniError } from './errors.js';
 import { deleteLinkIfExists } from './links.js';
@@ -15,7 +15,7 @@ import { deleteLinkIfExists } from './links.js';
 const MEMBRANE_HOST_LINK = /^lxc[0-9a-f]{12}$/;
 
 export async function cmdGc({ conf, note }: CommandContext): Promise<undefined> {
-  const agent = new AgentClient(conf.agentSocket);
+  const agent = new CniAgentClient(conf.agentSocket);
   let removed;
   try {
     ({ removed } = await agent.cniGc({ validAttachments: conf.validAttachments ?? [] }));

@@ -3,11 +3,12 @@
  * iproute2, in the current (node) network namespace or inside a pod's
  * (through `nsenter --net=<path>`, a helper process, so the plugin itself
  * never switches namespaces). Every function throws MembraneError (EEXEC)
- * naming the command and its stderr.
+ * naming the command and its stderr; runIpBatch throws EEXIST when a line
+ * failed because what it creates already exists.
  */
 import { statSync } from 'node:fs';
 import { MembraneError } from '../common/errors.js';
-import { ipBatch, run, type RunResult } from '../common/exec.js';
+import { run, type RunResult } from '../common/exec.js';
 
 export interface LinkInfo {
   name: string;
@@ -52,9 +53,43 @@ export function isOwnNetns(path: string): boolean {
   }
 }
 
-/** Runs `ip -batch` lines in `netns` (a path) or the current namespace; stops at the first failing line. */
-export async function runIpBatch(lines: string[], netns?: string): Promise<void> {
-  await ipBatch(lines, netns);
+/**
+ * Runs `ip -json -batch` lines in `netns` (a path) or the current namespace
+ * and returns what they printed (the JSON of their `show` lines). Stops at
+ * the first failing line and throws a MembraneError naming it: EEXIST when
+ * it failed because what it creates already exists, EEXEC otherwise.
+ */
+export async function runIpBatch(lines: string[], netns?: string): Promise<string> {
+  const input = lines.join('\n') + '\n';
+  const argv = ['-json', '-batch', '-'];
+  const res = netns
+    ? await run('nsenter', [`--net=${netns}`, 'ip', ...argv], { input, allowFailure: true })
+    : await run('ip', argv, { input, allowFailure: true });
+  if (res.code === 0) return res.stdout;
+  // iproute2 names the failing line: "Command failed -:<n>".
+  const lineNo = Number(/Command failed -:(\d+)/.exec(res.stderr)?.[1] ?? 0);
+  const what = lines[lineNo - 1] ?? lines.join('; ');
+  const where = netns ? ` in ${netns}` : '';
+  const code = FILE_EXISTS.test(res.stderr) ? 'EEXIST' : 'EEXEC';
+  throw new MembraneError(code, `ip ${what}${where} failed (exit ${res.code}): ${res.stderr.trim() || res.stdout.trim()}`);
+}
+
+const FILE_EXISTS = /File exists/;
+
+/** The link printed by a batch whose last line is `link show dev <name>` (ip -json). */
+export function shownLink(stdout: string, name: string): LinkInfo {
+  // Each `show` line prints one JSON array on a line of its own; other lines print nothing.
+  const last = stdout.trim().split('\n').pop() ?? '';
+  let link: { ifindex?: unknown; ifname?: unknown; address?: unknown } | undefined;
+  try {
+    [link] = JSON.parse(last) as typeof link[];
+  } catch {
+    link = undefined;
+  }
+  if (!link || typeof link.ifindex !== 'number' || link.ifname !== name || typeof link.address !== 'string') {
+    throw new MembraneError('EEXEC', `ip link show dev ${name} printed no such link: ${JSON.stringify(stdout.slice(0, 300))}`);
+  }
+  return { name, ifindex: link.ifindex, mac: link.address };
 }
 
 /** The link's index and MAC, or undefined when there is no such link. */

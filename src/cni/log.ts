@@ -15,7 +15,12 @@ export interface InvocationLogEntry {
   outcome: 'ok' | 'error';
   code?: number;
   msg?: string;
+  /** From the process's start to the entry, the Node.js start-up included. */
   durationMs: number;
+  /** Node.js start-up: from the process's start to the plugin's first line. */
+  startupMs?: number;
+  /** The command's steps (CommandContext.timed), in the order they started; steps run at once overlap. */
+  stepsMs?: Record<string, number>;
   notes?: string[];
 }
 

@@ -222,6 +222,39 @@ for (const version of ['1.0.0', '1.1.0'] as const) {
       assertError(await cni('ADD', pod), 3, /does not exist/);
     });
 
+    it('ADD removes the leftovers of an interrupted ADD (its host link, a stale eth0) and wires the pod', async () => {
+      const staleHost = await newPod();
+      const staleEth0 = await newPod();
+      // An interrupted ADD can leave the host end on the node with no peer in the pod, or an eth0 in the pod.
+      await run('ip', ['-n', node.nodeNetns, 'link', 'add', hostLink(staleHost), 'type', 'veth', 'peer', 'name', uniqueName('lo')]);
+      await run('ip', ['-n', staleEth0.netnsName, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth9']);
+      for (const pod of [staleHost, staleEth0]) {
+        const logFile = join(tmp, `${pod.containerId}.log`);
+        const add = await cni('ADD', pod, { config: netConf({ logFile }) });
+        assertOk(add, 'ADD over leftovers');
+        const podMac = ((add.output as { interfaces: { mac: string }[] }).interfaces[1]!).mac;
+        const [eth0] = await ipJson<{ address: string }[]>(['-n', pod.netnsName, 'link', 'show', 'dev', 'eth0']);
+        assert.equal(eth0?.address, podMac, 'eth0 is the new pod end');
+        const ep = await agent().getEndpointByAttachment(pod.containerId, 'eth0');
+        const [lxc] = await ipJson<{ ifindex: number }[]>(['-n', node.nodeNetns, 'link', 'show', 'dev', hostLink(pod)]);
+        assert.equal(ep.hostIfIndex, lxc!.ifindex, 'the agent attached to the new host end');
+        const [entry] = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { notes?: string[] });
+        assert.ok(entry!.notes?.some((n) => n.startsWith('removed leftovers of an earlier ADD')), JSON.stringify(entry));
+        assertOk(await cni('DEL', pod), 'DEL');
+      }
+    });
+
+    it('ADDs at once all succeed, each pod with its own link and address', async () => {
+      const many = await Promise.all(Array.from({ length: 12 }, () => newPod()));
+      const adds = await Promise.all(many.map((pod) => cni('ADD', pod)));
+      adds.forEach((out, i) => assertOk(out, `ADD ${i}`));
+      const ips = adds.map((out) => ((out as Extract<CniOutcome, { ok: true }>).output as { ips: { address: string }[] }).ips[0]!.address);
+      assert.equal(new Set(ips).size, many.length);
+      const dels = await Promise.all(many.map((pod) => cni('DEL', pod)));
+      dels.forEach((out, i) => assertOk(out, `DEL ${i}`));
+      for (const pod of many) assert.equal(await linkExists(node.nodeNetns, hostLink(pod)), false);
+    });
+
     it('a mistyped field is error 7 naming it, an unknown CNI_ARGS key without IgnoreUnknown is 4, an unsupported version is 1', async () => {
       const pod = await newPod();
       assertError(await cni('ADD', pod, { config: netConf({ mtu: 'big' }) }), 7, /^mtu /);

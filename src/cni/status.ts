@@ -3,8 +3,8 @@
  * answers. Success prints nothing; an agent that is down or unhealthy is
  * code 50, "plugin not available".
  */
-import { AgentClient } from '../api/client.js';
 import { errorMessage } from '../common/errors.js';
+import { CniAgentClient } from './agent-client.js';
 import type { CommandContext } from './command.js';
 import { CniCode, CniError, agentNotRunningMessage, isAgentUnreachable } from './errors.js';
 
@@ -12,7 +12,7 @@ import { CniCode, CniError, agentNotRunningMessage, isAgentUnreachable } from '.
 const STATUS_TIMEOUT_MS = 10_000;
 
 export async function cmdStatus({ conf }: CommandContext): Promise<undefined> {
-  const agent = new AgentClient(conf.agentSocket, STATUS_TIMEOUT_MS);
+  const agent = new CniAgentClient(conf.agentSocket, STATUS_TIMEOUT_MS);
   let healthy: boolean;
   try {
     healthy = (await agent.healthz()).ok === true;
