@@ -131,6 +131,23 @@ static __always_inline int proxy_upstream_reply(struct __sk_buff *skb, const str
 }
 
 /*
+ * node_listens tells whether a socket of the node listens on the packet's
+ * destination address and port (bound to it or to any address).
+ */
+static __always_inline int node_listens(struct __sk_buff *skb, const struct pkt *p)
+{
+	struct bpf_sock_tuple tuple = {};
+	tuple.ipv4.daddr = p->daddr;
+	tuple.ipv4.dport = p->dport;
+	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	int listening = sk->state == BPF_TCP_LISTEN;
+	bpf_sk_release(sk);
+	return listening;
+}
+
+/*
  * proxy_assign hands a packet, at tc ingress, to the proxy: to the socket
  * of its own connection when the node has one, else, with a `port_be`, to
  * the proxy's listener there. Marks the packet so the node routes it
@@ -142,7 +159,11 @@ static __always_inline int proxy_upstream_reply(struct __sk_buff *skb, const str
  * (it refuses a request socket that duplicates a TIME_WAIT socket's tuple)
  * for all of TIME_WAIT, 60 s. The stack's TIME_WAIT handling answers such
  * a SYN with an ACK, the client's RST to it ends the TIME_WAIT socket, and
- * the client's next SYN (1 s later) reaches the listener.
+ * the client's next SYN reaches the listener. Not a SYN to an address
+ * and port the node itself listens on (an egress rule towards the host):
+ * the stack would give that SYN to the node's listener, and the
+ * connection would bypass the proxy; such a SYN goes to the proxy's
+ * listener as before, and waits for the TIME_WAIT to end.
  */
 static __always_inline int proxy_assign(struct __sk_buff *skb, const struct pkt *p, __u16 port_be)
 {
@@ -156,8 +177,11 @@ static __always_inline int proxy_assign(struct __sk_buff *skb, const struct pkt 
 	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
 	if (sk && sk->state == BPF_TCP_TIME_WAIT) {
 		bpf_sk_release(sk);
-		skb->mark = MARK_MAGIC_TO_PROXY;
-		return 0;
+		sk = NULL;
+		if (!tcp_syn_only(p) || !node_listens(skb, p)) {
+			skb->mark = MARK_MAGIC_TO_PROXY;
+			return 0;
+		}
 	}
 	if (sk && sk->state == BPF_TCP_LISTEN) {
 		bpf_sk_release(sk);

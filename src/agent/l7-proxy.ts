@@ -158,7 +158,12 @@ export class L7ProxySupervisor {
   private onMessage(msg: FromProxy): void {
     switch (msg.type) {
       case 'records':
-        this.opts.onRecords(decodeL7Records(msg.batch));
+        try {
+          this.opts.onRecords(decodeL7Records(msg.batch));
+        } catch (err) {
+          // The channel is the agent's own, so this is a bug; the agent stays up and says so.
+          this.opts.log(`L7 proxy: a batch of records could not be read: ${(err as Error).message}`);
+        }
         break;
       case 'stats':
         this.stats = msg.stats;

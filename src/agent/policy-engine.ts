@@ -19,7 +19,7 @@ import { CIDR_GROUP_KIND, parseCidrGroupObject, type ParsedCidrGroup } from '../
 import { MembraneError } from '../common/errors.js';
 import type { CidrGroups, PolicyService } from '../policy/types.js';
 import { LabelSet, LabelSource } from '../labels/labels.js';
-import type { L7Entry } from '../l7/proxy-config.js';
+import { type L7Entry, proxyEntries } from '../l7/proxy-config.js';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
 
@@ -318,14 +318,11 @@ function namedPortsOf(ports: readonly ContainerPortModel[]): Map<string, NamedPo
 /** A resolution as the agent writes it: policy-map entries and endpoint flags. */
 function toEndpointPolicy(res: ResolvedPolicy): ResolvedEndpointPolicy {
   const entries: DesiredPolicy = new Map();
-  const l7: L7Entry[] = [];
+  const l7: L7Entry[] = proxyEntries(res.mapState);
   let auditDenies = false;
   for (const { key, entry } of res.mapState) {
     const k = { identity: key.identity, egress: key.egress, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen, ...(key.audit ? { audit: true } : {}) };
     if (key.audit) auditDenies = true;
-    if (entry.proxyPort && !entry.deny && entry.l7) {
-      l7.push({ egress: key.egress, identity: key.identity, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen, http: entry.l7.http });
-    }
     entries.set(policyKeyString(k), { key: k, value: { deny: entry.deny, ...(entry.audit ? { audit: true } : {}), proxyPort: entry.proxyPort, cookie: entry.cookie } });
   }
   const auditFlags = (res.auditDefaultDeny.ingress ? EP_F_AUDIT_INGRESS : 0) | (res.auditDefaultDeny.egress ? EP_F_AUDIT_EGRESS : 0) |

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { MapState, policyKey } from '../policy/mapstate.js';
 import { lookupPolicy } from '../policy/lookup.js';
-import { L7ConfigView, WORLD_IDENTITY, lookupL7Entry, sameProxyConfig, type L7Entry, type L7ProxyConfig } from './proxy-config.js';
+import { L7ConfigView, WORLD_IDENTITY, hasL7Entries, lookupL7Entry, proxyEntries, sameProxyConfig, type L7Entry, type L7ProxyConfig } from './proxy-config.js';
 
 const TCP = 6;
 const rule = (path: string) => ({ rule: { path }, cookie: 1 });
@@ -102,5 +102,33 @@ describe('L7ConfigView', () => {
   it('compares configurations without their revision', () => {
     assert.ok(sameProxyConfig(config, { ...config, revision: 7 }));
     assert.ok(!sameProxyConfig(config, { ...config, ports: { ingress: 1, egress: 2 } }));
+  });
+});
+
+describe('proxyEntries: what the proxy gets of an endpoint\'s policy map', () => {
+  const http = { http: [{ rule: { method: 'GET' }, cookie: 7 }] };
+  it('a plain allow of this very client wins over a wildcard entry with HTTP rules, as in the kernel', () => {
+    // Ingress: client 300 allowed on port 80 without HTTP rules; any peer on port 80 with GET only.
+    const ms = new MapState();
+    ms.set(policyKey(300, false, TCP, 80, 24), { deny: false, proxyPort: 0, cookie: 1 });
+    ms.set(policyKey(0, false, TCP, 80, 24), { deny: false, proxyPort: 15001, cookie: 2, l7: http });
+    ms.set(policyKey(300, false, TCP, 443, 24), { deny: false, proxyPort: 0, cookie: 3 });
+    ms.set(policyKey(300, false, TCP, 0, 8), { deny: true, proxyPort: 0, cookie: 4 });
+    const entries = proxyEntries(ms);
+    assert.equal(entries.length, 2, 'the HTTP entry and the plain allow on its port; not port 443, not the deny');
+    assert.equal(lookupL7Entry(entries, false, 300, TCP, 80)?.http.length, 0, 'client 300: a plain allow, no HTTP rules');
+    assert.equal(lookupL7Entry(entries, false, 301, TCP, 80)?.http.length, 1, 'any other client: the HTTP rules');
+    // The kernel agrees: for 300 its entry has no proxy port.
+    const kernel = lookupPolicy(ms, 300, false, TCP, 80);
+    assert.deepEqual([kernel.verdict, kernel.entry?.proxyPort], ['allow', 0]);
+  });
+
+  it('sends no plain allows for an endpoint without HTTP rules on ingress, and they alone never start the proxy', () => {
+    const ms = new MapState();
+    ms.set(policyKey(300, false, TCP, 80, 24), { deny: false, proxyPort: 0, cookie: 1 });
+    ms.set(policyKey(0, true, TCP, 80, 24), { deny: false, proxyPort: 15002, cookie: 2, l7: http });
+    const entries = proxyEntries(ms);
+    assert.deepEqual(entries.map((e) => [e.egress, e.http.length]), [[true, 1]]);
+    assert.equal(hasL7Entries({ endpoints: [{ ip: '10.0.0.1', id: 1, identity: 5, entries: [entry({ http: [] })] }] }), false);
   });
 });

@@ -16,7 +16,7 @@
  * the L7 entries too, while the other identity's longest L7 entry is no
  * longer than its longest entry of any kind.
  */
-import type { HttpRuleRef } from '../policy/mapstate.js';
+import type { HttpRuleRef, PolicyEntry, PolicyKey } from '../policy/mapstate.js';
 import { ip4ToInt } from '../datapath/layout.js';
 
 /** The identity of an address the proxy knows nothing about (outside the node's pods, hosts and CIDR identities). */
@@ -32,11 +32,41 @@ export interface L7Entry {
   port: number;
   /** Prefix over the 24 bits protocol << 16 | port: 8 = any port of the protocol, 24 = this port. */
   prefixLen: number;
-  /** A request passes when any rule matches (src/l7/http-rules.ts). */
+  /** A request passes when any rule matches (src/l7/http-rules.ts); empty: a plain allow, no HTTP rules (proxyEntries). */
   http: readonly HttpRuleRef[];
 }
 
 /** A local endpoint with L7 entries. */
+/** Two entries' port ranges share a port: one prefix holds the other. */
+function portsOverlap(a: Pick<L7Entry, 'protocol' | 'port' | 'prefixLen'>, b: Pick<L7Entry, 'protocol' | 'port' | 'prefixLen'>): boolean {
+  const len = Math.min(a.prefixLen, b.prefixLen);
+  return masked(((a.protocol & 0xff) << 16) | (a.port & 0xffff), len) === masked(((b.protocol & 0xff) << 16) | (b.port & 0xffff), len);
+}
+
+/**
+ * The entries the proxy needs of an endpoint's policy map: the allows
+ * with HTTP rules, and, when some are on ingress, the endpoint's other
+ * ingress allows on ports they share (`http` empty: allowed without HTTP
+ * rules). A request the proxy took at a client's egress is checked
+ * against the server's ingress too (decide.ts), and there a more
+ * specific plain allow (this very client, any method) must win over a
+ * wildcard entry with HTTP rules, as it does in the kernel. Denies and
+ * audited keys are the kernel's alone.
+ */
+export function proxyEntries(items: Iterable<{ key: PolicyKey; entry: PolicyEntry }>): L7Entry[] {
+  const withRules: L7Entry[] = [];
+  const plainIngress: L7Entry[] = [];
+  for (const { key, entry } of items) {
+    if (entry.deny || key.audit) continue;
+    const base = { egress: key.egress, identity: key.identity, protocol: key.protocol, port: key.port, prefixLen: key.prefixLen };
+    if (entry.proxyPort && entry.l7) withRules.push({ ...base, http: entry.l7.http });
+    else if (!key.egress && !entry.proxyPort) plainIngress.push({ ...base, http: [] });
+  }
+  const ingressRules = withRules.filter((e) => !e.egress);
+  if (ingressRules.length === 0) return withRules;
+  return [...withRules, ...plainIngress.filter((p) => ingressRules.some((e) => portsOverlap(p, e)))];
+}
+
 export interface L7Endpoint {
   ip: string;
   id: number;
@@ -176,5 +206,5 @@ export function sameProxyConfig(a: L7ProxyConfig, b: L7ProxyConfig): boolean {
 
 /** Whether any endpoint has an L7 entry: the proxy is needed. */
 export function hasL7Entries(c: Pick<L7ProxyConfig, 'endpoints'>): boolean {
-  return c.endpoints.some((e) => e.entries.length > 0);
+  return c.endpoints.some((e) => e.entries.some((x) => x.http.length > 0));
 }

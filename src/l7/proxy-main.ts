@@ -27,7 +27,8 @@
 import type net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { HttpProxy } from './http-proxy.js';
-import { applyHeaderActions, compileHttpRules, type HttpMatcher, type HttpVerdict } from './http-rules.js';
+import { compileHttpRules, type HttpMatcher, type HttpVerdict } from './http-rules.js';
+import { decideRequest } from './decide.js';
 import type { L7Record, ProxyConnInfo } from './l7-record.js';
 import { encodeL7Records, type L7WireBatch } from './l7-wire.js';
 import { L7ConfigView, type L7Entry, type L7ProxyConfig } from './proxy-config.js';
@@ -216,18 +217,14 @@ export class L7ProxyProcess {
    * left it, as a proxy on each side would.
    */
   private decide(conn: ProxiedConn, req: Parameters<HttpMatcher>[0]): HttpVerdict {
-    const own = this.decideAt(conn.egress, conn, req);
-    if (!own?.allowed || !conn.egress) return own ?? { allowed: false, actions: [] };
-    const theirs = this.decideAt(false, conn, own.actions.length ? { ...req, headers: applyHeaderActions(req.headers, own.actions) } : req);
-    if (!theirs) return own;
-    if (!theirs.allowed) return { ...theirs, policyDirection: 'INGRESS' };
-    return { ...own, actions: [...own.actions, ...theirs.actions] };
+    return decideRequest(req, conn.egress, (egress, view) => this.decideAt(egress, conn, view));
   }
 
   /** The verdict of one side's entry, with the cookies of the rules behind it; undefined when that side has no HTTP rules for the connection. */
   private decideAt(egress: boolean, conn: ProxiedConn, req: Parameters<HttpMatcher>[0]): HttpVerdict | undefined {
     const entry = this.view?.match({ egress, client: conn.src, original: conn.dst, protocol: TCP })?.entry;
-    if (!entry) return undefined;
+    // No entry, or a plain allow winning over the entries with HTTP rules: no HTTP rules for this request here.
+    if (!entry || entry.http.length === 0) return undefined;
     const compiled = this.matcherOf(entry);
     const verdict: HttpVerdict = 'error' in compiled ? { allowed: false, actions: [] } : compiled.match(req);
     // The rule that allowed the request, or for a denied one every rule of its port, none of which matched.

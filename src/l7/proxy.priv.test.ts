@@ -8,6 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { AgentClient } from '../api/client.js';
@@ -17,6 +18,8 @@ import { waitForLine } from '../testing/tcp.js';
 import { requireRoot } from '../testing/names.js';
 
 const PORT = 8080;
+/** A server of the node itself (in its netns), which an egress L7 rule towards the host entity guards. */
+const HOST_PORT = 8081;
 
 /* The server answers every request with what it saw of it, and prints each request line. */
 const SERVER = `require('http').createServer((req, res) => {
@@ -157,6 +160,25 @@ spec:
           path: "/egress-ok"
         - method: GET
           path: "/to-server-.*"
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata:
+  name: l7-host-client
+spec:
+  endpointSelector:
+    matchLabels:
+      app: l7-host-client
+  egress:
+  - toEntities: [host]
+    toPorts:
+    - ports:
+      - port: "${HOST_PORT}"
+        protocol: TCP
+      rules:
+        http:
+        - method: GET
+          path: "/host-ok"
 `;
 
 describe('the L7 proxy through the real datapath', () => {
@@ -164,8 +186,11 @@ describe('the L7 proxy through the real datapath', () => {
   let server: TestPod;
   let client: TestPod;
   let egressClient: TestPod;
+  let hostClient: TestPod;
+  let hostServer: ChildProcess | undefined;
   let api: AgentClient;
   const seen: string[] = [];
+  const hostSeen: string[] = [];
 
   before(async () => {
     requireRoot();
@@ -174,6 +199,12 @@ describe('the L7 proxy through the real datapath', () => {
     server = await addTestPod(node, 'l7-server', { app: 'l7-server' });
     client = await addTestPod(node, 'l7-client', { app: 'l7-client' });
     egressClient = await addTestPod(node, 'l7-egress-client', { app: 'l7-egress-client' });
+    hostClient = await addTestPod(node, 'l7-host-client', { app: 'l7-host-client' });
+    hostServer = spawn('nsenter', [`--net=${node.nodeNetnsPath}`, 'node', '-e', SERVER.replaceAll(String(PORT), String(HOST_PORT))], { stdio: ['ignore', 'pipe', 'inherit'] });
+    hostServer.stdout!.on('data', (d: Buffer) => {
+      for (const l of d.toString().split('\n')) if (l.startsWith('seen ')) hostSeen.push(l.slice(5));
+    });
+    assert.ok(await waitForLine(hostServer, /listening/, 10_000), 'the node\'s own server listens');
     const srv = server.spawn(['node', '-e', SERVER]);
     srv.stdout!.on('data', (d: Buffer) => {
       for (const l of d.toString().split('\n')) if (l.startsWith('seen ')) seen.push(l.slice(5));
@@ -187,6 +218,8 @@ describe('the L7 proxy through the real datapath', () => {
   });
 
   after(async () => {
+    hostServer?.kill('SIGKILL');
+    await hostClient?.remove();
     await client?.remove();
     await egressClient?.remove();
     await server?.remove();
@@ -228,6 +261,35 @@ const one = (i) => new Promise((resolve) => {
     assert.deepEqual(out.map((o) => o.status), ['200', '200', '200'], JSON.stringify(out));
     for (const o of out) assert.ok(o.ms < 3000, `each connection answered within 3 s (a SYN into the TIME_WAIT costs one round trip more, not 60 s): ${JSON.stringify(out)}`);
     assert.ok(seen.includes('GET /public/reuse-2'), 'the last one reached the server');
+  });
+
+  it('never lets a connection that reuses a port past the proxy to a server of the node itself', async () => {
+    // The proxy closes first (Connection: close), so its side of the tuple waits out TIME_WAIT in the node. A SYN
+    // reusing the tuple must not be handed to the node's stack while the node itself listens there: its TIME_WAIT
+    // handling would give the connection to the node's server, past the proxy.
+    const gateway = node.podCIDR.replace(/\.0\/\d+$/, '.1');
+    const script = `const net = require('net');
+const one = (method, path, localPort) => new Promise((resolve) => {
+  const s = net.connect({ host: '${gateway}', port: ${HOST_PORT}, ...(localPort ? { localPort } : {}) }, () =>
+    s.write(method + ' ' + path + ' HTTP/1.1\\r\\nHost: node\\r\\nConnection: close\\r\\n\\r\\n'));
+  let text = '';
+  s.setTimeout(3000, () => s.destroy(new Error('timeout')));
+  s.on('data', (d) => { text += d; });
+  s.on('error', (e) => resolve(e.message));
+  s.on('close', () => resolve(text.split(' ')[1] || 'closed'));
+});
+(async () => {
+  const out = [await one('GET', '/host-ok'), await one('PUT', '/host-denied', 47321)];
+  await new Promise((r) => setTimeout(r, 200));
+  out.push(await one('PUT', '/host-bypass', 47321));
+  console.log(JSON.stringify(out));
+})();`;
+    const res = await hostClient.exec(['node', '-e', script], { timeoutMs: 60_000 });
+    const [ok, denied, again] = JSON.parse(res.stdout.trim().split('\n').pop()!) as string[];
+    assert.equal(ok, '200', 'the rule lets GET /host-ok through to the node\'s server');
+    assert.equal(denied, '403');
+    assert.notEqual(again, '200', `the reused port's PUT was answered ${again}`);
+    assert.deepEqual(hostSeen, ['GET /host-ok'], 'the node\'s server saw only the allowed request');
   });
 
   it('decides each request of a keep-alive connection on its own', async () => {
