@@ -149,7 +149,7 @@ export async function benchL7(opts: { reps: number; secs: number; connections?: 
       runs[rule]++;
       const args = ['-t', '1', '-c', String(connections), '-d', `${opts.secs}s`, '--timeout', '2s', '--latency',
         ...(mode === 'keep-alive' ? [] : ['-H', 'Connection: close']), url(rule)];
-      const proxyPid = rule === SIDECAR ? sidecar!.pid! : childPids(node.agentPid)[0];
+      const proxyPid = rule === SIDECAR ? sidecar!.pid! : childPids(node.agentPid).find((pid) => commandLine(pid).includes('proxy-main'));
       const before = { proxy: proxyPid ? cpuMs(proxyPid) : NaN, agent: cpuMs(node.agentPid) };
       const res = await cli.exec(['wrk', ...args], { timeoutMs: (opts.secs + 30) * 1000 });
       const figures = parseWrk(res.stdout);
@@ -205,7 +205,16 @@ export function cpuMs(pid: number): number {
   }
 }
 
-/** The pids of a process's children (the agent's: its L7 proxy). */
+/** A process's command line, arguments joined by spaces; empty when it is gone. */
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** The pids of a process's children (the agent's: its L7 proxy, and now and then a short-lived `ip` or `tc`). */
 function childPids(parent: number): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {

@@ -9,7 +9,7 @@
  * the agent client) is imported only when that command runs, and starts
  * loading (CNI_COMMAND tells which) while stdin is still being read.
  */
-import { fstatSync, readFileSync } from 'node:fs';
+import { fstatSync, readSync } from 'node:fs';
 import type { CommandHandler } from './command.js';
 import { LATEST_VERSION, SUPPORTED_VERSIONS, parseCommand, parseEnv, parseNetConf, peekVersion, versionToAnswer,
   type CniCommand, type NetConf } from './config.js';
@@ -32,12 +32,18 @@ const COMMANDS: Record<Exclude<CniCommand, 'VERSION'>, () => Promise<CommandHand
  */
 async function readStdin(): Promise<string> {
   if (fstatSync(0).isCharacterDevice()) return '';
+  // Blocking reads until the end; what was read before an EAGAIN is kept for the stream to go on from.
+  const chunks: Buffer[] = [];
+  const buf = Buffer.allocUnsafe(64 * 1024);
   try {
-    return readFileSync(0, 'utf8');
+    for (;;) {
+      const n = readSync(0, buf, 0, buf.length, null);
+      if (n === 0) return Buffer.concat(chunks).toString('utf8');
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
   }
-  const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }

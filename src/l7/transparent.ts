@@ -42,6 +42,7 @@ const SOL_IP = 0;
 const IP_TRANSPARENT = 19;
 const IP_BIND_ADDRESS_NO_PORT = 24;
 const EINPROGRESS = 115;
+const EINTR = 4;
 const POLLOUT = 4;
 
 /** The mark the proxy's upstream sockets carry (bpf/lib/layout.h MARK_MAGIC_FROM_PROXY). */
@@ -136,7 +137,11 @@ function pollWritableNow(fd: number): number {
   const pfd = Buffer.alloc(8);
   pfd.writeInt32LE(fd, 0);
   pfd.writeInt16LE(POLLOUT, 4);
-  return check(sys.poll(pfd, 1, 0), 'poll(POLLOUT)');
+  for (;;) {
+    const ret = sys.poll(pfd, 1, 0) as number;
+    if (ret >= 0) return ret;
+    if (koffi.errno() !== EINTR) throw errnoError('poll(POLLOUT)', koffi.errno());
+  }
 }
 
 /** Waits, off the main thread, until `fd` is writable (its connect finished) or `timeoutMs` passed; resolves poll()'s result. */
