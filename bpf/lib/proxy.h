@@ -105,6 +105,17 @@ static __always_inline void proxy_known_connection(const struct pkt *p, __u8 dir
 	}
 }
 
+/* The node's TCP socket of a tuple (established, TIME_WAIT, or a listener matching its destination), referenced; or NULL. */
+static __always_inline struct bpf_sock *node_tcp_socket(struct __sk_buff *skb, __be32 saddr, __be16 sport, __be32 daddr, __be16 dport)
+{
+	struct bpf_sock_tuple tuple = {};
+	tuple.ipv4.saddr = saddr;
+	tuple.ipv4.daddr = daddr;
+	tuple.ipv4.sport = sport;
+	tuple.ipv4.dport = dport;
+	return bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+}
+
 /*
  * proxy_upstream_reply tells whether a TCP packet of no connection the
  * datapath knows, on its way from the node's stack into a pod, answers a
@@ -117,12 +128,7 @@ static __always_inline int proxy_upstream_reply(struct __sk_buff *skb, const str
 {
 	if (!px->from_stack || px->from_proxy || p->proto != IPPROTO_TCP || tcp_syn_only(p))
 		return 0;
-	struct bpf_sock_tuple tuple = {};
-	tuple.ipv4.saddr = p->saddr;
-	tuple.ipv4.daddr = p->daddr;
-	tuple.ipv4.sport = p->sport;
-	tuple.ipv4.dport = p->dport;
-	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+	struct bpf_sock *sk = node_tcp_socket(skb, p->saddr, p->sport, p->daddr, p->dport);
 	if (!sk)
 		return 0;
 	int owned = sk->state != BPF_TCP_LISTEN;
@@ -136,10 +142,7 @@ static __always_inline int proxy_upstream_reply(struct __sk_buff *skb, const str
  */
 static __always_inline int node_listens(struct __sk_buff *skb, const struct pkt *p)
 {
-	struct bpf_sock_tuple tuple = {};
-	tuple.ipv4.daddr = p->daddr;
-	tuple.ipv4.dport = p->dport;
-	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+	struct bpf_sock *sk = node_tcp_socket(skb, 0, 0, p->daddr, p->dport);
 	if (!sk)
 		return 0;
 	int listening = sk->state == BPF_TCP_LISTEN;
@@ -169,12 +172,7 @@ static __always_inline int proxy_assign(struct __sk_buff *skb, const struct pkt 
 {
 	if (p->proto != IPPROTO_TCP)
 		return -REASON_DROP_PROXY_UNKNOWN_PROTO;
-	struct bpf_sock_tuple tuple = {};
-	tuple.ipv4.saddr = p->saddr;
-	tuple.ipv4.daddr = p->daddr;
-	tuple.ipv4.sport = p->sport;
-	tuple.ipv4.dport = p->dport;
-	struct bpf_sock *sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+	struct bpf_sock *sk = node_tcp_socket(skb, p->saddr, p->sport, p->daddr, p->dport);
 	if (sk && sk->state == BPF_TCP_TIME_WAIT) {
 		bpf_sk_release(sk);
 		sk = NULL;
@@ -189,9 +187,7 @@ static __always_inline int proxy_assign(struct __sk_buff *skb, const struct pkt 
 	}
 	if (!sk && port_be) {
 		/* 127.0.0.1: finds a listener on the loopback address and one on any address. */
-		tuple.ipv4.daddr = bpf_htonl(0x7f000001);
-		tuple.ipv4.dport = port_be;
-		sk = bpf_skc_lookup_tcp(skb, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+		sk = node_tcp_socket(skb, p->saddr, p->sport, bpf_htonl(0x7f000001), port_be);
 		if (sk && sk->state != BPF_TCP_LISTEN) {
 			bpf_sk_release(sk);
 			sk = NULL;
