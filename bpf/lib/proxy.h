@@ -229,22 +229,8 @@ static __always_inline int proxy_hairpin(struct __sk_buff *skb, const __u8 *node
 static __always_inline void proxy_trace(const struct pkt *p, const struct trace_note *n, __u8 side, __u16 ep_id,
 					__u32 ifindex, __u32 src_identity, __u32 dst_identity, __u16 port_be, __u64 now)
 {
-	if (!n->due)
-		return;
-	struct event_ctx c = {
-		.src_identity = src_identity,
-		.dst_identity = dst_identity,
-		.ifindex = ifindex,
-		.ep_id = ep_id,
-		.type = EVENT_TRACE,
-		.verdict = VERDICT_FORWARDED,
-		.reason = n->reason,
-		.dir = n->reply ? ct_other_dir(side) : side,
-		.is_reply = n->reply,
-		.obs_point = OBS_TO_PROXY,
-		.proxy_port = port_be,
-	};
-	emit_event(p, &c, now);
+	emit_trace_at(p, n, OBS_TO_PROXY, n->reply ? ct_other_dir(side) : side, ep_id, ifindex, src_identity, dst_identity,
+		      0, 0, 0, port_be, now);
 }
 
 /* The proxy port a hairpinned packet carries in its mark (proxy_hairpin), network order. */

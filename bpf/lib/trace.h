@@ -49,21 +49,17 @@ struct trace_note {
 };
 
 /*
- * emit_trace reports a forwarded packet at observation point `obs` of
- * endpoint `ep_id`, when its note says it is due. The direction is the
- * connection's, seen from that endpoint: a packet it receives belongs to a
- * connection opened towards it (ingress) unless it is a reply.
+ * emit_trace_at reports a forwarded packet at observation point `obs` of
+ * endpoint `ep_id` in connection direction `dir`, when its note says it is
+ * due: the one trace event of every observation point (emit_trace, and the
+ * proxy's to-proxy in proxy.h).
  */
-static __always_inline void emit_trace(const struct pkt *p, const struct trace_note *n, __u8 obs, __u16 ep_id, __u32 ifindex,
-				       __u32 src_identity, __u32 dst_identity, __u16 svc_id, __u32 orig_daddr, __u16 orig_dport,
-				       __u64 now)
+static __always_inline void emit_trace_at(const struct pkt *p, const struct trace_note *n, __u8 obs, __u8 dir, __u16 ep_id,
+					  __u32 ifindex, __u32 src_identity, __u32 dst_identity, __u16 svc_id,
+					  __u32 orig_daddr, __u16 orig_dport, __u16 proxy_port, __u64 now)
 {
 	if (!n->due)
 		return;
-	int receives = obs == OBS_TO_ENDPOINT;
-	__u8 dir = 0;
-	if (obs != OBS_FROM_ENDPOINT)
-		dir = (receives != !!n->reply) ? DIR_INGRESS : DIR_EGRESS;
 	struct event_ctx c = {
 		.src_identity = src_identity,
 		.dst_identity = dst_identity,
@@ -78,8 +74,26 @@ static __always_inline void emit_trace(const struct pkt *p, const struct trace_n
 		.svc_id = svc_id,
 		.orig_daddr = orig_daddr,
 		.orig_dport = orig_dport,
+		.proxy_port = proxy_port,
 	};
 	emit_event(p, &c, now);
+}
+
+/*
+ * emit_trace reports a forwarded packet at observation point `obs` of
+ * endpoint `ep_id`, when its note says it is due. The direction is the
+ * connection's, seen from that endpoint: a packet it receives belongs to a
+ * connection opened towards it (ingress) unless it is a reply.
+ */
+static __always_inline void emit_trace(const struct pkt *p, const struct trace_note *n, __u8 obs, __u16 ep_id, __u32 ifindex,
+				       __u32 src_identity, __u32 dst_identity, __u16 svc_id, __u32 orig_daddr, __u16 orig_dport,
+				       __u64 now)
+{
+	int receives = obs == OBS_TO_ENDPOINT;
+	__u8 dir = 0;
+	if (obs != OBS_FROM_ENDPOINT)
+		dir = (receives != !!n->reply) ? DIR_INGRESS : DIR_EGRESS;
+	emit_trace_at(p, n, obs, dir, ep_id, ifindex, src_identity, dst_identity, svc_id, orig_daddr, orig_dport, 0, now);
 }
 
 #endif
