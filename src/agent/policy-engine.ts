@@ -9,7 +9,7 @@ import { parsePolicyObject, parsePolicyTextWithWarnings } from '../policy/parse.
 import { PolicyRepository } from '../policy/repository.js';
 import { referencedCidrs } from '../policy/cidrs.js';
 import { explainVerdict, resolveEndpointPolicy, type ExplainedVerdict, type ResolvedPolicy } from '../policy/resolve.js';
-import type { NamedPort } from '../policy/ports.js';
+import type { NamedPort, PeerNamedPorts } from '../policy/ports.js';
 import type { PodIpsByIdentity } from '../policy/peers.js';
 import { type DesiredPolicy, policyKeyString } from '../datapath/state.js';
 import { EP_F_AUDIT_DENIES, EP_F_AUDIT_EGRESS, EP_F_AUDIT_INGRESS } from '../datapath/layout.js';
@@ -222,8 +222,14 @@ export class PolicyEngine {
     this.persist(this.snapshot());
   }
 
-  /** `podIps`: the IPs of the local pods of each identity, which NetworkPolicy ipBlocks match (policy/peers.ts). */
-  private resolveState(labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[], podIps?: PodIpsByIdentity): ResolvedPolicy {
+  /**
+   * `podIps`: the IPs of the local pods of each identity, which NetworkPolicy
+   * ipBlocks match (policy/peers.ts); `peerNamedPorts`: the named ports of
+   * their pods, which egress named ports resolve against (policy/resolve.ts).
+   */
+  private resolveState(
+    labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[], podIps?: PodIpsByIdentity, peerNamedPorts?: PeerNamedPorts,
+  ): ResolvedPolicy {
     const namedPorts = namedPortsOf(ports);
     return resolveEndpointPolicy({
       endpointLabels: labels,
@@ -232,6 +238,7 @@ export class PolicyEngine {
       enforcement: this.mode,
       namedPorts,
       ...(podIps ? { podIps } : {}),
+      ...(peerNamedPorts ? { peerNamedPorts } : {}),
       cidrGroups: this.groupView,
       services: this.services,
     });
@@ -240,10 +247,13 @@ export class PolicyEngine {
   /**
    * Starts a regeneration pass over every endpoint group (see
    * policy/incremental.ts): groups whose policies and peer selections did not
-   * change since the last pass keep their resolution.
+   * change since the last pass keep their resolution. `peerNamedPorts`: the
+   * named ports of the local pods of each identity (policy/ports.ts
+   * peerNamedPortsOf), which egress named ports resolve against; without
+   * them an egress named port matches nothing.
    */
-  beginPass(identities: readonly IdentityInfo[], podIps: PodIpsByIdentity): void {
-    this.incremental.begin(this.repo, identities, podIps, this.groupView, this.services);
+  beginPass(identities: readonly IdentityInfo[], podIps: PodIpsByIdentity, peerNamedPorts?: PeerNamedPorts): void {
+    this.incremental.begin(this.repo, identities, podIps, this.groupView, this.services, peerNamedPorts);
   }
 
   /** The policy of the endpoints with these labels and ports; `changed` is false when the last pass's still holds. */
@@ -267,16 +277,18 @@ export class PolicyEngine {
    * (egress: it sends to `peerIdentity`; else it receives from it), with the
    * rule behind it: the resolution `resolve` writes to the kernel, then the
    * datapath's lookup on it. For `policy trace`; `cache` (see
-   * ResolutionCache) spares resolving the same endpoint again in a batch.
+   * ResolutionCache, which then also holds for the same `peerNamedPorts`)
+   * spares resolving the same endpoint again in a batch.
    */
   explain(
     labels: LabelSet, identities: readonly IdentityInfo[], ports: ContainerPortModel[],
     peerIdentity: number, egress: boolean, protocol: number, port: number, podIps?: PodIpsByIdentity, cache?: ResolutionCache,
+    peerNamedPorts?: PeerNamedPorts,
   ): EndpointVerdict {
     const key = `${labels.canonical()}|${JSON.stringify(ports)}`;
     let res = cache?.get(key);
     if (!res) {
-      res = this.resolveState(labels, identities, ports, podIps);
+      res = this.resolveState(labels, identities, ports, podIps, peerNamedPorts);
       cache?.set(key, res);
     }
     return {
@@ -302,9 +314,15 @@ export class PolicyEngine {
     };
   }
 
+  /** The policy behind a rule cookie, with the rule's path as `policy trace` prints it (`spec.ingress[0]`); empty for an unknown cookie. */
   policiesForCookie(cookie: number): FlowPolicy[] {
     const loc = this.repo.describeCookie(cookie);
-    return loc ? [this.flowPolicy(loc.ref)] : [];
+    return loc ? [{ ...this.flowPolicy(loc.ref), rule: loc.path }] : [];
+  }
+
+  /** The `log.value` of the rule behind a cookie (a flow's policy_log), if it has one. */
+  policyLogForCookie(cookie: number): string | undefined {
+    return this.repo.describeCookie(cookie)?.log;
   }
 
 }

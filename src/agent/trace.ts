@@ -24,6 +24,7 @@ import { CLUSTER_LABEL, NAMESPACE_LABELS_PREFIX, POD_NAMESPACE_LABEL, SERVICE_AC
 import { LabelSet, LabelSource, parseLabel } from '../labels/labels.js';
 import { MATCH_TYPE_NAMES } from '../policy/lookup.js';
 import { Proto } from '../policy/mapstate.js';
+import { peerNamedPortsOf } from '../policy/ports.js';
 import type { EndpointVerdict, PolicyEngine, ResolutionCache } from './policy-engine.js';
 import { podIdentityLabels } from './labels.js';
 
@@ -112,8 +113,10 @@ export function tracePolicy(req: PolicyTraceRequest, ctx: TraceContext, caches?:
   const identities = [...ctx.identities, ...temporary.values()];
   const protocol = PROTOCOL_NUMBERS[req.protocol];
   const cache = caches && cacheFor(caches, temporary);
+  // Egress named ports resolve against the destination's, as regeneration resolves them: the local endpoints' ports by identity.
+  const peerNamedPorts = peerNamedPortsOf(ctx.endpoints.map((e) => ({ identity: e.identity, ports: e.containerPorts })));
   const decide = (self: Side, peer: Side, egress: boolean): TraceVerdict | undefined => self.holder &&
-    toTraceVerdict(ctx.policy.explain(self.labels, identities, self.holder.ports, peer.peer.identity, egress, protocol, req.port, ctx.podIps, cache));
+    toTraceVerdict(ctx.policy.explain(self.labels, identities, self.holder.ports, peer.peer.identity, egress, protocol, req.port, ctx.podIps, cache, peerNamedPorts));
   const egress = decide(from, to, true);
   const ingress = decide(to, from, false);
   const denied = [egress, ingress].some((v) => v?.verdict === 'denied' && !v.audited);

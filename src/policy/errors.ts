@@ -9,7 +9,7 @@ import { formatFieldPath, joinFieldPath } from '../labels/fieldpath.js';
 
 /** Cilium policy fields membrane does not implement yet: named as such rather than as unknown. */
 export const NOT_YET_SUPPORTED: ReadonlySet<string> = new Set([
-  'nodeSelector', 'log', 'fromRequires', 'toRequires', 'fromGroups', 'toGroups', 'fromNodes', 'toNodes',
+  'nodeSelector', 'fromGroups', 'toGroups', 'fromNodes', 'toNodes',
   'toFQDNs', 'authentication', 'terminatingTLS', 'originatingTLS', 'serverNames',
   'listener', 'dns', 'kafka', 'l7proto', 'l7',
 ]);
@@ -17,11 +17,11 @@ export const NOT_YET_SUPPORTED: ReadonlySet<string> = new Set([
 /** Every field name of the accepted language, for "did you mean" hints. */
 const KNOWN_FIELDS = [
   'apiVersion', 'kind', 'metadata', 'description', 'spec', 'specs', 'name', 'namespace', 'labels', 'annotations',
-  'endpointSelector', 'enableDefaultDeny', 'ingress', 'ingressDeny', 'egress', 'egressDeny', 'matchLabels',
+  'endpointSelector', 'enableDefaultDeny', 'log', 'ingress', 'ingressDeny', 'egress', 'egressDeny', 'matchLabels',
   'matchExpressions', 'key', 'operator', 'values', 'fromEndpoints', 'toEndpoints', 'fromCIDR', 'toCIDR', 'fromCIDRSet',
   'toCIDRSet', 'fromEntities', 'toEntities', 'toPorts', 'ports', 'port', 'endPort', 'protocol', 'rules', 'http', 'path',
   'method', 'host', 'headers', 'headerMatches', 'cidr', 'except', 'cidrGroupRef', 'cidrGroupSelector', 'value', 'source',
-  'icmps', 'fields', 'family', 'type',
+  'icmps', 'fields', 'family', 'type', 'fromRequires', 'toRequires',
 ];
 
 function editDistance(a: string, b: string): number {
@@ -61,6 +61,11 @@ function unknownFieldMessage(key: string, dialect: PolicyDialect): string {
     return nearestFieldMessage(key, KNP_FIELDS);
   }
   if (NOT_YET_SUPPORTED.has(key)) return `\`${key}\` is a Cilium policy field that membrane does not support yet`;
+  // A peer field of the other direction (fromRequires in an egress rule): name the one this direction has.
+  const other = /^from[A-Z]/.test(key) ? `to${key.slice(4)}` : /^to[A-Z]/.test(key) ? `from${key.slice(2)}` : undefined;
+  if (other && KNOWN_FIELDS.includes(key) && KNOWN_FIELDS.includes(other)) {
+    return `\`${key}\` belongs in ${key.startsWith('from') ? 'ingress' : 'egress'} rules; here write \`${other}\``;
+  }
   return nearestFieldMessage(key, KNOWN_FIELDS);
 }
 

@@ -8,6 +8,7 @@ import type { IdentityLike } from './entities.js';
 import { IncrementalResolver } from './incremental.js';
 import { policyKeyString } from './mapstate.js';
 import { parsePolicyText } from './parse.js';
+import { peerNamedPortsOf, type ContainerPortLike, type NamedPort } from './ports.js';
 import { PolicyRepository } from './repository.js';
 import { resolveEndpointPolicy, type ResolvedPolicy } from './resolve.js';
 
@@ -47,13 +48,19 @@ function randomPolicy(next: () => number, name: string): string {
     'fromEndpoints: [{}]',
   ]);
   const section = pick(['ingress', 'ingressDeny', 'egress', 'egressDeny']);
-  const peerText = section.startsWith('egress') ? peer().replace('from', 'to') : peer();
+  const egress = section.startsWith('egress');
+  const peerText = egress ? peer().replace('from', 'to') : peer();
+  // Named ports (resolved against the destination's pods in egress) and requirements ANDed into the endpoint peers of other rules.
+  const fields = [
+    ...(next() < 0.85 ? [peerText] : []),
+    ...(next() < 0.2 ? [`${egress ? 'to' : 'from'}Requires: [{matchLabels: {app: ${pick(APPS)}}}]`] : []),
+    `toPorts: [{ports: [{port: "${pick(['80', '81', '443', 'http', 'dns'])}", protocol: ${pick(['TCP', 'UDP', 'ANY'])}}]}]`,
+  ];
   return [
     'apiVersion: cilium.io/v2', 'kind: CiliumNetworkPolicy', `metadata: {name: ${name}, namespace: ${pick(NAMESPACES)}}`, 'spec:',
     `  endpointSelector: {matchLabels: {app: ${pick(APPS)}}}`,
     `  ${section}:`,
-    `  - ${peerText}`,
-    `    toPorts: [{ports: [{port: "${pick([80, 81, 443])}", protocol: ${pick(['TCP', 'UDP'])}}]}]`,
+    ...fields.map((f, i) => `${i === 0 ? '  - ' : '    '}${f}`),
   ].join('\n');
 }
 
@@ -66,6 +73,12 @@ describe('IncrementalResolver', () => {
       const resolver = new IncrementalResolver('default', (r) => r);
       const reserved: IdentityLike[] = RESERVED_IDENTITIES.map((r) => ({ id: r.id, labels: r.labels }));
       const podIdentities = new Map<number, LabelSet>();
+      /** The pods of each identity, each with its container ports (named ports among them). */
+      const pods = new Map<number, ContainerPortLike[][]>();
+      const randomPorts = (): ContainerPortLike[] => [
+        ...(next() < 0.6 ? [{ name: 'http', containerPort: pick([8080, 8081]), protocol: 'TCP' as const }] : []),
+        ...(next() < 0.3 ? [{ name: 'dns', containerPort: 53, protocol: pick(['UDP', 'TCP'] as const) }] : []),
+      ];
       let nextId = 256;
       const cidr = (prefix: string, id: number): IdentityLike => ({ id, labels: cidrIdentityLabels(prefix) });
       const cidrIdentities = [cidr('10.0.0.0/8', 16777217), cidr('198.51.100.0/24', 16777218)];
@@ -73,22 +86,35 @@ describe('IncrementalResolver', () => {
 
       for (let step = 0; step < 40; step++) {
         const roll = next();
-        if (roll < 0.35) {
+        if (roll < 0.3) {
           repo.import(parsePolicyText(randomPolicy(next, `p${Math.floor(next() * 6)}`), 'x'));
-        } else if (roll < 0.45 && repo.list().length > 0) {
+        } else if (roll < 0.4 && repo.list().length > 0) {
           repo.delete(pick(repo.list()).ref);
-        } else if (roll < 0.75) {
-          podIdentities.set(nextId++, pod({ app: pick(APPS) }, pick(NAMESPACES), next() < 0.5 ? { team: pick(['red', 'blue']) } : {}));
+        } else if (roll < 0.65) {
+          const id = nextId++;
+          podIdentities.set(id, pod({ app: pick(APPS) }, pick(NAMESPACES), next() < 0.5 ? { team: pick(['red', 'blue']) } : {}));
+          pods.set(id, [randomPorts()]);
+        } else if (roll < 0.85 && pods.size > 0) {
+          // Another pod of an identity, or one of its pods gone: the same identity with other named ports.
+          const list = pods.get(pick([...pods.keys()]))!;
+          if (next() < 0.5 || list.length === 1) list.push(randomPorts());
+          else list.splice(Math.floor(next() * list.length), 1);
         } else if (podIdentities.size > 0) {
-          podIdentities.delete(pick([...podIdentities.keys()]));
+          const id = pick([...podIdentities.keys()]);
+          podIdentities.delete(id);
+          pods.delete(id);
         }
         const identities = [...reserved, ...cidrIdentities, ...[...podIdentities].map(([id, labels]) => ({ id, labels }))];
-        resolver.begin(repo, identities, new Map());
+        const peerNamedPorts = peerNamedPortsOf([...pods].flatMap(([identity, list]) => list.map((ports) => ({ identity, ports }))));
+        resolver.begin(repo, identities, new Map(), new Map(), new Map(), peerNamedPorts);
         for (const [id, labels] of podIdentities) {
-          const got = resolver.resolve(labels.canonical(), labels, new Map());
-          if (!got.changed) reused++;
-          const want = resolveEndpointPolicy({ endpointLabels: labels, repository: repo, identities, enforcement: 'default', namedPorts: new Map() });
-          assert.equal(render(got.resolved), render(want), `seed ${seed}, step ${step}, identity ${id}`);
+          for (const ports of pods.get(id)!) {
+            const own = new Map<string, NamedPort>(ports.map((p) => [p.name!, { port: p.containerPort, protocol: p.protocol }]));
+            const got = resolver.resolve(`${labels.canonical()}|${JSON.stringify(ports)}`, labels, own);
+            if (!got.changed) reused++;
+            const want = resolveEndpointPolicy({ endpointLabels: labels, repository: repo, identities, enforcement: 'default', namedPorts: own, peerNamedPorts });
+            assert.equal(render(got.resolved), render(want), `seed ${seed}, step ${step}, identity ${id}`);
+          }
         }
         resolver.end();
       }
@@ -124,6 +150,33 @@ describe('IncrementalResolver', () => {
     const same = group(['198.51.100.0/24']);
     assert.deepEqual(egressPeers(same), { changed: false, ids: [16777217] }, 'equal contents in a new map select the same');
     assert.deepEqual(egressPeers(group(['198.51.100.0/24', '203.0.113.0/24'])), { changed: true, ids: [16777217, 16777218] });
+  });
+
+  it('updates the egress of the clients, and only theirs, when a pod with a named port comes or goes', () => {
+    const repo = new PolicyRepository();
+    const resolver = new IncrementalResolver('default', (r) => r);
+    const client = pod({ app: 'a' }, 'x');
+    const bystander = pod({ app: 'c' }, 'x');
+    const server = pod({ app: 'b' }, 'x');
+    const reserved: IdentityLike[] = RESERVED_IDENTITIES.map((r) => ({ id: r.id, labels: r.labels }));
+    const withServer = [...reserved, { id: 256, labels: client }, { id: 257, labels: bystander }, { id: 258, labels: server }];
+    repo.import(parsePolicyText('apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspec:\n  endpointSelector: {matchLabels: {app: a}}\n' +
+      '  egress:\n  - toEndpoints: [{matchLabels: {app: b}}]\n    toPorts: [{ports: [{port: http}]}]\n', 'x'));
+    const serverPods = (...numbers: number[]) => peerNamedPortsOf(numbers.map((n) => ({ identity: 258, ports: [{ name: 'http', containerPort: n, protocol: 'TCP' as const }] })));
+    const pass = (identities: IdentityLike[], ports: ReturnType<typeof serverPods>) => {
+      resolver.begin(repo, identities, new Map(), new Map(), new Map(), ports);
+      const [a, c] = [client, bystander].map((l) => resolver.resolve(l.canonical(), l, new Map()));
+      resolver.end();
+      const egressPorts = [...a!.resolved.mapState].filter(({ key }) => key.egress).map(({ key }) => `${key.identity}/${key.port}`);
+      return { changed: [a!.changed, c!.changed], egressPorts };
+    };
+    const withoutServer = withServer.slice(0, -1);
+    assert.deepEqual(pass(withoutServer, serverPods()), { changed: [true, true], egressPorts: [] });
+    assert.deepEqual(pass(withServer, serverPods(8080)), { changed: [true, false], egressPorts: ['258/8080'] }, 'the first server pod');
+    assert.deepEqual(pass(withServer, serverPods(8080, 8081)), { changed: [true, false], egressPorts: ['258/8080', '258/8081'] },
+      'a second pod of the same identity, with another number');
+    assert.deepEqual(pass(withServer, serverPods(8080, 8081)).changed, [false, false], 'nothing changed');
+    assert.deepEqual(pass(withServer, serverPods(8081)), { changed: [true, false], egressPorts: ['258/8081'] }, 'a pod gone');
   });
 
   it('re-resolves only the groups a change touches', () => {

@@ -44,7 +44,7 @@ function resolve(texts: string[], subject = DB_X, namedPorts?: Map<string, Named
   const repository = new PolicyRepository();
   for (const t of texts) repository.import(parsePolicyText(t));
   const res = resolveEndpointPolicy({ endpointLabels: labelsOf[subject]!, repository, identities, enforcement: 'default',
-    ...(namedPorts ? { namedPorts, egressNamedPorts: namedPorts } : {}) });
+    ...(namedPorts ? { namedPorts } : {}) });
   return { res, repository };
 }
 

@@ -78,6 +78,19 @@ function peerSelector(spec: LabelSelectorSpec, scope: Scope): EndpointSelector {
   return es.and(NAMESPACE_KEY, 'In', [scope.namespace]);
 }
 
+/**
+ * A `fromRequires` / `toRequires` selector, scoped as Cilium scopes them:
+ * like a peer selector (rules 2-4 above), but rule 1 does not apply, so a
+ * `reserved:` key gets the namespace scope too.
+ */
+function requiresSelector(spec: LabelSelectorSpec, scope: Scope): EndpointSelector {
+  const es = EndpointSelector.fromLabelSelector(spec);
+  if (es.hasKey(POD_NAMESPACE_LABEL, NAMESPACE_SOURCES)) return es;
+  if (scope.namespace === '') return scope.subjectMatchesInit ? es : es.and(NAMESPACE_KEY, 'Exists');
+  if (es.hasKeyPrefix(NAMESPACE_LABELS_PREFIX, NAMESPACE_SOURCES)) return es;
+  return es.and(NAMESPACE_KEY, 'In', [scope.namespace]);
+}
+
 const normalCidr = (text: string): string => formatCidr(parseCidr(text)!);
 
 type CidrPeer = Extract<PeerSpec, { kind: 'cidr' }>;
@@ -170,6 +183,8 @@ function peerRule(doc: Record<string, unknown>, dir: 'from' | 'to', scope: Scope
   if (toPorts) out.toPorts = toPorts.map(portRule);
   const icmps = doc['icmps'] as IcmpRuleDocument[] | undefined;
   if (icmps) out.icmps = icmps.map(icmpRule);
+  const requires = doc[`${dir}Requires`] as LabelSelectorSpec[] | undefined;
+  if (requires) out.requires = requires.map((r) => requiresSelector(r, scope));
   return out;
 }
 

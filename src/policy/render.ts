@@ -5,7 +5,7 @@
  * IPv6 CIDRs and ICMPv6 fields are shown as written, though they select no traffic.
  */
 import type { CidrRule, IcmpRule, PeerRule, PolicyRule, PortRule } from './types.js';
-import { RULE_SECTIONS } from './types.js';
+import { isEgressSection, RULE_SECTIONS } from './types.js';
 
 function cidrToJSON(c: CidrRule): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -28,7 +28,7 @@ function icmpRuleToJSON(r: IcmpRule): Record<string, unknown> {
   return { fields: (r.asWritten ?? r.fields).map((f) => ({ family: f.family, type: f.type })) };
 }
 
-function peerRuleToJSON(r: PeerRule): Record<string, unknown> {
+function peerRuleToJSON(r: PeerRule, direction: 'from' | 'to'): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const peer = r.peer;
   if (peer?.kind === 'endpoints') out[peer.field] = peer.selectors.map((s) => s.toLabelSelector());
@@ -44,13 +44,17 @@ function peerRuleToJSON(r: PeerRule): Record<string, unknown> {
   }
   if (r.toPorts) out['toPorts'] = r.toPorts.map(portRuleToJSON);
   if (r.icmps) out['icmps'] = r.icmps.map(icmpRuleToJSON);
+  if (r.requires) out[`${direction}Requires`] = r.requires.map((s) => s.toLabelSelector());
   return out;
 }
 
 /** One rule as plain JSON. */
 export function ruleToJSON(rule: PolicyRule): Record<string, unknown> {
   const out: Record<string, unknown> = { endpointSelector: rule.endpointSelector.toLabelSelector() };
-  for (const section of RULE_SECTIONS) if (rule[section].length > 0) out[section] = rule[section].map(peerRuleToJSON);
+  for (const section of RULE_SECTIONS) {
+    const direction = isEgressSection(section) ? 'to' : 'from';
+    if (rule[section].length > 0) out[section] = rule[section].map((r) => peerRuleToJSON(r, direction));
+  }
   if (Object.keys(rule.enableDefaultDeny).length > 0) out['enableDefaultDeny'] = { ...rule.enableDefaultDeny };
   out['labels'] = [...rule.labels].map((l) => ({ key: l.key, value: l.value, source: l.source }));
   if (rule.description !== undefined) out['description'] = rule.description;

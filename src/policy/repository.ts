@@ -27,6 +27,8 @@ export interface RuleLocation {
   index: number;
   /** Where it was written: e.g. `spec.ingress[1]` or `specs[2].egressDeny[0]`; `spec.policyTypes` for a NetworkPolicy's default deny. */
   path: string;
+  /** The rule's `log.value` (Cilium's rule-level log), for the policy_log of flows it decides; absent when the rule has none. */
+  log?: string;
 }
 
 export const refKey = (ref: PolicyRef): string => `${ref.kind}/${ref.namespace}/${ref.name}`;
@@ -152,13 +154,16 @@ export class PolicyRepository {
 
   private assignCookies(policy: ParsedPolicy): void {
     for (const rule of policy.rules) {
+      const log = ruleLogValue(policy.object, rule.path);
       for (const section of RULE_SECTIONS) {
         rule[section].forEach((entry, index) => {
           const key = locationKey(policy.ref, rule.index, section, index);
           // Never 0 (0 means "no rule"); on a collision take the next free number.
           let cookie = fnv1a(key) || 1;
           while (this.locations.has(cookie)) cookie = (cookie + 1) >>> 0 || 1;
-          this.locations.set(cookie, { ref: policy.ref, ruleIndex: rule.index, section, index, path: entry.path ?? `${rule.path}.${section}[${index}]` });
+          this.locations.set(cookie, {
+            ref: policy.ref, ruleIndex: rule.index, section, index, path: entry.path ?? `${rule.path}.${section}[${index}]`, ...(log ? { log } : {}),
+          });
           this.cookies.set(key, cookie);
         });
       }
@@ -177,6 +182,19 @@ export class PolicyRepository {
       }
     }
   }
+}
+
+/**
+ * A rule's `log.value`, read from the object as written at the rule's path
+ * (`spec` or `specs[n]`; the schema has checked it). Read here rather than
+ * carried in PolicyRule because nothing but flows needs it.
+ */
+function ruleLogValue(object: unknown, rulePath: string): string | undefined {
+  const doc = object as { spec?: unknown; specs?: unknown[] } | null | undefined;
+  const at = /^specs\[(\d+)\]$/.exec(rulePath);
+  const rule = at ? doc?.specs?.[Number(at[1])] : rulePath === 'spec' ? doc?.spec : undefined;
+  const value = (rule as { log?: { value?: unknown } } | null | undefined)?.log?.value;
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 function locationKey(ref: PolicyRef, ruleIndex: number, section: RuleSection, index: number): string {

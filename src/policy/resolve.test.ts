@@ -261,6 +261,23 @@ describe('peers and ports', () => {
   });
 });
 
+describe('service accounts', () => {
+  it('selects pods by their service account through io.cilium.k8s.policy.serviceaccount', () => {
+    const withAccount = (serviceAccount: string) =>
+      buildPodLabels({ namespace: 'default', podLabels: { app: 'client' }, serviceAccount, clusterName: 'default' }).identityLabels;
+    const [SA1, SA2] = [300, 301];
+    const repository = new PolicyRepository();
+    repository.import(parsePolicyText(deathstarPolicy('by-account', '  ingress:\n  - fromEndpoints: [{matchLabels: {io.cilium.k8s.policy.serviceaccount: sa1}}]\n')));
+    const res = resolveEndpointPolicy({
+      endpointLabels: labelsOf[DEATHSTAR]!, repository, enforcement: 'default',
+      identities: [...identities, { id: SA1, labels: withAccount('sa1') }, { id: SA2, labels: withAccount('sa2') }],
+    });
+    assert.equal(ingress(res, SA1, 80).verdict, 'allow');
+    assert.equal(ingress(res, SA2, 80).verdict, 'default-deny');
+    assert.equal(ingress(res, TIEFIGHTER, 80).verdict, 'default-deny', 'the service account "default"');
+  });
+});
+
 describe('attribution', () => {
   it('gives each entry the cookie of the first rule that produced it, which explains the verdict', () => {
     const first = deathstarPolicy('first', '  ingress:\n  - fromEntities: [world]\n  - fromEndpoints: [{matchLabels: {class: tiefighter}}]\n    toPorts: [{ports: [{port: "80", protocol: TCP}]}]\n');

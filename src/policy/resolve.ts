@@ -13,10 +13,23 @@
  *     peer means identity 0 (any peer), but an entry with neither peer nor
  *     toPorts nor icmps (`ingress: [{}]`) yields nothing; icmps yield one
  *     exact block per ICMP type (protocol ICMP, port = type); otherwise no
- *     toPorts means every protocol and port; ANY means TCP, UDP and SCTP;
- *     named ports resolve through the given maps, and an unresolvable one
- *     yields nothing. ipBlock peers of NetworkPolicies select pods through
- *     `podIps` (peers.ts).
+ *     toPorts means every protocol and port; ANY means TCP, UDP and SCTP.
+ *     ipBlock peers of NetworkPolicies select pods through `podIps` (peers.ts).
+ *  4a. Named ports resolve as Kubernetes defines them: in ingress rules
+ *     through the endpoint's own container ports; in egress rules through the
+ *     destination's, per peer identity (`peerNamedPorts`), each port its
+ *     pods give the name. A wildcard peer stands, for a named port, for
+ *     every identity with pods that have it. A peer that is no pod (CIDR,
+ *     entity) has none of its own: in a NetworkPolicy a named port then
+ *     matches nothing there (Kubernetes: a named port is a pod's); in a
+ *     Cilium policy it stands for the number the name has cluster-wide when
+ *     the pods agree on it, as Cilium resolves every egress named port (for
+ *     the wildcard too). An unresolvable named port yields nothing.
+ *  4b. `fromRequires` (`toRequires`) of every rule that applies are ANDed
+ *     into each endpoint peer selector of every applying rule of the same
+ *     direction, allow and deny sections apart, as Cilium folds them; an
+ *     entry with requires of its own and no L3 peer selects no peer (it is
+ *     no wildcard), so it only enforces the direction.
  *  5. On the same key a deny replaces an allow; otherwise the first rule in
  *     repository order keeps the key, and its cookie names the entry.
  *  6. Allow entries inside a deny block of the same identity are dropped, so
@@ -30,13 +43,18 @@
 import type { PolicyRef } from '../api/types.js';
 import type { LabelSet } from '../labels/labels.js';
 import type { IdentityLike } from './entities.js';
+import { LOCAL_IDENTITY_SCOPE } from '../identity/cidr.js';
+import { MIN_ALLOCATED_IDENTITY } from '../identity/reserved.js';
 import { lookupPolicy, type PolicyVerdict } from './lookup.js';
 import { MapState, mergeAllows, policyKey, type PolicyEntry } from './mapstate.js';
 import { icmpBlocks } from './icmp.js';
 import { peerIdentities, type PeerIdentities, type PodIpsByIdentity } from './peers.js';
-import { portBlocks, type NamedPort } from './ports.js';
+import { clusterNamedPorts, hasNamedPort, portBlocks, type L4Block, type NamedPort, type PeerNamedPorts } from './ports.js';
+import { EndpointSelector, type Requirement } from '../labels/selector.js';
 import { refKey, type PolicyRepository, type RuleLocation, type StoredPolicy } from './repository.js';
-import { isDenySection, isEgressSection, type CidrGroups, type PeerSpec, type PolicyServices, type PolicyRule, type RuleSection } from './types.js';
+import {
+  isDenySection, isEgressSection, type CidrGroups, type PeerRule, type PeerSpec, type PolicyServices, type PolicyRule, type RuleSection,
+} from './types.js';
 
 export type EnforcementMode = 'default' | 'always' | 'never';
 
@@ -49,8 +67,14 @@ export interface ResolveInput {
   enforcement: EnforcementMode;
   /** The endpoint's own named ports (its pod's container ports), for ingress rules. */
   namedPorts?: ReadonlyMap<string, NamedPort>;
-  /** Named ports of peers, for egress rules, as Cilium resolves them; default: `namedPorts`. */
-  egressNamedPorts?: ReadonlyMap<string, NamedPort>;
+  /** The named ports of the pods of each identity, for egress rules (rule 4a); absent: egress named ports match nothing. */
+  peerNamedPorts?: PeerNamedPorts;
+  /**
+   * Told of each identity whose named ports the resolution read, or `*` when
+   * it read every identity's (a wildcard peer): what the incremental resolver
+   * watches for changes.
+   */
+  onNamedPortsRead?: (identity: number | '*') => void;
   /** The local cluster's name, which limits the endpoints of the `cluster` entity. */
   clusterName?: string;
   /**
@@ -119,7 +143,8 @@ export function resolveEndpointPolicy(input: ResolveInput): ResolvedPolicy {
     input.enforcement !== 'always' && deniers[dir].length > 0 && deniers[dir].every((r) => audited.has(refKey(r)));
   const enforcing = (dir: Direction) => input.enforcement === 'always' || deniers[dir].length > 0;
 
-  for (const { policy, rule } of applying) addRuleEntries(mapState, input, policy, rule);
+  const requires = requirementsBySection(applying.map(({ rule }) => rule));
+  for (const { policy, rule } of applying) addRuleEntries(mapState, input, policy, rule, requires);
   if (!enforcing('ingress') && !mapState.has(policyKey(0, false, 0, 0, 0))) allowAll(false);
   if (!enforcing('egress') && !mapState.has(policyKey(0, true, 0, 0, 0))) allowAll(true);
   mapState.pruneAllowsCoveredByDeny();
@@ -135,43 +160,108 @@ export function resolveEndpointPolicy(input: ResolveInput): ResolvedPolicy {
   };
 }
 
-function addRuleEntries(mapState: MapState, input: ResolveInput, policy: StoredPolicy, rule: PolicyRule): void {
-  const named = {
-    ingress: input.namedPorts ?? new Map<string, NamedPort>(),
-    egress: input.egressNamedPorts ?? input.namedPorts ?? new Map<string, NamedPort>(),
+/** Rule 4b: the requirements of every applying rule's fromRequires/toRequires, per section. */
+function requirementsBySection(rules: readonly PolicyRule[]): Record<RuleSection, Requirement[]> {
+  const out: Record<RuleSection, Requirement[]> = { ingress: [], ingressDeny: [], egress: [], egressDeny: [] };
+  for (const rule of rules) {
+    for (const section of [...SECTIONS.ingress, ...SECTIONS.egress]) {
+      for (const entry of rule[section]) for (const sel of entry.requires ?? []) out[section].push(...sel.requirements);
+    }
+  }
+  return out;
+}
+
+/** An endpoint peer with the requirements ANDed into each of its selectors; other peers as they are. */
+function withRequirements(peer: PeerSpec | undefined, requirements: readonly Requirement[]): PeerSpec | undefined {
+  if (requirements.length === 0 || peer?.kind !== 'endpoints') return peer;
+  return { ...peer, selectors: peer.selectors.map((s) => EndpointSelector.fromRequirements([...s.requirements, ...requirements])) };
+}
+
+const NO_NAMED_PORTS: ReadonlyMap<string, NamedPort> = new Map();
+
+/**
+ * The (peer identity, blocks) pairs of one entry whose peers are selected:
+ * the same blocks for every peer, except for the named ports of an egress
+ * entry, which resolve per destination (rule 4a).
+ */
+function entryTargets(
+  peerRule: PeerRule, egress: boolean, ids: readonly number[], wildcard: boolean, input: ResolveInput, kubernetes: boolean,
+): { id: number; blocks: L4Block[] }[] {
+  if (peerRule.icmps?.length) {
+    const blocks = icmpBlocks(peerRule.icmps);
+    return ids.map((id) => ({ id, blocks }));
+  }
+  if (!egress || !hasNamedPort(peerRule.toPorts)) {
+    const blocks = portBlocks(peerRule.toPorts, egress ? NO_NAMED_PORTS : input.namedPorts ?? NO_NAMED_PORTS);
+    return ids.map((id) => ({ id, blocks }));
+  }
+  const peerPorts = input.peerNamedPorts ?? new Map<number, ReadonlyMap<string, readonly NamedPort[]>>();
+  // Peers without pods of their own in a Cilium policy: the cluster-wide number of the name (rule 4a).
+  const clusterWide = () => {
+    if (kubernetes) return NO_NAMED_PORTS;
+    input.onNamedPortsRead?.('*');
+    return clusterNamedPorts(peerPorts);
   };
+  if (!wildcard) {
+    return ids.map((id) => {
+      input.onNamedPortsRead?.(id);
+      const own = peerPorts.get(id);
+      return { id, blocks: portBlocks(peerRule.toPorts, own ?? (isPodIdentity(id) ? NO_NAMED_PORTS : clusterWide())) };
+    });
+  }
+  // Any peer: numbered ports for every peer (identity 0), a named port for each identity whose pods have it.
+  input.onNamedPortsRead?.('*');
+  const holders = [...peerPorts.keys()].filter((id) => id !== 0).sort((a, b) => a - b);
+  return [
+    { id: 0, blocks: portBlocks(peerRule.toPorts, clusterWide()) },
+    ...holders.map((id) => ({ id, blocks: portBlocks(peerRule.toPorts, peerPorts.get(id)!, true) })),
+  ];
+}
+
+/** Identities of pods (the endpoint range), as opposed to reserved and node-local CIDR identities. */
+const isPodIdentity = (id: number): boolean => id >= MIN_ALLOCATED_IDENTITY && id < LOCAL_IDENTITY_SCOPE;
+
+function addRuleEntries(
+  mapState: MapState, input: ResolveInput, policy: StoredPolicy, rule: PolicyRule, requires: Record<RuleSection, Requirement[]>,
+): void {
   for (const section of [...SECTIONS.ingress, ...SECTIONS.egress]) {
     const egress = isEgressSection(section);
     const deny = isDenySection(section);
     rule[section].forEach((peerRule, index) => {
       if (!peerRule.peer && !peerRule.toPorts?.length && !peerRule.icmps?.length) return;
+      // Requires of its own make an entry without L3 peer select no peer rather than any (rule 4b).
+      if (!peerRule.peer && peerRule.requires?.length) return;
+      const peer = withRequirements(peerRule.peer, requires[section]);
       const peers = input.selectPeers
-        ? input.selectPeers(peerRule.peer)
-        : peerIdentities(peerRule.peer, input.identities, {
+        ? input.selectPeers(peer)
+        : peerIdentities(peer, input.identities, {
           ...(input.clusterName !== undefined ? { clusterName: input.clusterName } : {}),
           ...(input.podIps ? { podIps: input.podIps } : {}),
           ...(input.cidrGroups ? { cidrGroups: input.cidrGroups } : {}),
           ...(input.services ? { services: input.services } : {}),
         });
       const ids = peers.wildcard ? [0] : peers.ids;
-      const blocks = peerRule.icmps?.length ? icmpBlocks(peerRule.icmps) : portBlocks(peerRule.toPorts, egress ? named.egress : named.ingress);
-      if (ids.length === 0 || blocks.length === 0) return;
+      if (ids.length === 0) return;
       const entry: PolicyEntry = {
         deny, proxyPort: 0, cookie: input.repository.cookie(policy.ref, rule.index, section, index),
         ...(deny && policy.audit ? { audit: true } : {}),
       };
       const proxyPort = (input.proxyPorts ?? DEFAULT_PROXY_PORTS)[egress ? 'egress' : 'ingress'];
-      const entries = blocks.map((b): PolicyEntry => (!deny && b.http
-        ? { ...entry, proxyPort, l7: { http: b.http.map((rule) => ({ rule, cookie: entry.cookie })) } }
-        : entry));
-      for (const id of ids) {
-        blocks.forEach((b, i) => {
+      const redirected = new Map<L4Block, PolicyEntry>();
+      const entryOf = (b: L4Block): PolicyEntry => {
+        if (deny || !b.http) return entry;
+        let e = redirected.get(b);
+        if (!e) redirected.set(b, e = { ...entry, proxyPort, l7: { http: b.http.map((rule) => ({ rule, cookie: entry.cookie })) } });
+        return e;
+      };
+      for (const { id, blocks } of entryTargets(peerRule, egress, ids, peers.wildcard, input, policy.ref.kind === 'NetworkPolicy')) {
+        for (const b of blocks) {
           // An audited policy's denies live in a key space of their own, so they never shadow an enforced verdict.
           const key = policyKey(id, egress, b.protocol, b.port, b.prefixLen, entry.audit === true);
           const have = mapState.get(key);
-          if (!have || (deny && !have.deny)) mapState.set(key, entries[i]!);
-          else if (!deny && !have.deny) mapState.set(key, mergeAllows(have, entries[i]!));
-        });
+          if (!have || (deny && !have.deny)) mapState.set(key, entryOf(b));
+          else if (!deny && !have.deny) mapState.set(key, mergeAllows(have, entryOf(b)));
+        }
       }
     });
   }

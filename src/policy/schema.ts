@@ -214,13 +214,17 @@ function onePeerKind(fields: readonly string[]) {
 
 const icmps = { icmps: z.array(icmpRuleSchema).optional() };
 
-const ingressRuleSchema = z.object({ ...ingressPeerFields, toPorts: z.array(portRuleSchema).optional(), ...icmps })
+/** Label requirements every endpoint peer must also meet; not an L3 peer of its own, so they combine with any. */
+const fromRequires = { fromRequires: z.array(labelSelectorSchema).optional() };
+const toRequires = { toRequires: z.array(labelSelectorSchema).optional() };
+
+const ingressRuleSchema = z.object({ ...ingressPeerFields, ...fromRequires, toPorts: z.array(portRuleSchema).optional(), ...icmps })
   .strict().superRefine(onePeerKind(Object.keys(ingressPeerFields)));
-const ingressDenyRuleSchema = z.object({ ...ingressPeerFields, toPorts: z.array(portDenyRuleSchema).optional(), ...icmps })
+const ingressDenyRuleSchema = z.object({ ...ingressPeerFields, ...fromRequires, toPorts: z.array(portDenyRuleSchema).optional(), ...icmps })
   .strict().superRefine(onePeerKind(Object.keys(ingressPeerFields)));
-const egressRuleSchema = z.object({ ...egressPeerFields, toPorts: z.array(portRuleSchema).optional(), ...icmps })
+const egressRuleSchema = z.object({ ...egressPeerFields, ...toRequires, toPorts: z.array(portRuleSchema).optional(), ...icmps })
   .strict().superRefine(onePeerKind(Object.keys(egressPeerFields)));
-const egressDenyRuleSchema = z.object({ ...egressPeerFields, toPorts: z.array(portDenyRuleSchema).optional(), ...icmps })
+const egressDenyRuleSchema = z.object({ ...egressPeerFields, ...toRequires, toPorts: z.array(portDenyRuleSchema).optional(), ...icmps })
   .strict().superRefine(onePeerKind(Object.keys(egressPeerFields)));
 
 const ruleLabelSchema = z.union(
@@ -230,10 +234,26 @@ const ruleLabelSchema = z.union(
   { errorMap: () => ({ message: 'must be a label: a string "source:key=value" or {key, value, source}' }) },
 );
 
+/** Printable ASCII, as Cilium's `log.value` takes it (at most MAX_LOG_VALUE characters). */
+const MAX_LOG_VALUE = 32;
+const logValueSchema = z.string().superRefine((value, ctx) => {
+  const bad = [...value].find((c) => c < ' ' || c > '~');
+  if (bad !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(value)} has the character ${JSON.stringify(bad)}; ` +
+      `a log value is printable ASCII (letters, digits, punctuation, spaces), at most ${MAX_LOG_VALUE} characters` });
+  } else if (value.length > MAX_LOG_VALUE) {
+    ctx.addIssue({ code: 'custom', message: `is ${value.length} characters long; a log value has at most ${MAX_LOG_VALUE} characters` });
+  }
+});
+
+/** The rule's `log`: its value goes into the policy_log of the flows the rule decides. */
+const ruleLogSchema = z.object({ value: logValueSchema.optional() }).strict();
+
 export const ruleSchema = z
   .object({
     endpointSelector: labelSelectorSchema,
     description: z.string().optional(),
+    log: ruleLogSchema.optional(),
     labels: z.array(ruleLabelSchema).optional(),
     enableDefaultDeny: z.object({ ingress: z.boolean().optional(), egress: z.boolean().optional() }).strict().optional(),
     ingress: z.array(ingressRuleSchema).optional(),

@@ -142,6 +142,15 @@ export interface PeerRule {
   /** ICMP types instead of ports; never together with toPorts (the schema refuses it, as Cilium does). */
   icmps?: IcmpRule[];
   /**
+   * `fromRequires` / `toRequires` (deprecated in Cilium, still part of the
+   * language): selectors, scoped like peer selectors, whose requirements are
+   * ANDed into every endpoint peer selector of every rule that applies to the
+   * same endpoint in the same direction, allow and deny sections apart
+   * (resolve.ts). They grant nothing themselves, and an entry that has them
+   * is never a wildcard peer.
+   */
+  requires?: EndpointSelector[];
+  /**
    * Where the entry was written, when that is not `<rule path>.<section>[<index>]`:
    * set for policies translated from another language (a Kubernetes NetworkPolicy).
    */

@@ -277,7 +277,7 @@ export interface Mutation {
   mustFail: boolean;
 }
 
-const UNKNOWN_FIELDS = ['foo', 'ingres', 'toport', 'Ports', 'endport', 'toFQDNs', 'fromRequires', 'ñame', '💥', 'constructor',
+const UNKNOWN_FIELDS = ['foo', 'ingres', 'toport', 'Ports', 'endport', 'toFQDNs', 'fromNodes', 'ñame', '💥', 'constructor',
   'toString', 'hasOwnProperty', '__proto__', 'a.b/c', ' ', 'x'.repeat(300)];
 // Valid IPv6 CIDRs are accepted (they select no traffic, with a warning), so only malformed ones are here.
 const BAD_CIDRS = ['10.0.0.0/33', '256.1.1.1/8', '10.0.0/8', 'abc', '', '10.0.0.0/-1', '::1/129', '10.0.0.0/8/8', 'fd00:::/8',
