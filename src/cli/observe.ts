@@ -327,7 +327,7 @@ export function registerObserveCommand(program: Command, client: () => Promise<A
     .option('--print-raw-filters', 'print the filters that would be sent, and exit')
     .option('-o, --output <format>', OUTPUTS.join(', '), 'compact')
     .option('--time-format <format>', TIME_FORMATS.join(', '), 'StampMilli')
-    .option('--print-policy-names', 'name the policies that allowed or denied each flow')
+    .option('--print-policy-names', 'name the policies and rules that allowed or denied each flow (Kind:namespace/name:rule-path)')
     .option('--print-node-name', 'print the node name')
     .option('--input-file <file>', 'read flows from a file instead of the agent: a flow log (--hubble-export-file-path), Hubble exporter or `-o json` output, or flow JSON lines; "-" for stdin')
     .action(async (o: ObserveOptions & { allowlist?: string[]; denylist?: string[]; output: string; timeFormat: string }) => {

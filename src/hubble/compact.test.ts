@@ -19,8 +19,10 @@ const DEATHSTAR: FlowEndpoint = { ID: 2756, identity: 256, namespace: 'default',
 const XWING: FlowEndpoint = { ID: 3001, identity: 258, namespace: 'default', pod_name: 'xwing', labels: ['k8s:class=xwing'] };
 const WORLD: FlowEndpoint = { identity: 2, labels: ['reserved:world'] };
 const HOST: FlowEndpoint = { identity: 1, labels: ['reserved:host'] };
+/** rule1 as default deny names it (no rule decided), and its rule that allows. */
 const RULE1: FlowPolicy = { name: 'rule1', namespace: 'default', kind: 'CiliumNetworkPolicy', labels: [], revision: 3 };
-const DENY_WORLD: FlowPolicy = { name: 'deny-world', namespace: '', kind: 'CiliumClusterwideNetworkPolicy', labels: [], revision: 4 };
+const RULE1_INGRESS: FlowPolicy = { ...RULE1, rule: 'spec.ingress[0]' };
+const DENY_WORLD: FlowPolicy = { name: 'deny-world', namespace: '', kind: 'CiliumClusterwideNetworkPolicy', labels: [], revision: 4, rule: 'specs[1].egressDeny[0]' };
 
 const IPS = new Map<FlowEndpoint, string>([[TIEFIGHTER, '10.244.1.10'], [DEATHSTAR, '10.244.1.20'], [XWING, '10.244.1.30'], [WORLD, '93.184.216.34'], [HOST, '10.244.1.1']]);
 
@@ -112,20 +114,29 @@ describe('formatCompact arrows', () => {
 });
 
 describe('formatCompact options', () => {
-  const allowed = flow(TIEFIGHTER, 41234, DEATHSTAR, 80, { policy_match_type: 2, is_reply: false, ingress_allowed_by: [RULE1] });
+  const allowed = flow(TIEFIGHTER, 41234, DEATHSTAR, 80, { policy_match_type: 2, is_reply: false, ingress_allowed_by: [RULE1_INGRESS] });
   const denied = flow(TIEFIGHTER, 38000, WORLD, 443, {
     ...dropped(181, 'POLICY_DENY'), traffic_direction: 'EGRESS', event_type: { type: 1, sub_type: 181 }, egress_denied_by: [DENY_WORLD],
   });
 
-  it('--print-policy-names names the deciding policies as Kind:namespace/name (cluster-wide without namespace)', () => {
+  it('--print-policy-names names the deciding rules as Kind:namespace/name:rule-path (cluster-wide without namespace)', () => {
     assert.equal(
       formatCompact(allowed, { printPolicyNames: true }),
-      `${STAMP}: default/tiefighter:41234 (ID:257) -> default/deathstar-6fb5694d48-5hmds:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED [CiliumNetworkPolicy:default/rule1] (TCP Flags: SYN)`,
+      `${STAMP}: default/tiefighter:41234 (ID:257) -> default/deathstar-6fb5694d48-5hmds:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED [CiliumNetworkPolicy:default/rule1:spec.ingress[0]] (TCP Flags: SYN)`,
     );
     assert.equal(
       formatCompact(denied, { printPolicyNames: true }),
-      `${STAMP}: default/tiefighter:38000 (ID:257) <> 93.184.216.34:443 (world) Policy denied by denylist DROPPED [CiliumClusterwideNetworkPolicy:deny-world] (TCP Flags: SYN)`,
+      `${STAMP}: default/tiefighter:38000 (ID:257) <> 93.184.216.34:443 (world) Policy denied by denylist DROPPED [CiliumClusterwideNetworkPolicy:deny-world:specs[1].egressDeny[0]] (TCP Flags: SYN)`,
     );
+  });
+
+  it('--print-policy-names lists several entries comma-separated, each with its rule when one decided, and no spaces', () => {
+    const l7Denied = flow(TIEFIGHTER, 41234, DEATHSTAR, 80, {
+      ...dropped(133, 'POLICY_DENIED'), event_type: { type: 1, sub_type: 133 },
+      ingress_denied_by: [RULE1_INGRESS, { ...RULE1, name: 'rule2', rule: 'specs[2].ingress[1]' }, RULE1],
+    });
+    const named = formatCompact(l7Denied, { printPolicyNames: true });
+    assert.ok(named.includes(' DROPPED [CiliumNetworkPolicy:default/rule1:spec.ingress[0],CiliumNetworkPolicy:default/rule2:specs[2].ingress[1],CiliumNetworkPolicy:default/rule1] ('), named);
   });
 
   it('prints no policy names without --print-policy-names, nor when no policy is attributed', () => {
@@ -189,7 +200,7 @@ describe('golden compact lines of the five kinds of flow, without and with --pri
       'dropped 181 (a deny rule): "Policy denied by denylist DROPPED", the deny rule',
       flow(TIEFIGHTER, 38000, WORLD, 443, { ...dropped(181, 'POLICY_DENY'), traffic_direction: 'EGRESS', event_type: { type: 1, sub_type: 181 }, egress_denied_by: [DENY_WORLD] }),
       `${STAMP}: default/tiefighter:38000 (ID:257) <> 93.184.216.34:443 (world) Policy denied by denylist DROPPED (TCP Flags: SYN)`,
-      `${STAMP}: default/tiefighter:38000 (ID:257) <> 93.184.216.34:443 (world) Policy denied by denylist DROPPED [CiliumClusterwideNetworkPolicy:deny-world] (TCP Flags: SYN)`,
+      `${STAMP}: default/tiefighter:38000 (ID:257) <> 93.184.216.34:443 (world) Policy denied by denylist DROPPED [CiliumClusterwideNetworkPolicy:deny-world:specs[1].egressDeny[0]] (TCP Flags: SYN)`,
     ],
     [
       'reply: <- with the client on the left, "to-endpoint FORWARDED"',
@@ -202,9 +213,9 @@ describe('golden compact lines of the five kinds of flow, without and with --pri
     ],
     [
       'policy verdict: "policy-verdict:L3-L4 INGRESS ALLOWED", the allowing rule',
-      flow(TIEFIGHTER, 41234, DEATHSTAR, 80, { policy_match_type: 2, is_reply: false, ingress_allowed_by: [RULE1] }),
+      flow(TIEFIGHTER, 41234, DEATHSTAR, 80, { policy_match_type: 2, is_reply: false, ingress_allowed_by: [RULE1_INGRESS] }),
       `${STAMP}: default/tiefighter:41234 (ID:257) -> ${DS}:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED (TCP Flags: SYN)`,
-      `${STAMP}: default/tiefighter:41234 (ID:257) -> ${DS}:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED [CiliumNetworkPolicy:default/rule1] (TCP Flags: SYN)`,
+      `${STAMP}: default/tiefighter:41234 (ID:257) -> ${DS}:80 (ID:256) policy-verdict:L3-L4 INGRESS ALLOWED [CiliumNetworkPolicy:default/rule1:spec.ingress[0]] (TCP Flags: SYN)`,
     ],
   ];
   for (const [name, f, plain, named] of kinds) {
@@ -243,7 +254,7 @@ describe('--time-format', () => {
 });
 
 describe('dict and table', () => {
-  const allowed = flow(TIEFIGHTER, 41234, DEATHSTAR, 80, { policy_match_type: 2, is_reply: false, ingress_allowed_by: [RULE1] });
+  const allowed = flow(TIEFIGHTER, 41234, DEATHSTAR, 80, { policy_match_type: 2, is_reply: false, ingress_allowed_by: [RULE1_INGRESS] });
   const drop = flow(TIEFIGHTER, 38000, WORLD, 443, { ...dropped(181, 'POLICY_DENY'), traffic_direction: 'EGRESS', event_type: { type: 1, sub_type: 181 } });
 
   it('-o dict: keys right-aligned to DESTINATION, addresses without identities, the type as in the table', () => {
@@ -260,7 +271,7 @@ describe('dict and table', () => {
   it('-o dict with --print-node-name and --print-policy-names adds NODE and POLICIES', () => {
     const lines = formatDict(allowed, { printNodeName: true, printPolicyNames: true }).split('\n');
     assert.equal(lines[1], '       NODE: node-1');
-    assert.equal(lines.at(-1), '   POLICIES: CiliumNetworkPolicy:default/rule1');
+    assert.equal(lines.at(-1), '   POLICIES: CiliumNetworkPolicy:default/rule1:spec.ingress[0]');
   });
 
   it('-o table: Hubble\'s columns, padded to the widest cell plus 3, the last column unpadded', () => {

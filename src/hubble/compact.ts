@@ -113,9 +113,15 @@ export function matchTypeName(n: number | undefined): string {
   return MATCH[n ?? 0] ?? 'none';
 }
 
+/**
+ * `--print-policy-names`: each deciding policy as `Kind:namespace/name`,
+ * followed by `:<rule path>` when a rule decided (`CiliumNetworkPolicy:default/rule1:spec.ingress[0]`;
+ * a default-deny drop names policies only), comma-separated. No spaces, so
+ * the compact line still splits into fields on them.
+ */
 function policyNames(f: Flow): string {
   const list = [...(f.ingress_denied_by ?? []), ...(f.egress_denied_by ?? []), ...(f.ingress_allowed_by ?? []), ...(f.egress_allowed_by ?? [])];
-  return list.map((p) => `${p.kind}:${p.namespace ? `${p.namespace}/` : ''}${p.name}`).join(',');
+  return list.map((p) => `${p.kind}:${p.namespace ? `${p.namespace}/` : ''}${p.name}${p.rule ? `:${p.rule}` : ''}`).join(',');
 }
 
 export interface CompactOptions {

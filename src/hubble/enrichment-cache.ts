@@ -28,6 +28,8 @@ export class EnrichmentCache {
   private version = Number.NaN;
   private readonly addresses = new Map<number, KnownAddress>();
   private readonly cookies = new Map<number, FlowPolicy[]>();
+  /** A cookie's policy_log (one array per cookie, shared by its flows); null: the rule has no log value. */
+  private readonly logs = new Map<number, readonly string[] | null>();
   private readonly defaultDeny = new Map<number, FlowPolicy[]>();
   private readonly services = new Map<number, FlowService | null>();
   /** Dotted addresses that are no flow's side (a service's VIP); they never change meaning. */
@@ -42,6 +44,7 @@ export class EnrichmentCache {
     if (valid) return;
     this.addresses.clear();
     this.cookies.clear();
+    this.logs.clear();
     this.defaultDeny.clear();
     this.services.clear();
   }
@@ -77,6 +80,18 @@ export class EnrichmentCache {
       this.cookies.set(cookie, p);
     }
     return p;
+  }
+
+  /** `policyLogForCookie` as a flow's policy_log (`[value]`), kept; undefined when the rule has no log value. */
+  policyLog(cookie: number): readonly string[] | undefined {
+    let l = this.logs.get(cookie);
+    if (l === undefined) {
+      if (this.logs.size >= MAX_KEYS) this.logs.clear();
+      const value = this.ctx!.policyLogForCookie?.(cookie);
+      l = value ? [value] : null;
+      this.logs.set(cookie, l);
+    }
+    return l ?? undefined;
   }
 
   /** `defaultDenyPolicies`, kept. */

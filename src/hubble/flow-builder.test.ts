@@ -26,29 +26,41 @@ const POD_BASE = ip4ToInt('10.244.1.0');
 const VIP = ip4ToInt('10.96.0.10');
 const WORLD = ip4ToInt('93.184.216.34');
 
-interface World { pods: Map<string, { id: number; namespace: string; podName: string; workloads?: { name: string; kind: string }[] }>; labels: Map<number, string[]>; version: number }
+interface World {
+  pods: Map<string, { id: number; namespace: string; podName: string; workloads?: { name: string; kind: string }[] }>;
+  labels: Map<number, string[]>;
+  /** What the policy repository says of each cookie: the rules' policies and their log values. */
+  cookies: Map<number, FlowPolicy[]>;
+  logs: Map<number, string>;
+  version: number;
+}
 
-function policy(name: string): FlowPolicy {
-  return { name, namespace: 'default', labels: [`k8s:io.cilium.k8s.policy.name=${name}`], revision: 2, kind: 'CiliumNetworkPolicy' };
+/** A policy entry as the agent gives it: with the rule's path behind a cookie, without one for default deny. */
+function policy(name: string, rule?: string, revision = 2): FlowPolicy {
+  return { name, namespace: 'default', labels: [`k8s:io.cilium.k8s.policy.name=${name}`], revision, kind: 'CiliumNetworkPolicy', ...(rule ? { rule } : {}) };
 }
 
 /** Pods 10.244.1.10..29 (identity 1000 + i/2), the world, three cookies, a service; `world` may be changed between batches. */
 function testWorld(): { world: World; ctx: FlowContext } {
-  const world: World = { pods: new Map(), labels: new Map([[1, ['reserved:host']], [2, ['reserved:world']]]), version: 1 };
+  const world: World = {
+    pods: new Map(), labels: new Map([[1, ['reserved:host']], [2, ['reserved:world']]]), version: 1,
+    cookies: new Map([[1, [policy('allow-a', 'spec.ingress[0]')]], [2, [policy('allow-b', 'specs[1].egress[2]'), policy('allow-c', 'spec.egress[0]')]], [3, [policy('deny-x', 'spec.egressDeny[0]')]]]),
+    logs: new Map([[1, 'allow-a in'], [3, 'denied: x']]),
+  };
   for (let i = 0; i < 20; i++) {
     world.pods.set(intToIp4(POD_BASE + 10 + i), {
       id: 100 + i, namespace: i % 2 ? 'shop' : 'default', podName: `pod-${i}`, ...(i % 3 ? { workloads: [{ name: `app-${i >> 1}`, kind: 'Deployment' }] } : {}),
     });
     world.labels.set(1000 + (i >> 1), [`k8s:app=app-${i >> 1}`, `k8s:io.kubernetes.pod.namespace=${i % 2 ? 'shop' : 'default'}`]);
   }
-  const cookies = new Map([[1, [policy('allow-a')]], [2, [policy('allow-b'), policy('allow-c')]], [3, [policy('deny-x')]]]);
   const ctx: FlowContext = {
     nodeName: 'node-1',
     version: () => world.version,
     wallTimeMs: (ns) => 1_700_000_000_000 + ns / 1e6,
     endpointByIp: (ip) => world.pods.get(ip),
     identityLabels: (id) => world.labels.get(id),
-    policiesForCookie: (c) => cookies.get(c) ?? [],
+    policiesForCookie: (c) => world.cookies.get(c) ?? [],
+    policyLogForCookie: (c) => world.logs.get(c),
     defaultDenyPolicies: (ep, ingress) => (ep % 2 === 0 && ingress ? [policy('default-deny')] : []),
     serviceById: (id) => (id === 7 ? { name: 'web', namespace: 'shop' } : undefined),
   };
@@ -139,6 +151,8 @@ describe('FlowBuilder', () => {
       ['an audit verdict', (f) => f.verdict === 'AUDIT'],
       ['a policy drop (133)', (f) => f.event_type.type === EVENT_DROP && f.drop_reason === 133],
       ['a deny-rule drop (181) with its policy', (f) => f.event_type.type === EVENT_DROP && f.drop_reason === 181 && f.egress_denied_by !== undefined],
+      ['a verdict with its rule\'s log value', (f) => f.event_type.type === EVENT_POLICY_VERDICT && f.policy_log !== undefined],
+      ['a verdict by a rule without a log value', (f) => f.event_type.type === EVENT_POLICY_VERDICT && f.ingress_allowed_by?.[0]?.rule === 'specs[1].egress[2]' && f.policy_log === undefined],
       ['another drop (no backend, 158)', (f) => f.event_type.type === EVENT_DROP && f.drop_reason === 158],
       ['UDP, SCTP, ICMP and unknown L4', (f) => f.l4?.UDP !== undefined], ['SCTP', (f) => f.l4?.SCTP !== undefined],
       ['ICMP', (f) => f.l4?.ICMPv4 !== undefined], ['no L4', (f) => f.l4 === undefined],
@@ -178,6 +192,31 @@ describe('FlowBuilder', () => {
     world.version++;
     builder.begin(ctx);
     assert.equal(flowOf().source.pod_name, 'pod-0-renamed', 'a new version is read again');
+  });
+
+  it('names a cookie\'s rule, revision and log value as the context says them at the current version, not as an earlier revision did', () => {
+    const { world, ctx } = testWorld();
+    const builder = new FlowBuilder();
+    const buf = flowEvent.encode({
+      saddr: POD_BASE + 11, daddr: POD_BASE + 10, srcIdentity: 1000, dstIdentity: 1000, proto: 6, type: EVENT_POLICY_VERDICT,
+      verdict: VERDICT_FORWARDED, dir: DIR_INGRESS, epId: 100, cookie: 1,
+    });
+    const attribution = () => {
+      const f = built(builder, buf, 1)[0]!;
+      return [f.ingress_allowed_by?.map((p) => `${p.name}@${p.revision}:${p.rule}`), f.policy_log];
+    };
+    builder.begin(ctx);
+    assert.deepEqual(attribution(), [['allow-a@2:spec.ingress[0]'], ['allow-a in']]);
+    // The policy is changed: a new revision, a new log value, and the same cookie now behind another rule of it.
+    world.cookies.set(1, [policy('allow-a', 'specs[0].ingress[0]', 3)]);
+    world.logs.set(1, 'allow-a v3');
+    world.version++;
+    builder.begin(ctx);
+    assert.deepEqual(attribution(), [['allow-a@3:specs[0].ingress[0]'], ['allow-a v3']]);
+    world.logs.delete(1);
+    world.version++;
+    builder.begin(ctx);
+    assert.deepEqual(attribution(), [['allow-a@3:specs[0].ingress[0]'], undefined], 'a log value removed is no longer reported');
   });
 
   it('keeps what an unversioned context said for as long as that context object is in use', () => {

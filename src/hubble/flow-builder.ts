@@ -8,7 +8,7 @@
  * pipeline"):
  *   - no intermediate record: each field is read from the buffer once;
  *   - shared, immutable parts: one FlowEndpoint per (address, identity), one
- *     policy list per cookie, one service object per frontend (kept by
+ *     policy list and policy_log per cookie, one service object per frontend (kept by
  *     EnrichmentCache while the context's version holds), and one
  *     event_type per (type, sub_type), TCP flags and Summary per flag byte,
  *     interface per ifindex, address string per address;
@@ -164,6 +164,7 @@ export class FlowBuilder {
     const policyDecided = reason === 0 || reason === 133 || reason === 181 || verdictByte === VERDICT_AUDIT;
     // The policies that decided, and which of the four fields names them.
     let policies: FlowPolicy[] | undefined;
+    let policyLog: readonly string[] | undefined;
     let field: PolicyField = 'ingress_allowed_by';
     const makesVerdictFlow = type === EVENT_POLICY_VERDICT || policyDecided;
     if (makesVerdictFlow) {
@@ -173,6 +174,8 @@ export class FlowBuilder {
       if (found !== undefined && found.length > 0) {
         policies = found;
         field = ingress ? (denied ? 'ingress_denied_by' : 'ingress_allowed_by') : denied ? 'egress_denied_by' : 'egress_allowed_by';
+        // A default-deny drop has no rule, so no log value either.
+        if (cookie !== 0) policyLog = cache.policyLog(cookie);
       }
     }
 
@@ -190,6 +193,7 @@ export class FlowBuilder {
       f.policy_match_type = buf[base + MATCH_TYPE]!;
       if (verdict !== 'DROPPED') f.is_reply = false;
       if (policies !== undefined) f[field] = policies;
+      if (policyLog !== undefined) f.policy_log = policyLog;
       if (proxyPort) f.proxy_port = proxyPort;
       emit(f);
       n++;
@@ -200,6 +204,7 @@ export class FlowBuilder {
       f.drop_reason_desc = DROP_REASON_NAME[reason]!;
       f.event_type = DROP_EVENT_TYPE[reason]!;
       if (policies !== undefined) f[field] = policies;
+      if (policyLog !== undefined) f.policy_log = policyLog;
       if (proxyPort) f.proxy_port = proxyPort;
       emit(f);
       n++;

@@ -38,16 +38,21 @@ const HOST_IP = '10.244.1.1';
 const ID_HOST = 1;
 const ID_WORLD = 2;
 
-const policy = (name: string): FlowPolicy => ({
+/** A flow's policy entry: with the rule's path when a rule cookie decided, without for default deny. */
+const policy = (name: string, rule?: string): FlowPolicy => ({
   name, namespace: 'default', kind: 'CiliumNetworkPolicy', revision: 3,
   labels: ['k8s:io.cilium.k8s.policy.derived-from=CiliumNetworkPolicy', `k8s:io.cilium.k8s.policy.name=${name}`, 'k8s:io.cilium.k8s.policy.namespace=default'],
+  ...(rule ? { rule } : {}),
 });
-const RULE1 = policy('rule1'); // the demo's L3/L4 rule: deathstar ingress from empire on 80/TCP
-const EMPIRE_EGRESS = policy('empire-egress');
-const DENY_WORLD = policy('deny-world');
+const RULE1 = policy('rule1'); // the demo's L3/L4 policy, as default deny names it: deathstar ingress from empire on 80/TCP
+const RULE1_INGRESS = policy('rule1', 'spec.ingress[0]'); // its rule, as its cookie names it
+const EMPIRE_EGRESS = policy('empire-egress', 'spec.egress[0]');
+const DENY_WORLD = policy('deny-world', 'specs[1].egressDeny[0]');
 const COOKIE_EMPIRE_EGRESS = 7;
 const COOKIE_RULE1 = 8;
 const COOKIE_DENY_WORLD = 9;
+/** The log values of the rules behind the cookies (rule1's rule has none). */
+const LOGS = new Map<number, string>([[COOKIE_EMPIRE_EGRESS, 'empire-out'], [COOKIE_DENY_WORLD, 'world denied']]);
 
 interface FakeContext extends FlowContext {
   cookieLookups: number[];
@@ -55,7 +60,7 @@ interface FakeContext extends FlowContext {
 }
 
 function fakeContext(): FakeContext {
-  const cookies = new Map<number, FlowPolicy[]>([[COOKIE_EMPIRE_EGRESS, [EMPIRE_EGRESS]], [COOKIE_RULE1, [RULE1]], [COOKIE_DENY_WORLD, [DENY_WORLD]]]);
+  const cookies = new Map<number, FlowPolicy[]>([[COOKIE_EMPIRE_EGRESS, [EMPIRE_EGRESS]], [COOKIE_RULE1, [RULE1_INGRESS]], [COOKIE_DENY_WORLD, [DENY_WORLD]]]);
   const identityLabels = new Map<number, string[]>([[ID_HOST, ['reserved:host']], [ID_WORLD, ['reserved:world']], ...PODS.map((p): [number, string[]] => [p.identity, p.labels])]);
   const ctx: FakeContext = {
     nodeName: NODE,
@@ -71,6 +76,7 @@ function fakeContext(): FakeContext {
       ctx.cookieLookups.push(cookie);
       return cookies.get(cookie) ?? [];
     },
+    policyLogForCookie: (cookie) => LOGS.get(cookie),
     defaultDenyPolicies: (epId, ingress) => {
       ctx.defaultDenyLookups.push([epId, ingress]);
       // deathstar is in ingress default deny because rule1 selects it
@@ -140,7 +146,7 @@ const cases: Case[] = [
       Type: 'L3_L4', node_name: NODE, event_type: { type: 5 }, traffic_direction: 'EGRESS',
       policy_match_type: 1, is_reply: false, interface: { index: 11 },
       egress_allowed_by: [EMPIRE_EGRESS], ingress_allowed_by: undefined, egress_denied_by: undefined, ingress_denied_by: undefined,
-      Summary: 'TCP Flags: SYN',
+      policy_log: ['empire-out'], Summary: 'TCP Flags: SYN',
     }],
   },
   {
@@ -152,7 +158,7 @@ const cases: Case[] = [
     flows: [{
       verdict: 'FORWARDED', drop_reason: undefined, event_type: { type: 5 }, traffic_direction: 'INGRESS', policy_match_type: 2, is_reply: false,
       source: podEndpoint(TIEFIGHTER), destination: podEndpoint(DEATHSTAR),
-      ingress_allowed_by: [RULE1], egress_allowed_by: undefined, ingress_denied_by: undefined,
+      ingress_allowed_by: [RULE1_INGRESS], egress_allowed_by: undefined, ingress_denied_by: undefined, policy_log: undefined,
       Summary: 'TCP Flags: SYN',
     }],
   },
@@ -164,7 +170,7 @@ const cases: Case[] = [
         time: TIME, verdict: 'DROPPED', drop_reason: 133, drop_reason_desc: 'POLICY_DENIED',
         event_type: { type: 5 }, traffic_direction: 'INGRESS', policy_match_type: 0, is_reply: undefined,
         source: podEndpoint(XWING), destination: podEndpoint(DEATHSTAR),
-        ingress_denied_by: [RULE1], ingress_allowed_by: undefined, Summary: 'TCP Flags: SYN',
+        ingress_denied_by: [RULE1], ingress_allowed_by: undefined, policy_log: undefined, Summary: 'TCP Flags: SYN',
       },
       {
         time: TIME, verdict: 'DROPPED', drop_reason: 133, drop_reason_desc: 'POLICY_DENIED',
@@ -183,11 +189,11 @@ const cases: Case[] = [
       {
         verdict: 'DROPPED', drop_reason: 181, drop_reason_desc: 'POLICY_DENY', event_type: { type: 5 }, traffic_direction: 'EGRESS',
         policy_match_type: 1, egress_denied_by: [DENY_WORLD], egress_allowed_by: undefined, ingress_denied_by: undefined,
-        destination: { identity: ID_WORLD, labels: ['reserved:world'] },
+        policy_log: ['world denied'], destination: { identity: ID_WORLD, labels: ['reserved:world'] },
       },
       {
         verdict: 'DROPPED', drop_reason: 181, drop_reason_desc: 'POLICY_DENY', event_type: { type: 1, sub_type: 181 },
-        traffic_direction: 'EGRESS', egress_denied_by: [DENY_WORLD],
+        traffic_direction: 'EGRESS', egress_denied_by: [DENY_WORLD], policy_log: ['world denied'],
         source: podEndpoint(TIEFIGHTER), destination: { identity: ID_WORLD, labels: ['reserved:world'] },
       },
     ],
@@ -273,7 +279,7 @@ const cases: Case[] = [
       ...tiefighterToDeathstar, type: EVENT_POLICY_VERDICT, verdict: VERDICT_REDIRECTED, dir: DIR_INGRESS, epId: DEATHSTAR.id,
       srcIdentity: TIEFIGHTER.identity, dstIdentity: DEATHSTAR.identity, cookie: COOKIE_RULE1, matchType: 2, proxyPort: 15001,
     }),
-    flows: [{ verdict: 'REDIRECTED', event_type: { type: 5 }, proxy_port: 15001, is_reply: false, ingress_allowed_by: [RULE1], drop_reason: undefined }],
+    flows: [{ verdict: 'REDIRECTED', event_type: { type: 5 }, proxy_port: 15001, is_reply: false, ingress_allowed_by: [RULE1_INGRESS], drop_reason: undefined }],
   },
   {
     name: 'a to-proxy trace names its point (sub-type 1) and the proxy port',
@@ -325,6 +331,30 @@ describe('flowsFromEvent', () => {
     }), fakeContext());
     assert.equal(flows.length, 1);
     for (const k of ['egress_allowed_by', 'ingress_allowed_by', 'egress_denied_by', 'ingress_denied_by'] as const) assert.equal(flows[0]![k], undefined, k);
+    assert.equal(flows[0]!.policy_log, undefined);
+  });
+
+  it('names the rule that decided in JSON: `rule` after Hubble\'s fields of the policy entry, and policy_log after the entries; default deny names policies only', () => {
+    const [verdict] = flowsFromEvent(DENY_RULE_DROP, fakeContext());
+    const json = JSON.parse(JSON.stringify(verdict)) as Record<string, unknown>;
+    assert.deepEqual(json['egress_denied_by'], [{
+      name: 'deny-world', namespace: 'default', kind: 'CiliumNetworkPolicy', revision: 3, labels: DENY_WORLD.labels, rule: 'specs[1].egressDeny[0]',
+    }]);
+    assert.deepEqual(json['policy_log'], ['world denied']);
+    const keys = Object.keys(json);
+    assert.equal(keys.indexOf('policy_log'), keys.indexOf('egress_denied_by') + 1);
+
+    const [defaultDeny] = flowsFromEvent(DEFAULT_DENY_DROP, fakeContext());
+    const entry = JSON.parse(JSON.stringify(defaultDeny!.ingress_denied_by![0])) as Record<string, unknown>;
+    assert.equal('rule' in entry, false);
+    assert.equal(defaultDeny!.policy_log, undefined);
+  });
+
+  it('carries no policy_log when the context does not know log values', () => {
+    const ctx: FlowContext = { ...fakeContext() };
+    delete ctx.policyLogForCookie;
+    const flows = flowsFromEvent(DENY_RULE_DROP, ctx);
+    assert.deepEqual(flows.map((f) => [f.egress_denied_by?.[0]?.rule, f.policy_log]), [['specs[1].egressDeny[0]', undefined], ['specs[1].egressDeny[0]', undefined]]);
   });
 
   it('gives every flow its own well-formed uuid, whatever the addresses', () => {

@@ -46,12 +46,21 @@ export interface FlowEndpoint {
   workloads?: { name: string; kind: string }[];
 }
 
+/**
+ * One entry of a flow's `*_allowed_by` / `*_denied_by`: Hubble's Policy
+ * (name, namespace, labels, revision, kind) and, membrane's addition, the
+ * `rule` that decided: where it is written in the policy object, e.g.
+ * `spec.ingress[0]` or `specs[1].egressDeny[0]`, the same string `policy
+ * trace` prints as the rule's `path`. Absent on the entries of a default-deny
+ * drop: no rule decided, the policies only put the endpoint in default deny.
+ */
 export interface FlowPolicy {
   name: string;
   namespace: string;
   labels: string[];
   revision: number;
   kind: string;
+  rule?: string;
 }
 
 export interface Flow {
@@ -81,6 +90,8 @@ export interface Flow {
   egress_allowed_by?: FlowPolicy[];
   ingress_denied_by?: FlowPolicy[];
   egress_denied_by?: FlowPolicy[];
+  /** Hubble's policy_log: the `log.value` of the rules that decided (rules without one add nothing); absent when none has one. */
+  policy_log?: readonly string[];
   /** The service the connection was addressed to (Hubble's field). */
   /** Hubble's source_service: on a reply's trace flow, the service whose backend answers (before the reply is rewritten to come from the frontend). */
   source_service?: FlowService;
@@ -137,8 +148,10 @@ export interface FlowContext {
   /** The local endpoint or known pod behind an IP. */
   endpointByIp(ip: string): { id: number; namespace?: string; podName?: string; workloads?: { name: string; kind: string }[] } | undefined;
   identityLabels(identity: number): string[] | undefined;
-  /** The policies behind a rule cookie (empty for 0). */
+  /** The policies behind a rule cookie, each with the rule's path (empty for 0). */
   policiesForCookie(cookie: number): FlowPolicy[];
+  /** The `log.value` of the rule behind a cookie, when it has one (Hubble's policy_log); absent: flows carry no policy_log. */
+  policyLogForCookie?(cookie: number): string | undefined;
   /** For a default-deny drop: the policies that put the endpoint in default deny for the direction. */
   defaultDenyPolicies(endpointId: number, ingress: boolean): FlowPolicy[];
   /** The service behind a load-balancer frontend id (the event's svcId); absent: flows name no service. */
@@ -308,6 +321,9 @@ export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
       else f.ingress_allowed_by = policies;
     } else if (denied) f.egress_denied_by = policies;
     else f.egress_allowed_by = policies;
+    // A default-deny drop has no rule, so no log value either.
+    const log = ev.cookie !== 0 ? ctx.policyLogForCookie?.(ev.cookie) : undefined;
+    if (log) f.policy_log = [log];
   };
 
   const out: Flow[] = [];

@@ -97,18 +97,31 @@ describe('L7 flows: Hubble fields', () => {
 });
 
 describe('L7 flows: the policy behind each decision', () => {
-  const RULE1 = { name: 'rule1', namespace: 'default', kind: 'CiliumNetworkPolicy', revision: 3, labels: [] };
-  const OTHER = { name: 'other', namespace: 'default', kind: 'CiliumNetworkPolicy', revision: 3, labels: [] };
-  const withPolicies: FlowContext = { ...ctx, policiesForCookie: (c) => (c === 7 ? [RULE1] : c === 8 ? [OTHER] : c === 9 ? [RULE1] : []) };
+  const policy = { namespace: 'default', kind: 'CiliumNetworkPolicy', revision: 3, labels: [] };
+  const RULE1 = { ...policy, name: 'rule1', rule: 'spec.ingress[0]' };
+  const RULE1_AGAIN = { ...policy, name: 'rule1', rule: 'spec.ingress[0]' }; // another cookie of the same rule (another port of its toPorts)
+  const RULE1_SECOND = { ...policy, name: 'rule1', rule: 'spec.ingress[1]' };
+  const OTHER = { ...policy, name: 'other', rule: 'specs[1].ingress[0]' };
+  const POLICIES = new Map([[7, [RULE1]], [8, [OTHER]], [9, [RULE1_AGAIN]], [10, [RULE1_SECOND]]]);
+  const LOGS = new Map([[7, 'rule1 http'], [8, 'other http'], [10, 'rule1 http']]);
+  const withPolicies: FlowContext = { ...ctx, policiesForCookie: (c) => POLICIES.get(c) ?? [], policyLogForCookie: (c) => LOGS.get(c) };
 
-  it('an allowed request names the rule that let it through; a denied one every policy of its port\'s rules, once each', () => {
+  it('an allowed request names the rule that let it through; a denied one every rule of its port, once each', () => {
     const allowed = flowFromL7Record(rec({ cookies: [7] }), withPolicies);
     assert.deepEqual(allowed.ingress_allowed_by, [RULE1]);
     assert.equal(allowed.ingress_denied_by, undefined);
-    const denied = flowFromL7Record(rec({ method: 'PUT', url: URL_EXHAUST, verdict: 'DROPPED', reason: 'denied', cookies: [7, 8, 9] }), withPolicies);
-    assert.deepEqual(denied.ingress_denied_by, [RULE1, OTHER]);
+    const denied = flowFromL7Record(rec({ method: 'PUT', url: URL_EXHAUST, verdict: 'DROPPED', reason: 'denied', cookies: [7, 8, 9, 10] }), withPolicies);
+    assert.deepEqual(denied.ingress_denied_by, [RULE1, OTHER, RULE1_SECOND]);
     const egress = flowFromL7Record(rec({ conn: { ...CONN, direction: 'EGRESS' }, cookies: [8] }), withPolicies);
     assert.deepEqual(egress.egress_allowed_by, [OTHER]);
+  });
+
+  it('carries the deciding rules\' log values as policy_log, each value once', () => {
+    assert.deepEqual(flowFromL7Record(rec({ cookies: [7] }), withPolicies).policy_log, ['rule1 http']);
+    const denied = flowFromL7Record(rec({ method: 'PUT', url: URL_EXHAUST, verdict: 'DROPPED', reason: 'denied', cookies: [7, 8, 9, 10] }), withPolicies);
+    assert.deepEqual(denied.policy_log, ['rule1 http', 'other http']);
+    assert.equal(flowFromL7Record(rec({ cookies: [9] }), withPolicies).policy_log, undefined, 'a rule without a log value adds none');
+    assert.equal(flowFromL7Record(rec({ cookies: [7] }), { ...ctx, policiesForCookie: (c) => POLICIES.get(c) ?? [] }).policy_log, undefined);
   });
 
   it('responses and requests without a policy decision name no policy', () => {

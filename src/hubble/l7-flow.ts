@@ -69,16 +69,22 @@ export function flowFromL7Record(r: L7Record, ctx: FlowContext): L7Flow {
   return flow;
 }
 
-/** A decided request's flow names the policies of the rules behind the decision, as L3/L4 verdict flows do. */
+/**
+ * A decided request's flow names the rules behind the decision (policy and
+ * rule path, each once), as L3/L4 verdict flows do, and carries their log
+ * values as policy_log.
+ */
 function attributeL7(flow: L7Flow, r: L7Record, ctx: FlowContext): void {
   if (r.type !== 'request' || !r.cookies?.length) return;
   const seen = new Set<string>();
   const policies = r.cookies.flatMap((c) => ctx.policiesForCookie(c)).filter((p) => {
-    const key = `${p.kind}/${p.namespace}/${p.name}`;
+    const key = `${p.kind}/${p.namespace}/${p.name}/${p.rule ?? ''}`;
     return seen.has(key) ? false : (seen.add(key), true);
   });
   if (policies.length === 0) return;
   const ingress = (r.policyDirection ?? r.conn.direction) === 'INGRESS';
   if (r.verdict === 'FORWARDED') flow[ingress ? 'ingress_allowed_by' : 'egress_allowed_by'] = policies;
   else flow[ingress ? 'ingress_denied_by' : 'egress_denied_by'] = policies;
+  const logs = [...new Set(r.cookies.map((c) => ctx.policyLogForCookie?.(c)).filter((v): v is string => !!v))];
+  if (logs.length > 0) flow.policy_log = logs;
 }

@@ -123,4 +123,35 @@ describe('flowToProto', () => {
     assert.deepEqual(p.l4, { TCP: { source_port: 1, destination_port: 80 } });
     assert.deepEqual(roundTrip(p)['destination_service'], { name: 'deathstar', namespace: 'default' });
   });
+
+  it('carries a policy entry\'s rule as the label membrane:rule=<path> (Hubble\'s Policy has no field for it), and policy_log as field 21006', () => {
+    const denied: Flow = {
+      ...dropped(181, 'POLICY_DENY'),
+      ingress_denied_by: [{ ...RULE1, rule: 'specs[1].ingressDeny[0]' }, { ...RULE1, name: 'default-deny' }],
+      policy_log: ['denied: xwing', 'second'],
+    };
+    const p = flowToProto(denied);
+    assert.deepEqual(p.ingress_denied_by, [
+      { name: 'rule1', namespace: 'default', labels: ['k8s:io.cilium.k8s.policy.name=rule1', 'membrane:rule=specs[1].ingressDeny[0]'], revision: 3, kind: 'CiliumNetworkPolicy' },
+      { name: 'default-deny', namespace: 'default', labels: ['k8s:io.cilium.k8s.policy.name=rule1'], revision: 3, kind: 'CiliumNetworkPolicy' },
+    ]);
+    assert.deepEqual(p.policy_log, ['denied: xwing', 'second']);
+    const w = roundTrip(p);
+    assert.deepEqual(Object.keys(w['ingress_denied_by'][0]).sort(), ['kind', 'labels', 'name', 'namespace', 'revision'], 'only Hubble\'s Policy fields');
+    assert.deepEqual(w['ingress_denied_by'][0]['labels'], ['k8s:io.cilium.k8s.policy.name=rule1', 'membrane:rule=specs[1].ingressDeny[0]']);
+    assert.deepEqual(w['policy_log'], ['denied: xwing', 'second']);
+    assert.deepEqual(RULE1.labels, ['k8s:io.cilium.k8s.policy.name=rule1'], 'the flow\'s own labels are left as they were');
+  });
+
+  it('puts policy_log at field number 21006 on the wire (repeated string)', () => {
+    const method = observerServiceDefinition()['GetFlows']!;
+    const withLog = method.responseSerialize({ flow: flowToProto({ ...forwarded, policy_log: ['x'] }), node_name: 'n' });
+    const without = method.responseSerialize({ flow: flowToProto(forwarded), node_name: 'n' });
+    // Field 21006, wire type 2 (length-delimited): tag (21006 << 3) | 2 as a varint, then length 1 and "x".
+    const tag = (21006 << 3) | 2;
+    const varint = [(tag & 0x7f) | 0x80, ((tag >> 7) & 0x7f) | 0x80, tag >> 14];
+    assert.ok(withLog.includes(Buffer.from([...varint, 1, 0x78])), 'tag 21006 with the value');
+    assert.equal(withLog.length - without.length, varint.length + 2 + 0, 'nothing else changed');
+    assert.equal(flowToProto(forwarded).policy_log, undefined);
+  });
 });

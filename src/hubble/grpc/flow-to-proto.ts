@@ -6,7 +6,12 @@
  *
  * membrane's own additions with no Hubble field (`IP.destination_original`,
  * `l4.*.destination_port_original`) are left out: a Hubble client could not
- * read them anyway.
+ * read them anyway. The one exception is a policy entry's `rule`: Hubble's
+ * Policy message has no field for it, and it is what tells which rule
+ * decided, so it travels as one more of the entry's labels,
+ * `membrane:rule=<path>` (RULE_LABEL_PREFIX). Hubble's Policy.labels are the
+ * labels of the policy rule, so a label naming the rule fits them, and every
+ * Hubble client reads it unchanged; no field number is invented.
  */
 import type { Flow, FlowEndpoint, FlowPolicy, Layer4, TcpFlags, TrafficDirection, Verdict } from '../flow.js';
 import { layer7Of, type Layer7 } from '../l7-flow.js';
@@ -90,6 +95,8 @@ export interface ProtoFlow {
   egress_allowed_by?: ProtoPolicy[];
   ingress_denied_by?: ProtoPolicy[];
   egress_denied_by?: ProtoPolicy[];
+  /** Field 21006: the deciding rules' log values. */
+  policy_log?: string[];
 }
 
 function endpointToProto(e: FlowEndpoint): ProtoEndpoint {
@@ -113,8 +120,13 @@ function l4ToProto(l4: Layer4): ProtoFlow['l4'] {
   return undefined;
 }
 
+/** The label that carries a policy entry's rule path in gRPC (see the file comment): `membrane:rule=spec.ingress[0]`. */
+export const RULE_LABEL_PREFIX = 'membrane:rule=';
+
 function policiesToProto(list: FlowPolicy[] | undefined): ProtoPolicy[] | undefined {
-  return list?.map((p) => ({ name: p.name, namespace: p.namespace, labels: p.labels, revision: p.revision, kind: p.kind }));
+  return list?.map((p) => ({
+    name: p.name, namespace: p.namespace, labels: p.rule ? [...p.labels, `${RULE_LABEL_PREFIX}${p.rule}`] : p.labels, revision: p.revision, kind: p.kind,
+  }));
 }
 
 export function flowToProto(f: Flow): ProtoFlow {
@@ -161,5 +173,6 @@ export function flowToProto(f: Flow): ProtoFlow {
     const list = policiesToProto(f[key]);
     if (list) out[key] = list;
   }
+  if (f.policy_log?.length) out.policy_log = [...f.policy_log];
   return out;
 }

@@ -84,6 +84,7 @@ kind: CiliumNetworkPolicy
 metadata: {name: web-from-friend}
 spec:
   endpointSelector: {matchLabels: {app: web}}
+  log: {value: "web from friend"}
   ingress:
   - fromEndpoints: [{matchLabels: {app: friend}}]
     toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
@@ -157,6 +158,22 @@ spec:
       assert.equal(f['destination']['pod_name'], 'web');
       assert.equal(f['verdict'], 'FORWARDED');
     }
+  });
+
+  it('names the rule that allowed a flow as the label membrane:rule=<path>, and carries the rule\'s log value as policy_log', async () => {
+    const verdicts = (await getFlows(client, { whitelist: [{ source_pod: ['default/friend'], destination_pod: ['default/web'], event_type: [{ type: 5 }] }] }))
+      .map((r) => r['flow']);
+    // The friend's egress verdict (no policy selects it) names nothing; web's ingress verdict names the rule.
+    const allowed = verdicts.find((f) => f['traffic_direction'] === 'INGRESS');
+    assert.ok(allowed, 'web\'s ingress policy verdict for the friend is there');
+    assert.deepEqual(allowed['ingress_allowed_by'].map((p: Msg) => [p['name'], p['labels'].filter((l: string) => l.startsWith('membrane:'))]),
+      [['web-from-friend', ['membrane:rule=spec.ingress[0]']]]);
+    assert.deepEqual(allowed['policy_log'], ['web from friend']);
+    // The stranger's drop has no rule: default deny names the policy only, and no log value.
+    const denied = (await getFlows(client, { whitelist: [{ source_pod: ['default/stranger'], event_type: [{ type: 5 }], verdict: ['DROPPED'] }] })).map((r) => r['flow']);
+    assert.ok(denied.length > 0);
+    assert.deepEqual(denied[0]['ingress_denied_by'].map((p: Msg) => p['labels'].filter((l: string) => l.startsWith('membrane:'))), [[]]);
+    assert.deepEqual(denied[0]['policy_log'] ?? [], []);
   });
 
   it('follows: a flow produced after the call started arrives', async () => {
