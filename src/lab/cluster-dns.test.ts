@@ -28,7 +28,7 @@ describe('cluster DNS', () => {
     assert.deepEqual(svc.spec.ports.map((p) => `${p.name} ${p.port}/${p.protocol} -> ${p.targetPort}`), ['dns 53/UDP -> dns', 'dns-tcp 53/TCP -> dns-tcp']);
   });
 
-  it('writes records of every service with a ClusterIP and every pod, sorted, in the format the server reads', () => {
+  it('writes records of every service and every pod, sorted, in the format the server reads', () => {
     const s = state();
     const spec = (clusterIP: string) => ({
       type: 'ClusterIP' as const, clusterIP, affinityTimeoutSeconds: 0, algorithm: 'random' as const,
@@ -43,15 +43,40 @@ describe('cluster DNS', () => {
       namespace: 'default', name: 'tiefighter', uid: '0', netns: 'n', node: 'n1', containerId: 'c', ip: '10.244.1.5', labels: {},
       serviceAccount: 'default', containerPorts: [], container: { name: 'c', image: 'i', env: [], ports: [] }, argv: [], createdAt: '',
     });
-    const records = dnsRecords(s);
+    const records = dnsRecords(s, { pods: s.pods, slices: [], isReady: () => true });
     assert.deepEqual(records, {
       domain: 'cluster.local',
       services: [
+        { namespace: 'default', name: 'db', clusterIP: 'None', ports: [], endpoints: [] },
         { namespace: 'default', name: 'deathstar', clusterIP: '10.96.1.5', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
         { namespace: 'kube-system', name: 'kube-dns', clusterIP: '10.96.0.10', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
       ],
       pods: [{ namespace: 'default', name: 'tiefighter', ip: '10.244.1.5' }],
     });
+    assert.deepEqual(parseDnsRecords(records), records);
+  });
+
+  it('lists the ready backends of a headless service, their ports resolved, leaving out unready and terminating pods', () => {
+    const s = state();
+    s.services.push({
+      namespace: 'default', name: 'db', labels: {}, object: {}, createdAt: '',
+      spec: {
+        type: 'ClusterIP', clusterIP: 'None', affinityTimeoutSeconds: 0, algorithm: 'random', selector: { app: 'db' },
+        ports: [{ name: 'sql', port: 5432, protocol: 'TCP', targetPort: 'pg' }],
+      },
+    });
+    const pod = (name: string, ip: string) => ({
+      namespace: 'default', name, uid: '0', netns: 'n', node: 'n1', containerId: 'c', ip, labels: { app: 'db' }, serviceAccount: 'default',
+      containerPorts: [{ name: 'pg', containerPort: 6432, protocol: 'TCP' as const }], container: { name: 'c', image: 'i', env: [], ports: [] }, argv: [], createdAt: '',
+    });
+    s.pods.push(pod('db-1', '10.244.1.7'), pod('db-0', '10.244.1.6'), pod('db-2', '10.244.1.8'), pod('db-3', '10.244.1.9'));
+    const records = dnsRecords(s, {
+      pods: s.pods, slices: [], isReady: (p) => p.name !== 'db-2', terminating: new Set(['default/db-3']),
+    });
+    assert.deepEqual(records.services, [{
+      namespace: 'default', name: 'db', clusterIP: 'None', ports: [{ name: 'sql', port: 5432, protocol: 'TCP' }],
+      endpoints: [{ ip: '10.244.1.6', ports: { sql: 6432 } }, { ip: '10.244.1.7', ports: { sql: 6432 } }],
+    }]);
     assert.deepEqual(parseDnsRecords(records), records);
   });
 

@@ -1,10 +1,11 @@
-import type { DnsRecordsFile } from '../workload/dns-records.js';
+import type { DnsRecordsFile, DnsService } from '../workload/dns-records.js';
 import { resolvConf } from '../workload/dns-resolvconf.js';
 import { parseManifests, type LabObject } from './manifest.js';
 import { HEADLESS } from './manifest-service.js';
+import { serviceBackends, type BackendInputs } from './service-backends.js';
 import { clusterDnsIP } from './service-ip.js';
 import { serviceCidr } from './service-plan.js';
-import type { LabState } from './state.js';
+import type { LabState, ServiceRecord } from './state.js';
 
 /**
  * The lab's cluster DNS, laid out as kubeadm lays it out: a `kube-system`
@@ -68,24 +69,31 @@ export function clusterDnsObjects(state: LabState, recordsFile: string): LabObje
 }
 
 /**
- * What the DNS server answers: every service with a ClusterIP (headless
- * ones are not served yet) and every pod, sorted so the file changes only
- * when they do.
+ * What the DNS server answers: every service and every pod, sorted so the
+ * file changes only when they do. A headless service lists its ready
+ * backends (`inputs` say which pods are), which its name resolves to;
+ * terminating ones are left out, as Kubernetes publishes only ready
+ * addresses.
  */
-export function dnsRecords(state: LabState): DnsRecordsFile {
+export function dnsRecords(state: LabState, inputs: BackendInputs): DnsRecordsFile {
   const byName = (a: { namespace: string; name: string }, b: { namespace: string; name: string }) =>
     a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name);
   return {
     domain: CLUSTER_DOMAIN,
-    services: state.services
-      .filter((s) => s.spec.clusterIP !== HEADLESS)
-      .sort(byName)
-      .map((s) => ({
-        namespace: s.namespace, name: s.name, clusterIP: s.spec.clusterIP,
-        ports: s.spec.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
-      })),
+    services: [...state.services].sort(byName).map((s) => dnsService(s, inputs)),
     pods: state.pods.filter((p) => p.ip !== '').sort(byName).map((p) => ({ namespace: p.namespace, name: p.name, ip: p.ip })),
   };
+}
+
+function dnsService(s: ServiceRecord, inputs: BackendInputs): DnsService {
+  const out: DnsService = {
+    namespace: s.namespace, name: s.name, clusterIP: s.spec.clusterIP,
+    ports: s.spec.ports.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+  };
+  if (s.spec.clusterIP === HEADLESS) {
+    out.endpoints = serviceBackends(s, inputs).filter((b) => !b.terminating).map((b) => ({ ip: b.ip, ports: { ...b.ports } }));
+  }
+  return out;
 }
 
 /** The resolv.conf of a pod in `namespace` of this lab. */

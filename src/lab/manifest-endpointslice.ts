@@ -3,7 +3,7 @@ import { ValidationError } from '../common/errors.js';
 import {
   checkDnsLabel, checkDnsSubdomain, join, optList, optObj, optString, readInt, readList, readObj, readString, typeName, type Obj,
 } from './manifest-fields.js';
-import { parseIPv4 } from './service-ip.js';
+import { checkServiceAddress } from '../service/validate.js';
 
 /**
  * A discovery.k8s.io/v1 EndpointSlice: the backends of a Service without a
@@ -73,9 +73,8 @@ function readEndpoint(v: unknown, path: string, namespace: string): SliceEndpoin
   const ready = optBool(conditions, 'ready', at) ?? true;
   const endpoint: SliceEndpoint = {
     addresses: addresses.map((a, i) => {
-      const text = readString(a, join(join(path, 'addresses'), i));
-      if (parseIPv4(text) === undefined) throw new ValidationError(join(join(path, 'addresses'), i), `"${text}" is not an IPv4 address`);
-      return text;
+      // The agents' rule for backend addresses: canonical IPv4, not loopback, multicast, unspecified or broadcast.
+      return checkServiceAddress(readString(a, join(join(path, 'addresses'), i)), join(join(path, 'addresses'), i));
     }),
     ready,
     serving: optBool(conditions, 'serving', at) ?? ready,

@@ -43,9 +43,9 @@ describe('Service manifests', () => {
   ports:
   - {name: dns, port: 53, protocol: UDP, targetPort: dns}
   - {name: dns-tcp, port: 53, protocol: TCP, targetPort: "5353"}
-  - {name: sctp, port: 9, protocol: SCTP, targetPort: 9999}
+  - {name: sctp, port: 9, protocol: SCTP, targetPort: 9}
 `);
-    assert.deepEqual(o.spec.ports.map((p) => [p.name, p.protocol, p.targetPort]), [['dns', 'UDP', 'dns'], ['dns-tcp', 'TCP', 5353], ['sctp', 'SCTP', 9999]]);
+    assert.deepEqual(o.spec.ports.map((p) => [p.name, p.protocol, p.targetPort]), [['dns', 'UDP', 'dns'], ['dns-tcp', 'TCP', 5353], ['sctp', 'SCTP', 9]]);
   });
 
   it('takes sessionAffinity ClientIP with its default (10800 s) or given timeout, and the lb-algorithm annotation', () => {

@@ -3,6 +3,7 @@ import { ValidationError } from '../common/errors.js';
 import {
   checkDnsLabel, isObj, join, optList, optObj, optString, readInt, readLabels, readObj, typeName, type Obj,
 } from './manifest-fields.js';
+import { backendPortProblem } from '../service/validate.js';
 import { NODE_PORT_MAX, NODE_PORT_MIN, parseIPv4 } from './service-ip.js';
 
 /**
@@ -76,6 +77,9 @@ function readServicePort(v: unknown, path: string, type: ServiceType): ServicePo
     targetPort: o['targetPort'] === undefined || o['targetPort'] === null || o['targetPort'] === 0
       ? port : readTargetPort(o['targetPort'], join(path, 'targetPort')),
   };
+  // The agents' rule for backend ports (SCTP ports are not translated); a named one is checked per pod (service-backends.ts).
+  const problem = typeof spec.targetPort === 'number' ? backendPortProblem(spec, spec.targetPort) : undefined;
+  if (problem) throw new ValidationError(join(path, 'targetPort'), problem);
   const nodePort = o['nodePort'];
   if (nodePort !== undefined && nodePort !== null && nodePort !== 0) {
     if (type !== 'NodePort') throw new ValidationError(join(path, 'nodePort'), `may not be used when \`type\` is '${type}'`);

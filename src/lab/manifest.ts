@@ -7,6 +7,7 @@ import {
 import { readEndpointSlice, type EndpointSliceSpec } from './manifest-endpointslice.js';
 import { readPodSpec, readPodTemplate, type PodSpec, type PodTemplate } from './manifest-pod.js';
 import { readServiceSpec, type ServiceSpec } from './manifest-service.js';
+import { checkServiceName } from '../service/validate.js';
 
 export type { ContainerSpec, PodSpec, PodTemplate } from './manifest-pod.js';
 export type { ServicePortSpec, ServiceSpec } from './manifest-service.js';
@@ -198,7 +199,8 @@ function readObject(raw: unknown, index: number, defaultNamespace: string): LabO
       return readDeployment(o, index, checkDnsSubdomain(rawName, 'metadata.name', 200), namespaceOf(), labels);
     case 'Service':
       return {
-        kind: k, index, name: checkDnsLabel(rawName, 'metadata.name'), namespace: namespaceOf(), labels,
+        // The agent's own rule (a DNS-1035 label), so the lab never records a service the agents refuse.
+        kind: k, index, name: checkServiceName(rawName, 'metadata.name'), namespace: namespaceOf(), labels,
         spec: readServiceSpec(o['spec'], meta), object: o,
       };
     case 'EndpointSlice': {

@@ -122,4 +122,19 @@ describe('service backends', () => {
     assert.deepEqual(serviceModel(np, inputs([]))?.ports, [{ name: '', port: 80, protocol: 'TCP', nodePort: 30080 }]);
     assert.equal(serviceModel(service('db', { clusterIP: 'None', selector: { app: 'db' } }), inputs([])), undefined);
   });
+
+  it('leaves out of an SCTP port a pod whose named targetPort is another port (the agents do not translate SCTP ports)', () => {
+    const svc = service('assoc', {
+      clusterIP: '10.96.0.20', selector: { app: 'assoc' },
+      ports: [{ name: 'diameter', port: 3868, protocol: 'SCTP', targetPort: 'diameter' }],
+    });
+    const same = pod('same', '10.244.1.5', { app: 'assoc' }, [{ name: 'diameter', containerPort: 3868, protocol: 'SCTP' }]);
+    const other = pod('other', '10.244.1.6', { app: 'assoc' }, [{ name: 'diameter', containerPort: 3869, protocol: 'SCTP' }]);
+    assert.deepEqual(serviceBackends(svc, inputs([same, other])).map((b) => b.ip), ['10.244.1.5']);
+    const fromSlice = slice('assoc-1', {
+      serviceName: 'assoc', ports: [{ name: 'diameter', port: 3869, protocol: 'SCTP' }],
+      endpoints: [{ addresses: ['10.244.1.9'], ready: true, serving: true, terminating: false }],
+    });
+    assert.deepEqual(serviceBackends({ ...svc, spec: { ...svc.spec, selector: undefined } }, inputs([], { slices: [fromSlice] })), []);
+  });
 });

@@ -1,4 +1,5 @@
 import type { K8sServiceModel, ServiceBackendModel, ServicePortModel } from '../api/types.js';
+import { backendPortProblem } from '../service/validate.js';
 import { HEADLESS, type ServicePortSpec } from './manifest-service.js';
 import { parseIPv4 } from './service-ip.js';
 import type { EndpointSliceRecord, PodRecord, ServiceRecord } from './state.js';
@@ -40,11 +41,21 @@ export function resolveTargetPort(port: ServicePortSpec, pod: Pick<PodRecord, 'c
   return pod.containerPorts.find((c) => c.name === port.targetPort && c.protocol === port.protocol)?.containerPort;
 }
 
+/**
+ * Whether the agents take a backend of service port `port` on `backendPort`
+ * (their rule, validate.ts: an SCTP backend must use the service port). A
+ * backend they would refuse is left out of that port, as a pod without the
+ * named port is, so one pod can never make the agents refuse its service.
+ */
+function servable(port: Pick<ServicePortSpec, 'port' | 'protocol'>, backendPort: number): boolean {
+  return backendPortProblem(port, backendPort) === undefined;
+}
+
 function podBackend(svc: ServiceRecord, pod: PodRecord, terminating: boolean): ServiceBackendModel | undefined {
   const ports: Record<string, number> = {};
   for (const p of svc.spec.ports) {
     const target = resolveTargetPort(p, pod);
-    if (target !== undefined) ports[p.name] = target;
+    if (target !== undefined && servable(p, target)) ports[p.name] = target;
   }
   if (Object.keys(ports).length === 0 && svc.spec.ports.length > 0) return undefined;
   const backend: ServiceBackendModel = { ip: pod.ip, ports, pod: { namespace: pod.namespace, name: pod.name } };
@@ -55,7 +66,7 @@ function podBackend(svc: ServiceRecord, pod: PodRecord, terminating: boolean): S
 function sliceBackends(svc: ServiceRecord, slice: EndpointSliceRecord): ServiceBackendModel[] {
   const ports: Record<string, number> = {};
   for (const sp of slice.slice.ports) {
-    if (svc.spec.ports.some((p) => p.name === sp.name && p.protocol === sp.protocol)) ports[sp.name] = sp.port;
+    if (svc.spec.ports.some((p) => p.name === sp.name && p.protocol === sp.protocol && servable(p, sp.port))) ports[sp.name] = sp.port;
   }
   // A slice without a port of the service's gives it nothing to balance to.
   if (Object.keys(ports).length === 0 && svc.spec.ports.length > 0) return [];
@@ -115,6 +126,11 @@ function portModel(p: ServicePortSpec): ServicePortModel {
 /** What the agents are given for the service; undefined for a headless one (DNS only, not load-balanced). */
 export function serviceModel(svc: ServiceRecord, inputs: BackendInputs): K8sServiceModel | undefined {
   if (svc.spec.clusterIP === HEADLESS) return undefined;
+  return serviceModelWith(svc, serviceBackends(svc, inputs));
+}
+
+/** The model of a (not headless) service with the given backends; the lab checks it with the agents' rules before applying it. */
+export function serviceModelWith(svc: Pick<ServiceRecord, 'namespace' | 'name' | 'labels' | 'spec'>, backends: ServiceBackendModel[]): K8sServiceModel {
   const model: K8sServiceModel = {
     namespace: svc.namespace,
     name: svc.name,
@@ -123,7 +139,7 @@ export function serviceModel(svc: ServiceRecord, inputs: BackendInputs): K8sServ
     ports: svc.spec.ports.map(portModel),
     algorithm: svc.spec.algorithm,
     labels: { ...svc.labels },
-    backends: serviceBackends(svc, inputs),
+    backends,
   };
   if (svc.spec.affinityTimeoutSeconds > 0) model.sessionAffinityTimeoutSeconds = svc.spec.affinityTimeoutSeconds;
   if (svc.spec.selector && Object.keys(svc.spec.selector).length > 0) model.selector = { ...svc.spec.selector };

@@ -3,12 +3,13 @@ import { MembraneError, ValidationError } from '../common/errors.js';
 import type { LabObject, ServiceObject } from './manifest.js';
 import { HEADLESS, type ServicePortSpec } from './manifest-service.js';
 import { allocateClusterIP, allocateNodePort, checkRequestedClusterIP, DEFAULT_SERVICE_CIDR, parseCidr, type Cidr } from './service-ip.js';
+import { checkServiceForAgents } from './service-validate.js';
 import type { LabState, ServiceRecord } from './state.js';
 
 /**
  * The addresses the Services of a manifest get, decided before anything is
- * applied, so a taken or out-of-range clusterIP or NodePort rejects the whole
- * manifest. A service applied again keeps its ClusterIP and NodePorts (the
+ * applied, so a taken or out-of-range clusterIP or NodePort, or a service the
+ * agents would refuse (service-validate.ts), rejects the whole manifest. A service applied again keeps its ClusterIP and NodePorts (the
  * clusterIP is immutable, as in Kubernetes); one applied anew gets free ones.
  * Pure, but for the random source.
  */
@@ -107,7 +108,9 @@ export function planServices(objects: LabObject[], state: LabState, rand: (n: nu
         clusterIP = allocateClusterIP(cidr, takenIPs, rand);
         takenIPs.add(clusterIP);
       }
-      out.set(o, { ...o.spec, clusterIP, ports: nodePortsOf(o, existingOf(o), takenPorts, rand) });
+      const spec = { ...o.spec, clusterIP, ports: nodePortsOf(o, existingOf(o), takenPorts, rand) };
+      checkServiceForAgents({ namespace: o.namespace, name: o.name, labels: o.labels, spec });
+      out.set(o, spec);
     } catch (err) {
       fail(o, err);
     }

@@ -31,13 +31,54 @@ function digest(v: unknown): string {
 
 /**
  * Pushes every service whose model changed to every node's agent, then
- * rewrites the DNS records when they changed. An agent refusing a service
- * (EINVAL) throws; an agent that cannot be reached or lacks the route is a
- * warning, and the service is sent again by the next lab command.
+ * rewrites the DNS records when they changed. An agent that cannot be
+ * reached or lacks the route is a warning, and the service is sent again by
+ * the next lab command. A service an agent refuses (EINVAL; `lab apply`
+ * checks services with the agents' rules first, so this is a safety net) is
+ * not kept half-applied: it leaves the lab's state and every agent, the
+ * other services are synced, and then the refusal is thrown.
  */
 export async function syncServices(ctx: LabContext, opts: SyncOptions = {}): Promise<void> {
+  const inputs = backendInputs(ctx, opts);
+  const refused: MembraneError[] = [];
+  for (const svc of [...ctx.state.services]) {
+    const model = serviceModel(svc, inputs);
+    if (!model) continue; // headless: DNS only
+    const d = digest(model);
+    if (svc.pushed === d) continue;
+    let everywhere = true;
+    let refusal: MembraneError | undefined;
+    for (const node of ctx.state.nodes) {
+      try {
+        await new AgentClient(node.socket).putService(model);
+      } catch (err) {
+        if (err instanceof MembraneError && err.code === 'EINVAL') {
+          refusal = new MembraneError('EINVAL', `service ${svc.namespace}/${svc.name} is not applied: the agent of ${node.name} refused it: ${err.message} (the lab removed it; fix it and apply it again)`, { cause: err, path: err.path ?? '' });
+          break;
+        }
+        everywhere = false;
+        ctx.out.warn(`warning: giving service ${svc.namespace}/${svc.name} to the agent of ${node.name} failed (the next lab command tries again): ${errorMessage(err)}`);
+      }
+    }
+    if (refusal) {
+      ctx.state.services = ctx.state.services.filter((s) => s !== svc);
+      ctx.save();
+      await forgetService(ctx, svc.namespace, svc.name);
+      refused.push(refusal);
+      continue;
+    }
+    if (everywhere) svc.pushed = d;
+    else delete svc.pushed;
+    ctx.save();
+  }
+  await syncDnsRecords(ctx, inputs);
+  if (refused.length > 0) throw refused[0]!;
+}
+
+/** What a service's backends are computed from: the lab's pods and slices, readiness asked once per pod. */
+export function backendInputs(ctx: LabContext, opts: SyncOptions = {}): BackendInputs {
   const ready = new Map<PodRecord, boolean>();
-  const inputs: BackendInputs = {
+  return {
     pods: ctx.state.pods,
     slices: ctx.state.endpointSlices,
     isReady: (pod) => {
@@ -47,28 +88,6 @@ export async function syncServices(ctx: LabContext, opts: SyncOptions = {}): Pro
     },
     terminating: new Set((opts.terminating ?? []).map(podKey)),
   };
-  for (const svc of ctx.state.services) {
-    const model = serviceModel(svc, inputs);
-    if (!model) continue; // headless: DNS only
-    const d = digest(model);
-    if (svc.pushed === d) continue;
-    let everywhere = true;
-    for (const node of ctx.state.nodes) {
-      try {
-        await new AgentClient(node.socket).putService(model);
-      } catch (err) {
-        if (err instanceof MembraneError && err.code === 'EINVAL') {
-          throw new MembraneError('EINVAL', `the agent of ${node.name} refused service ${svc.namespace}/${svc.name}: ${err.message}`, { cause: err, path: err.path ?? '' });
-        }
-        everywhere = false;
-        ctx.out.warn(`warning: giving service ${svc.namespace}/${svc.name} to the agent of ${node.name} failed (the next lab command tries again): ${errorMessage(err)}`);
-      }
-    }
-    if (everywhere) svc.pushed = d;
-    else delete svc.pushed;
-    ctx.save();
-  }
-  await syncDnsRecords(ctx);
 }
 
 /** Tells every agent the service is gone; one that never had it is fine. */
@@ -91,10 +110,13 @@ function readJson(file: string): unknown {
   }
 }
 
-/** Rewrites the DNS records file (atomically) when what it should say differs from what it says. */
-export async function syncDnsRecords(ctx: LabContext): Promise<void> {
+/**
+ * Rewrites the DNS records file (atomically) when what it should say
+ * differs from what it says. Headless services list their ready backends.
+ */
+export async function syncDnsRecords(ctx: LabContext, inputs: BackendInputs = backendInputs(ctx)): Promise<void> {
   const file = labPaths(ctx.lab).dnsRecords;
-  const records = dnsRecords(ctx.state);
+  const records = dnsRecords(ctx.state, inputs);
   if (canonicalJson(readJson(file)) === canonicalJson(records)) return;
   await writeDnsRecords(file, records);
 }

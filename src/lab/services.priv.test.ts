@@ -98,6 +98,9 @@ spec:
   - {name: c, image: agnhost, command: ${serveCommand(9090)}, readinessProbe: {tcpSocket: {port: 9090}}}
 `;
 
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const ipNumber = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+
 interface PodJson {
   namespace: string;
   name: string;
@@ -234,6 +237,77 @@ describe('lab services (privileged, real agent, datapath and cluster DNS)', () =
     assert.deepEqual((await frontends()).find((f) => f.service.name === 'legacy')?.backends, [], 'a not-ready endpoint takes no connections');
   });
 
+  it('lists the load balancer with `membrane service list` and `service get ID`: frontend, type, backends with their state', async () => {
+    const [a, b] = (await echoPods()).map((p) => p.ip).sort((x, y) => ipNumber(x) - ipNumber(y));
+    await apply(`apiVersion: v1
+kind: Service
+metadata: {name: pair}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: pair-1
+  labels: {kubernetes.io/service-name: pair}
+addressType: IPv4
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints:
+- addresses: ["${a}"]
+- addresses: ["${b}"]
+  conditions: {ready: false, serving: true, terminating: true}
+`);
+    const pair = (await service('default', 'pair'))!;
+    const frontend = (await frontends()).find((f) => f.service.name === 'pair')!;
+    const rows = (lines: string) => lines.split('\n').filter(Boolean);
+    const expected = (id: number) => [
+      new RegExp(`^${id}\\s+${esc(pair.clusterIP)}:80/TCP\\s+ClusterIP\\s+1 => ${esc(a!)}:8080/TCP \\(active\\)$`),
+      new RegExp(`^\\s+2 => ${esc(b!)}:8080/TCP \\(terminating\\)$`),
+    ];
+
+    const list = rows((await ok(['service', 'list'])).stdout);
+    assert.match(list[0]!, /^ID\s+Frontend\s+Service Type\s+Backend$/);
+    const at = list.findIndex((l) => l.startsWith(`${frontend.id} `));
+    assert.ok(at > 0, `a row for frontend ${frontend.id}:\n${list.join('\n')}`);
+    const [row, next] = expected(frontend.id);
+    assert.match(list[at]!, row!);
+    assert.match(list[at + 1]!, next!);
+
+    const one = rows((await ok(['service', 'get', String(frontend.id)])).stdout);
+    assert.equal(one.length, 3, one.join('\n'));
+    assert.match(one[1]!, row!);
+    assert.match(one[2]!, next!);
+    const json = JSON.parse((await ok(['service', 'get', String(frontend.id), '-o', 'json'])).stdout) as ServiceFrontendModel;
+    assert.deepEqual(json.backends.map((x) => `${x.ip}:${x.port} ${x.state}`), [`${a}:8080 active`, `${b}:8080 terminating`]);
+
+    const missing = await membrane(['service', 'get', '99999']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /service frontend 99999 not found/);
+    assert.equal(missing.stdout, '');
+    await ok(['lab', 'delete', '-f', '-'], 'apiVersion: v1\nkind: Service\nmetadata: {name: pair}\nspec: {ports: [{port: 80}]}\n---\n' +
+      'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: pair-1, labels: {kubernetes.io/service-name: pair}}\naddressType: IPv4\nendpoints: [{addresses: ["10.244.1.1"]}]\n');
+  });
+
+  it('refuses a Service the agents would refuse before applying anything, naming the field, and later commands work', async () => {
+    const before = JSON.stringify(readLabState(lab)!.services.map((s) => s.name));
+    const cases: [string, RegExp][] = [
+      ['metadata: {name: 1web}\nspec: {ports: [{port: 80}]}', /document 2 \(Service "1web"\): metadata\.name: "1web" is not a valid service name \(a DNS-1035 label/],
+      ['metadata: {name: assoc}\nspec: {ports: [{port: 3868, protocol: SCTP, targetPort: 3869}]}', /document 2 \(Service "assoc"\): spec\.ports\[0\]\.targetPort: SCTP backends must use the service port 3868/],
+    ];
+    for (const [svc, words] of cases) {
+      const res = await membrane(['lab', 'apply', '-f', '-'], `apiVersion: v1\nkind: Pod\nmetadata: {name: never}\nspec: {containers: [{name: c, image: pause}]}\n---\napiVersion: v1\nkind: Service\n${svc}\n`);
+      assert.equal(res.code, 2, `${res.stdout}\n${res.stderr}`);
+      assert.match(res.stderr, words);
+      assert.equal(res.stdout, '', 'nothing reported created');
+      assert.equal(JSON.stringify(readLabState(lab)!.services.map((s) => s.name)), before, 'nothing recorded');
+      assert.ok(!(await pods()).some((p) => p.name === 'never'));
+    }
+    assert.ok(!(await frontends()).some((f) => f.service.name === '1web' || f.service.name === 'assoc'));
+    // A mutating command after it goes through (before, every one was refused until the service was deleted).
+    await ok(['lab', 'apply', '-f', '-'], CLIENT_DEFAULT);
+    await ok(['lab', 'label', 'default/client', 'checked=yes']);
+  });
+
   it('resolves service names from pods in two namespaces: full names, <svc>.<ns>, and short names through the search list', async () => {
     const echo = (await service('galaxy', 'echo'))!;
     const legacy = (await service('default', 'legacy'))!;
@@ -256,6 +330,22 @@ describe('lab services (privileged, real agent, datapath and cluster DNS)', () =
     assert.equal(conf.stdout, 'nameserver 10.96.0.10\nsearch galaxy.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n');
     assert.equal(fs.readFileSync('/etc/resolv.conf', 'utf8'), hostResolvConf, "the machine's resolv.conf is untouched");
     assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(labPaths(lab).dir), 'no lab mount in the machine\'s mount namespace');
+  });
+
+  it('resolves a headless service (clusterIP: None) to the addresses of its ready pods, with no load balancing', async () => {
+    await apply(`apiVersion: v1
+kind: Service
+metadata: {name: echo-pods, namespace: galaxy}
+spec:
+  clusterIP: None
+  selector: {app: echo}
+  ports: [{name: http, port: 80, targetPort: web}]
+`);
+    const ips = (await echoPods()).map((p) => p.ip).sort();
+    const res = await ok(['lab', 'exec', 'galaxy/client', '--', 'getent', 'ahostsv4', 'echo-pods.galaxy.svc.cluster.local']);
+    const answered = [...new Set(res.stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[0]!))].sort();
+    assert.deepEqual(answered, ips);
+    assert.ok(!(await frontends()).some((f) => f.service.name === 'echo-pods'), 'not load-balanced');
   });
 
   it('refuses a taken clusterIP naming the field, applying nothing of the manifest', async () => {

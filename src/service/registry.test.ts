@@ -276,3 +276,49 @@ describe('ServiceRegistry', () => {
     });
   });
 });
+
+describe('ServiceRegistry: terminating backends as a fallback (KEP-1669)', () => {
+  const term = (ip: string) => ({ ip, ports: { http: 80 }, terminating: true });
+  const states = (f: LbFrontend | undefined) => f?.backends.map((b) => `${b.ip} ${b.state}`);
+
+  it('gives the kernel only the active backends as active while one is left', () => {
+    const { dp, reg } = setup();
+    reg.put(deathstar({ backends: [{ ip: '10.244.1.21', ports: { http: 80 } }, term('10.244.1.20')] }));
+    assert.deepEqual(states(dp.frontends.get(1)), ['10.244.1.20 terminating', '10.244.1.21 active']);
+  });
+
+  it('sends new connections to the serving-and-terminating backends when no backend is ready, and says they terminate', () => {
+    const { dp, reg } = setup();
+    reg.put(deathstar({ backends: [term('10.244.1.21'), term('10.244.1.20')] }));
+    assert.deepEqual(states(dp.frontends.get(1)), ['10.244.1.20 active', '10.244.1.21 active'], 'the datapath balances over them');
+    assert.deepEqual(reg.listFrontends(dp.realizedServices())[0]!.backends.map((b) => `${b.ip} ${b.state}`),
+      ['10.244.1.20 terminating', '10.244.1.21 terminating'], 'the listing still shows them terminating');
+  });
+
+  it('falls back per frontend: a port whose only backend terminates uses it, another port keeps its active one', () => {
+    const { dp, reg } = setup();
+    reg.put(deathstar({
+      ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'admin', port: 81, protocol: 'TCP' }],
+      backends: [{ ip: '10.244.1.21', ports: { http: 80 } }, { ip: '10.244.1.20', ports: { http: 80, admin: 81 }, terminating: true }],
+    }));
+    assert.deepEqual(states(dp.frontends.get(1)), ['10.244.1.20 terminating', '10.244.1.21 active']);
+    assert.deepEqual(states(dp.frontends.get(2)), ['10.244.1.20 active']);
+  });
+
+  it('goes back to the ready backend when one appears, keeping the terminating one for its established connections', () => {
+    const { dp, reg } = setup();
+    reg.put(deathstar({ backends: [term('10.244.1.20')] }));
+    assert.deepEqual(states(dp.frontends.get(1)), ['10.244.1.20 active']);
+    const stats = reg.put(deathstar({ backends: [term('10.244.1.20'), { ip: '10.244.1.22', ports: { http: 80 } }] }));
+    assert.equal(stats.written, 1);
+    assert.deepEqual(states(dp.frontends.get(1)), ['10.244.1.20 terminating', '10.244.1.22 active']);
+  });
+
+  it('is what reconcile compares the kernel with after a restart: nothing rewritten', () => {
+    const store = new MemoryStore();
+    const dp = new FakeDatapath();
+    setup({ store, dp }).reg.put(deathstar({ backends: [term('10.244.1.20')] }));
+    const again = new ServiceRegistry({ datapath: dp, nodeIps: ['192.168.50.2'], store });
+    assert.deepEqual(again.reconcile(), { written: 0, deleted: 0 });
+  });
+});

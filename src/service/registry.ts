@@ -15,6 +15,7 @@ import type { K8sServiceModel, ServiceFrontendModel } from '../api/types.js';
 import type { ServiceDatapath } from './datapath-port.js';
 import { type DesiredFrontend, desiredFrontends, sameFrontend, toLbFrontend } from './frontends.js';
 import { FrontendIds } from './ids.js';
+import { withTerminatingFallback } from './terminating-fallback.js';
 import type { LbFrontend } from './lb-types.js';
 import type { ServiceStore } from './store.js';
 import { validateK8sService } from './validate.js';
@@ -52,6 +53,11 @@ function compareServices(a: K8sServiceModel, b: K8sServiceModel): number {
 function frontendField(svc: K8sServiceModel, f: DesiredFrontend): string {
   const i = svc.ports.findIndex((p) => p.name === f.portName);
   return f.type === 'NodePort' ? `ports[${i}].nodePort` : `ports[${i}].port`;
+}
+
+/** What the kernel is given for a frontend: its backends, with terminating ones taking new connections when no active one is left. */
+function kernelFrontend(id: number, f: DesiredFrontend): LbFrontend {
+  return withTerminatingFallback(toLbFrontend(id, f));
 }
 
 export class ServiceRegistry {
@@ -115,7 +121,7 @@ export class ServiceRegistry {
     const wanted = new Map<number, LbFrontend>();
     for (const [key, st] of this.frontends) {
       const id = this.ids.get(key)!;
-      wanted.set(id, toLbFrontend(id, st.desired));
+      wanted.set(id, kernelFrontend(id, st.desired));
     }
     for (const id of [...this.kernel.keys()]) {
       if (wanted.has(id)) continue;
@@ -185,7 +191,7 @@ export class ServiceRegistry {
       for (const f of wanted) {
         if (this.ids.get(f.key) === undefined) newKeys.push(f.key);
         const id = this.ids.acquire(f.key);
-        const lb = toLbFrontend(id, f);
+        const lb = kernelFrontend(id, f);
         const have = this.kernel.get(id);
         if (have && sameFrontend(have, lb)) {
           stats.unchanged++;

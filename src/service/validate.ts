@@ -21,12 +21,31 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * A service name: a DNS-1035 label (at most 63 lowercase letters, digits and
+ * dashes, starting with a letter), as Kubernetes requires, since it becomes
+ * a DNS label. The lab checks `metadata.name` with it. Throws
+ * ValidationError naming `field`.
+ */
+export function checkServiceName(name: unknown, field: string): string {
+  if (typeof name !== 'string' || name.length > 63 || !DNS1035_LABEL.test(name)) {
+    throw new ValidationError(field, `"${String(name)}" is not a valid service name (a DNS-1035 label: at most 63 lowercase letters, digits and dashes, starting with a letter and ending with a letter or digit)`);
+  }
+  return name;
+}
+
 function port(v: unknown, field: string): number {
   if (!Number.isInteger(v) || (v as number) < 1 || (v as number) > 65535) throw new ValidationError(field, `"${String(v)}" is not a port (1-65535)`);
   return v as number;
 }
 
-function ipv4(v: unknown, field: string): string {
+/**
+ * A service or backend address as the datapath can hold it: canonical
+ * dotted IPv4, not unspecified, broadcast, loopback or multicast. The lab
+ * checks EndpointSlice addresses with it too. Throws ValidationError naming
+ * `field`.
+ */
+export function checkServiceAddress(v: unknown, field: string): string {
   if (v === 'None') throw new ValidationError(field, 'a headless service ("None") is not load-balanced: do not send it to the agent');
   if (typeof v !== 'string') throw new ValidationError(field, `"${String(v)}" is not an IPv4 address`);
   let n: number;
@@ -80,9 +99,17 @@ function validatePorts(svc: Record<string, unknown>, type: K8sServiceModel['type
 }
 
 /**
- * The datapath does not rewrite SCTP ports (that needs the CRC32c
- * recomputed), so an SCTP frontend and its backends share one port.
+ * Why a backend cannot serve service port `p` on `backendPort`, or
+ * undefined when it can. The datapath does not rewrite SCTP ports (that
+ * needs the CRC32c recomputed), so an SCTP frontend and its backends share
+ * one port. The lab asks it of a Service's targetPort and of every backend
+ * it resolves, so what it sends is what the agent takes.
  */
+export function backendPortProblem(p: Pick<ServicePortModel, 'port' | 'protocol'>, backendPort: number): string | undefined {
+  if (p.protocol === 'SCTP' && backendPort !== p.port) return `SCTP backends must use the service port ${p.port}: membrane does not translate SCTP ports`;
+  return undefined;
+}
+
 function sctpPortsMatch(ports: ServicePortModel[], backends: ServiceBackendModel[]): void {
   ports.forEach((p, i) => {
     if (p.protocol !== 'SCTP') return;
@@ -91,9 +118,8 @@ function sctpPortsMatch(ports: ServicePortModel[], backends: ServiceBackendModel
     }
     backends.forEach((b, j) => {
       const bp = b.ports[p.name];
-      if (bp !== undefined && bp !== p.port) {
-        throw new ValidationError(`backends[${j}].ports.${p.name || '""'}`, `SCTP backends must use the service port ${p.port}: membrane does not translate SCTP ports`);
-      }
+      const problem = bp === undefined ? undefined : backendPortProblem(p, bp);
+      if (problem) throw new ValidationError(`backends[${j}].ports.${p.name || '""'}`, problem);
     });
   });
 }
@@ -106,7 +132,7 @@ function validateBackends(svc: Record<string, unknown>, portNames: Set<string>):
   return backends.map((b: unknown, i): ServiceBackendModel => {
     const f = `backends[${i}]`;
     if (!isObject(b)) throw new ValidationError(f, 'must be an object {ip, ports}');
-    const ip = ipv4(b['ip'], `${f}.ip`);
+    const ip = checkServiceAddress(b['ip'], `${f}.ip`);
     if (seen.has(ip)) throw new ValidationError(`${f}.ip`, `${ip} is also backends[${seen.get(ip)}]`);
     seen.set(ip, i);
     const ports = b['ports'];
@@ -147,14 +173,11 @@ export function validateK8sService(body: unknown, where?: { namespace: string; n
     }
   }
   const namespace = where?.namespace ?? body['namespace'];
-  const name = where?.name ?? body['name'];
   validateNamespaceName(namespace, 'namespace');
-  if (typeof name !== 'string' || name.length > 63 || !DNS1035_LABEL.test(name)) {
-    throw new ValidationError('name', `"${String(name)}" is not a valid service name (a DNS-1035 label: lowercase letters, digits and dashes, starting with a letter)`);
-  }
+  const name = checkServiceName(where?.name ?? body['name'], 'name');
   const type = body['type'] ?? 'ClusterIP';
   if (type !== 'ClusterIP' && type !== 'NodePort') throw new ValidationError('type', `"${String(type)}" is not ClusterIP or NodePort`);
-  const clusterIP = ipv4(body['clusterIP'], 'clusterIP');
+  const clusterIP = checkServiceAddress(body['clusterIP'], 'clusterIP');
   const ports = validatePorts(body, type);
   const svc: K8sServiceModel = {
     namespace: namespace as string, name, type, clusterIP, ports, backends: validateBackends(body, new Set(ports.map((p) => p.name))),

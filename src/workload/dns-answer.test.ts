@@ -228,3 +228,57 @@ describe('cluster DNS answers: odd queries', () => {
     assert.equal(wire.questions![0]!.type, 'UNKNOWN_65');
   });
 });
+
+describe('cluster DNS answers: headless services', () => {
+  const headless = buildZone({
+    domain: 'cluster.local',
+    services: [
+      {
+        namespace: 'default', name: 'db', clusterIP: 'None',
+        ports: [{ name: 'sql', port: 5432, protocol: 'TCP' }, { name: 'metrics', port: 9187, protocol: 'TCP' }],
+        endpoints: [{ ip: '10.0.1.7', ports: { sql: 6432, metrics: 9187 } }, { ip: '10.0.1.6', ports: { sql: 6432 } }],
+      },
+      { namespace: 'default', name: 'empty', clusterIP: 'None', ports: [{ name: 'http', port: 80 }], endpoints: [] },
+      { namespace: 'default', name: 'deathstar', clusterIP: '10.96.0.12', ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+    ],
+    pods: [],
+  }, { ttl: 5, serial: 1 });
+  const askHeadless = (name: string, type: string): Packet & { rcode: number } => {
+    const query: Packet = { type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: type as Question['type'], class: 'IN' }] };
+    const response = answerQuery(headless, dnsPacket.decode(dnsPacket.encode(query)));
+    return { ...response, rcode: (response.flags ?? 0) & 0xf };
+  };
+  const sorted = (p: Packet): unknown[] => data(p).map((d) => JSON.stringify(d)).sort().map((d) => JSON.parse(d) as unknown);
+
+  it('answers A <svc>.<ns>.svc.<domain> with the address of every ready endpoint, no cluster IP', () => {
+    const r = askHeadless('db.default.svc.cluster.local', 'A');
+    assert.equal(r.rcode, Rcode.NOERROR);
+    assert.ok(aa(r));
+    assert.deepEqual(sorted(r), ['10.0.1.6', '10.0.1.7']);
+    assert.ok((r.answers ?? []).every((a) => a.type === 'A' && a.name === 'db.default.svc.cluster.local' && a.ttl === 5));
+  });
+
+  it('gives each endpoint a name of its own, <a-b-c-d>.<svc>.<ns>.svc.<domain>, and a PTR to it', () => {
+    assert.deepEqual(data(askHeadless('10-0-1-7.db.default.svc.cluster.local', 'A')), ['10.0.1.7']);
+    assert.deepEqual(data(askHeadless('7.1.0.10.in-addr.arpa', 'PTR')), ['10-0-1-7.db.default.svc.cluster.local']);
+  });
+
+  it('answers SRV per named port with one record per endpoint serving it, at the endpoint\'s port, with their A as additional', () => {
+    const r = askHeadless('_sql._tcp.db.default.svc.cluster.local', 'SRV');
+    assert.equal(r.rcode, Rcode.NOERROR);
+    assert.deepEqual(sorted(r), [
+      { priority: 0, weight: 50, port: 6432, target: '10-0-1-6.db.default.svc.cluster.local' },
+      { priority: 0, weight: 50, port: 6432, target: '10-0-1-7.db.default.svc.cluster.local' },
+    ]);
+    assert.deepEqual((r.additionals ?? []).map((a) => `${a.name} ${String((a as { data: unknown }).data)}`).sort(),
+      ['10-0-1-6.db.default.svc.cluster.local 10.0.1.6', '10-0-1-7.db.default.svc.cluster.local 10.0.1.7']);
+    assert.deepEqual(data(askHeadless('_metrics._tcp.db.default.svc.cluster.local', 'SRV')),
+      [{ priority: 0, weight: 100, port: 9187, target: '10-0-1-7.db.default.svc.cluster.local' }], 'only the endpoint with that port');
+    assert.equal(askHeadless('db.default.svc.cluster.local', 'SRV').answers?.length, 3, 'the service name: every port of every endpoint');
+  });
+
+  it('gives NXDOMAIN for a headless service without ready endpoints, and keeps load-balanced services on their cluster IP', () => {
+    assert.equal(askHeadless('empty.default.svc.cluster.local', 'A').rcode, Rcode.NXDOMAIN);
+    assert.deepEqual(data(askHeadless('deathstar.default.svc.cluster.local', 'A')), ['10.96.0.12']);
+  });
+});

@@ -39,7 +39,7 @@ describe('DNS records file: validation', () => {
     const cases: [(f: any) => void, string, RegExp?][] = [
       [(f) => { f.domain = 'not a domain'; }, 'domain'],
       [(f) => { f.services[0].clusterIP = '10.96.0.300'; }, 'services[0].clusterIP', /not an IPv4 or IPv6 address/],
-      [(f) => { f.services[0].clusterIP = 'None'; }, 'services[0].clusterIP', /headless/],
+      [(f) => { f.services[0].clusterIP = 'none'; }, 'services[0].clusterIP', /"None" \(a headless service\)/],
       [(f) => { f.services[0].name = 'Death_Star'; }, 'services[0].name', /DNS label/],
       [(f) => { f.services[0].namespace = ''; }, 'services[0].namespace'],
       [(f) => { f.services[0].ports[0].port = 0; }, 'services[0].ports[0].port'],
@@ -89,5 +89,28 @@ describe('DNS records file: reading and writing', () => {
     await fs.writeFile(file, '{"domain": ');
     await assert.rejects(readDnsRecordsFile(file), failsAt(file, /not JSON/));
     await assert.rejects(readDnsRecordsFile(path.join(dir, 'missing.json')), (err) => err instanceof MembraneError && err.code === 'ENOTFOUND' && /writeDnsRecords/.test(err.message));
+  });
+});
+
+describe('DNS records file: headless services', () => {
+  it('accepts a headless service with its endpoints and their ports', () => {
+    const headless = withChange((f) => {
+      f.services.push({ namespace: 'default', name: 'db', clusterIP: 'None', ports: [{ name: 'sql', port: 5432 }], endpoints: [{ ip: '10.0.1.7', ports: { sql: 6432 } }] });
+    });
+    assert.deepEqual(parseDnsRecords(headless), headless);
+  });
+
+  it('refuses endpoints on a service with a cluster IP, and a bad endpoint address, naming the field', () => {
+    assert.throws(() => parseDnsRecords(withChange((f) => { f.services[0].endpoints = []; })), failsAt('services[0].endpoints', /headless/));
+    assert.throws(() => parseDnsRecords(withChange((f) => {
+      f.services[0].clusterIP = 'None';
+      f.services[0].endpoints = [{ ip: 'x', ports: {} }];
+    })), failsAt('services[0].endpoints[0].ip'));
+  });
+
+  it('takes service port names of up to 63 characters, as Kubernetes allows', () => {
+    const long = 'a'.repeat(63);
+    const file = withChange((f) => { f.services[0].ports[0].name = long; });
+    assert.deepEqual(parseDnsRecords(file), file);
   });
 });

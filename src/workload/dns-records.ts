@@ -7,12 +7,15 @@
  *     "services": [{ "namespace": "default", "name": "deathstar", "clusterIP": "10.96.0.12",
  *                    "ports": [{ "name": "http", "port": 80, "protocol": "TCP" }] }],
  *     "pods": [{ "namespace": "default", "name": "tiefighter", "ip": "10.0.1.5" }] }
+ *
+ * A headless service (`"clusterIP": "None"`) lists its ready endpoints
+ * instead: `"endpoints": [{ "ip": "10.0.1.7", "ports": { "http": 8080 } }]`,
+ * each with its own port per service port name.
  */
 import net from 'node:net';
 import { z } from 'zod';
 import { ValidationError } from '../common/errors.js';
 import { formatFieldPath } from '../labels/fieldpath.js';
-import { isPortName } from '../policy/ports.js';
 
 export interface DnsServicePort {
   /** The port's name; an unnamed port ("" or absent) gets no SRV record, as in Kubernetes. */
@@ -22,13 +25,25 @@ export interface DnsServicePort {
   protocol?: 'TCP' | 'UDP' | 'SCTP';
 }
 
+/** A ready endpoint of a headless service. */
+export interface DnsEndpoint {
+  ip: string;
+  /** The endpoint's port per service port name (its targetPort, resolved); SRV records point there. */
+  ports: Record<string, number>;
+}
+
 export interface DnsService {
   namespace: string;
   name: string;
-  /** An IPv4 (A record) or IPv6 (AAAA record) address. Headless services are not served. */
+  /** An IPv4 (A record) or IPv6 (AAAA record) address, or "None" for a headless service. */
   clusterIP: string;
   ports: DnsServicePort[];
+  /** Headless services only: the ready endpoints, which its name resolves to. */
+  endpoints?: DnsEndpoint[];
 }
+
+/** The clusterIP of a headless service: no address of its own, its name resolves to its endpoints. */
+export const HEADLESS_CLUSTER_IP = 'None';
 
 export interface DnsPod {
   namespace: string;
@@ -54,22 +69,34 @@ export function isDnsDomain(domain: string): boolean {
 
 const dnsLabel = z.string().regex(DNS_LABEL, `must be a DNS label: ${DNS_LABEL_HINT}`);
 const ipAddress = z.string().refine((ip) => net.isIP(ip) !== 0, (ip) => ({
-  message: `${JSON.stringify(ip)} is not an IPv4 or IPv6 address${ip === 'None' ? ' (headless services are not served)' : ''}`,
+  message: `${JSON.stringify(ip)} is not an IPv4 or IPv6 address`,
+}));
+const clusterIP = z.string().refine((ip) => ip === HEADLESS_CLUSTER_IP || net.isIP(ip) !== 0, (ip) => ({
+  message: `${JSON.stringify(ip)} is not an IPv4 or IPv6 address, nor "None" (a headless service)`,
 }));
 
+// A Service's port name is a DNS label (Kubernetes allows up to 63 characters); it becomes the SRV label `_<name>`.
+const portName = z.string().refine((n) => n === '' || DNS_LABEL.test(n), {
+  message: `must be a port name: ${DNS_LABEL_HINT}, like "http" (or "" for an unnamed port)`,
+});
+
 const portSchema = z.object({
-  name: z.string().refine((n) => n === '' || isPortName(n), {
-    message: 'must be a port name: up to 15 characters a-z, 0-9 and "-", with at least one letter, like "http" (or "" for an unnamed port)',
-  }).optional(),
+  name: portName.optional(),
   port: z.number().int().min(1).max(65535),
   protocol: z.enum(['TCP', 'UDP', 'SCTP']).optional(),
+}).strict();
+
+const endpointSchema = z.object({
+  ip: ipAddress,
+  ports: z.record(portName, z.number().int().min(1).max(65535)),
 }).strict();
 
 const serviceSchema = z.object({
   namespace: dnsLabel,
   name: dnsLabel,
-  clusterIP: ipAddress,
+  clusterIP,
   ports: z.array(portSchema),
+  endpoints: z.array(endpointSchema).optional(),
 }).strict();
 
 const podSchema = z.object({ namespace: dnsLabel, name: z.string().min(1), ip: ipAddress }).strict();
@@ -85,6 +112,9 @@ const recordsSchema = z.object({
     const key = `${svc.namespace}/${svc.name}`;
     if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['services', i, 'name'], message: `service ${key} is listed twice` });
     seen.add(key);
+    if (svc.endpoints !== undefined && svc.clusterIP !== HEADLESS_CLUSTER_IP) {
+      ctx.addIssue({ code: 'custom', path: ['services', i, 'endpoints'], message: 'only a headless service ("clusterIP": "None") lists endpoints: the others resolve to their cluster IP' });
+    }
   });
 });
 

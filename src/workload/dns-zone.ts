@@ -7,6 +7,19 @@
  *   _<port>._<proto>.<svc>.<ns>.svc.<domain> SRV 0 100 <port> <svc>.<ns>.svc.<domain>, per named port
  *   <svc>.<ns>.svc.<domain>                  SRV, one per named port (as CoreDNS answers an SRV
  *                                            query for the service name itself)
+ *
+ * and for a headless service (clusterIP "None"), no load balancing: its name
+ * resolves to each ready endpoint, which gets a name of its own (its address,
+ * dashed, as CoreDNS names endpoints without a hostname):
+ *
+ *   <svc>.<ns>.svc.<domain>                  A (or AAAA) -> each endpoint's address
+ *   <a-b-c-d>.<svc>.<ns>.svc.<domain>        A -> a.b.c.d
+ *   _<port>._<proto>.<svc>.<ns>.svc.<domain> SRV 0 <w> <endpoint's port> <a-b-c-d>.<svc>.<ns>.svc.<domain>,
+ *                                            per named port and endpoint with that port
+ *   <svc>.<ns>.svc.<domain>                  SRV, the same records (all named ports)
+ *   <d.c.b.a>.in-addr.arpa                   PTR -> <a-b-c-d>.<svc>.<ns>.svc.<domain>
+ *
+ * and for every service and pod:
  *   <a-b-c-d>.<ns>.pod.<domain>              A -> a.b.c.d, for pods that exist (CoreDNS's
  *                                            "pods verified"); IPv6 pods get AAAA, ":" written "-"
  *   <d.c.b.a>.in-addr.arpa                   PTR -> <svc>.<ns>.svc.<domain>, for IPv4 cluster IPs
@@ -17,7 +30,7 @@
  */
 import net from 'node:net';
 import type { Answer, SoaAnswer } from 'dns-packet';
-import type { DnsRecordsFile, DnsService } from './dns-records.js';
+import { HEADLESS_CLUSTER_IP, type DnsRecordsFile, type DnsService } from './dns-records.js';
 
 /** The version of the Kubernetes DNS-based service discovery specification these records follow. */
 export const DNS_SCHEMA_VERSION = '1.1.0';
@@ -59,6 +72,11 @@ export function podName(ip: string, namespace: string, domain: string): string {
   return `${ip.toLowerCase().replaceAll(/[.:]/g, '-')}.${namespace}.pod.${domain}`;
 }
 
+/** `<a-b-c-d>.<svc>.<ns>.svc.<domain>`: a headless service's endpoint. */
+export function endpointName(ip: string, svc: Pick<DnsService, 'name' | 'namespace'>, domain: string): string {
+  return `${ip.toLowerCase().replaceAll(/[.:]/g, '-')}.${serviceName(svc, domain)}`;
+}
+
 /** `<d.c.b.a>.in-addr.arpa` for an IPv4 address. */
 export function reverseName(ipv4: string): string {
   return `${ipv4.split('.').reverse().join('.')}.in-addr.arpa`;
@@ -85,8 +103,7 @@ export function buildZone(file: DnsRecordsFile, options: ZoneOptions): DnsZone {
       if (name === domain || !inDomain(name, domain)) break;
     }
   };
-  const address = (name: string, ip: string): Answer =>
-    net.isIPv4(ip) ? { type: 'A', name, ttl, data: ip } : { type: 'AAAA', name, ttl, data: ip };
+  const address = (name: string, ip: string): Answer => addressRecord(name, ip, ttl);
 
   const soa: SoaAnswer = {
     type: 'SOA', name: domain, ttl,
@@ -96,6 +113,10 @@ export function buildZone(file: DnsRecordsFile, options: ZoneOptions): DnsZone {
   add({ type: 'TXT', name: `dns-version.${domain}`, ttl, data: DNS_SCHEMA_VERSION });
 
   for (const svc of file.services) {
+    if (svc.clusterIP === HEADLESS_CLUSTER_IP) {
+      for (const r of headlessRecords(svc, domain, ttl)) add(r);
+      continue;
+    }
     const target = serviceName(svc, domain);
     add(address(target, svc.clusterIP));
     if (net.isIPv4(svc.clusterIP)) add({ type: 'PTR', name: reverseName(svc.clusterIP), ttl, data: target });
@@ -110,6 +131,35 @@ export function buildZone(file: DnsRecordsFile, options: ZoneOptions): DnsZone {
   for (const pod of file.pods) add(address(podName(pod.ip, pod.namespace, domain), pod.ip));
 
   return { domain, records, names, soa, services: file.services.length, pods: file.pods.length };
+}
+
+function addressRecord(name: string, ip: string, ttl: number): Answer {
+  return net.isIPv4(ip) ? { type: 'A', name, ttl, data: ip } : { type: 'AAAA', name, ttl, data: ip };
+}
+
+/** The records of a headless service: its name is each ready endpoint's address, its SRV records point at the endpoints. */
+function headlessRecords(svc: DnsService, domain: string, ttl: number): Answer[] {
+  const owner = serviceName(svc, domain);
+  const endpoints = svc.endpoints ?? [];
+  const out: Answer[] = [];
+  for (const e of endpoints) {
+    const host = endpointName(e.ip, svc, domain);
+    out.push(addressRecord(owner, e.ip, ttl), addressRecord(host, e.ip, ttl));
+    if (net.isIPv4(e.ip)) out.push({ type: 'PTR', name: reverseName(e.ip), ttl, data: host });
+  }
+  // One SRV per named port and endpoint serving it; records under one name share the weight, as CoreDNS answers.
+  const srvs = svc.ports.filter((p) => p.name).map((p) => ({
+    name: `_${p.name}._${(p.protocol ?? 'TCP').toLowerCase()}.${owner}`,
+    targets: endpoints.filter((e) => e.ports[p.name!] !== undefined).map((e) => ({ port: e.ports[p.name!]!, target: endpointName(e.ip, svc, domain) })),
+  }));
+  const all = srvs.reduce((n, s) => n + s.targets.length, 0);
+  for (const s of srvs) {
+    for (const t of s.targets) {
+      out.push({ type: 'SRV', name: s.name, ttl, data: { priority: 0, weight: Math.floor(100 / s.targets.length), ...t } });
+      out.push({ type: 'SRV', name: owner, ttl, data: { priority: 0, weight: Math.floor(100 / all), ...t } });
+    }
+  }
+  return out;
 }
 
 /** Two records with the same type and data (duplicate pods or ports add nothing). */
