@@ -12,7 +12,9 @@
  *   to_container (tc egress): packets the node's stack delivers to the pod.
  *     Conntrack, source identity from the ipcache, ingress policy.
  * Replies of service connections are rewritten to come from the frontend
- * once both endpoints' conntrack has recognised them.
+ * once both endpoints' conntrack has recognised them, as are ICMP errors
+ * about them; those of NodePort connections from outside the node are
+ * rewritten by the node's device instead (host.bpf.c).
  * Every new connection's verdict and every drop becomes a flow event;
  * forwarded packets become trace events where they leave membrane's hands
  * (to-endpoint: into a pod; to-stack: into the node's stack), as many as
@@ -57,7 +59,7 @@ static __always_inline int drop(const struct pkt *p, struct event_ctx *c, int re
  * endpoint_side runs one local endpoint's half of the datapath for a packet
  * (DIR_EGRESS: the endpoint sends; DIR_INGRESS: it receives). Replies and
  * ICMP errors about tracked connections pass without a policy lookup (a
- * reply's service translation goes to `reply_nat`), as do answers from
+ * reply's or an error's service translation goes to `reply_nat`), as do answers from
  * beyond this node to the L7 proxy's upstream connections, which go to the
  * proxy (proxy_upstream_reply). Every other packet is checked against the endpoint's policy for the peer's identity,
  * established connections included, so a new deny cuts an open connection
@@ -96,7 +98,7 @@ static __always_inline int endpoint_side(struct __sk_buff *skb, const struct pkt
 		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
 	}
-	if (p->icmp_related && ct_related(p, dir, now)) {
+	if (p->icmp_related && ct_related(p, dir, now, reply_nat)) {
 		note->due = 1; /* errors are rare: each one is reported */
 		note->reason = TRACE_REASON_RELATED;
 		count_packet(REASON_FORWARDED, dir, p->len);
@@ -300,12 +302,16 @@ static __always_inline int service_drop(struct __sk_buff *skb, const struct pkt 
 	return drop(p, &c, reason, now);
 }
 
-/* Rewrites a reply of a service connection to come from its frontend; drops what cannot be rewritten. */
+/*
+ * Rewrites a reply of a service connection to come from its frontend, and
+ * an ICMP error about one to quote the packet its client sent (to
+ * VIP:port); drops what cannot be rewritten.
+ */
 static __always_inline int reply_rev_nat(struct __sk_buff *skb, struct pkt *p, const struct ct_nat *nat, __u8 dir)
 {
-	if (!nat->rev_nat_id)
+	if (!nat->rev_nat_id || nat->nodeport) /* NodePort from outside: the node's device rewrites it (host.bpf.c) */
 		return TC_ACT_OK;
-	int ret = lb_reverse_nat(skb, p, nat);
+	int ret = p->icmp_related ? lb_icmp_rev_nat(skb, p, nat) : lb_reverse_nat(skb, p, nat);
 	if (ret < 0) {
 		count_packet((__u8)-ret, dir, p->len);
 		return TC_ACT_SHOT;
@@ -381,6 +387,8 @@ int to_container(struct __sk_buff *skb)
 	if (!ep)
 		return verdict;
 	struct lb_xlate x = {};
+	if ((skb->mark & MARK_MAGIC_MASK) == MARK_MAGIC_NODEPORT)
+		lb_nodeport_xlate(&p, &x); /* a NodePort connection from outside names its service in flows and conntrack */
 	struct ct_nat reply_nat = {};
 	struct trace_cfg t;
 	trace_cfg_load(&t);

@@ -24,6 +24,7 @@
 struct ct_nat {
 	__u16 rev_nat_id; /* replies come from this frontend; 0 = not a service connection */
 	__u8 loopback;    /* hairpin: the client's source was rewritten to LB_LOOPBACK_IP */
+	__u8 nodeport;    /* translated at the node's device (NodePort from outside), which also rewrites the replies */
 };
 
 enum ct_status {
@@ -149,6 +150,7 @@ static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, _
 		*flags = e->flags;
 		reply_nat->rev_nat_id = e->rev_nat_id;
 		reply_nat->loopback = !!(e->flags & CT_F_LB_LOOPBACK);
+		reply_nat->nodeport = !!(e->flags & CT_F_NODEPORT);
 		return CT_REPLY;
 	}
 	return CT_NEW;
@@ -157,9 +159,12 @@ static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, _
 /*
  * ct_related tells whether an ICMP error is about a tracked connection of
  * the local endpoint on side `dir`. The quoted packet travelled the other
- * way: an error delivered to the endpoint quotes a packet it sent.
+ * way: an error delivered to the endpoint quotes a packet it sent. When the
+ * quoted packet went in its connection's original direction, `nat`
+ * receives that connection's service translation (an error about a
+ * service connection is rewritten like a reply: lb_icmp_rev_nat).
  */
-static __always_inline int ct_related(const struct pkt *p, __u8 dir, __u64 now)
+static __always_inline int ct_related(const struct pkt *p, __u8 dir, __u64 now, struct ct_nat *nat)
 {
 	__u8 inner_dir = ct_other_dir(dir);
 	struct ct_key key = {
@@ -168,8 +173,12 @@ static __always_inline int ct_related(const struct pkt *p, __u8 dir, __u64 now)
 		.proto = p->inner_proto, .dir = inner_dir,
 	};
 	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
-	if (e && e->expires_ns >= now)
+	if (e && e->expires_ns >= now) {
+		nat->rev_nat_id = e->rev_nat_id;
+		nat->loopback = !!(e->flags & CT_F_LB_LOOPBACK);
+		nat->nodeport = !!(e->flags & CT_F_NODEPORT);
 		return 1;
+	}
 	struct ct_key rkey = {
 		.saddr = p->inner_daddr, .daddr = p->inner_saddr,
 		.sport = p->inner_dport, .dport = p->inner_sport,
@@ -205,6 +214,8 @@ static __always_inline int ct_create(const struct pkt *p, __u8 dir, __u16 ep_id,
 	e.flags = flags;
 	if (nat->loopback)
 		e.flags |= CT_F_LB_LOOPBACK;
+	if (nat->nodeport)
+		e.flags |= CT_F_NODEPORT;
 	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
 		e.flags |= CT_F_CLOSING;
 	e.expires_ns = now + ct_lifetime(&e, p);

@@ -177,11 +177,19 @@ struct ct_entry {
 #define CT_F_PROXY_REDIRECT 8
 /* L7 proxy: the proxy opened the connection (its upstream); replies go back to the proxy's socket. */
 #define CT_F_PROXY_UPSTREAM 16
+/* NodePort from outside (host.bpf.c): the node's device rewrites the replies, not the endpoint's veth. */
+#define CT_F_NODEPORT 32
 /*
  * ct_key.dir of a service entry: the client's tuple towards the frontend
  * (VIP:port), which remembers the chosen backend, as Cilium's TUPLE_F_SERVICE.
  */
 #define CT_DIR_SERVICE 4
+/*
+ * ct_key.dir of a NodePort entry (host.bpf.c): a connection from outside
+ * the node, by its translated tuple (client to backend), naming the
+ * frontend (node address:nodePort) its replies must come from.
+ */
+#define CT_DIR_NODEPORT 8
 
 /* metrics: per-CPU array indexed by METRICS_INDEX(reason, dir). */
 struct metrics_value {
@@ -314,6 +322,12 @@ struct lb_maglev_table {
 #define MARK_MAGIC_MASK 0x0f00
 #define MARK_MAGIC_TO_PROXY 0x0200
 #define MARK_MAGIC_FROM_PROXY 0x0a00
+/*
+ * NODEPORT: set by the node device's from_netdev on a packet it translated
+ * to a NodePort backend, so that the backend's to_container looks for the
+ * connection's NodePort record only for such packets, not for every one.
+ */
+#define MARK_MAGIC_NODEPORT 0x0500
 #define PROXY_ROUTE_TABLE 2004
 
 #endif

@@ -302,4 +302,160 @@ static __always_inline int lb_reverse_nat(struct __sk_buff *skb, struct pkt *p, 
 	return 0;
 }
 
+/*
+ * lb_icmp_rev_nat rewrites an ICMP error (dest unreachable, time exceeded,
+ * parameter problem) about a packet of service connection `nat` so that its
+ * client recognises it, as Cilium does: the outer source becomes the VIP
+ * and the quoted packet's destination VIP:port again, as the client sent
+ * it; for a hairpin connection the outer destination and the quoted source
+ * also go back from LB_LOOPBACK_IP to the client. Checksums: the outer IP
+ * checksum is fixed (ICMP has no pseudo-header, so the outer addresses do
+ * not reach the ICMP checksum); the quoted IP header's own checksum is
+ * fixed with each address, which leaves that header's sum, and so the ICMP
+ * checksum, unchanged; the quoted port change is folded into the ICMP
+ * checksum. The quoted L4 checksum is left as it was: it covers a datagram
+ * the quote truncates, so no receiver can check it (the kernel matches an
+ * error to its socket by the quoted addresses and ports only), and keeping
+ * it untouched keeps the ICMP checksum right without a second fold.
+ * A frontend deleted meanwhile leaves the error as it is.
+ * Returns 0 or a negative reason.
+ */
+static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p, const struct ct_nat *nat)
+{
+	__u16 id = nat->rev_nat_id;
+	struct lb_rev_nat *rn = bpf_map_lookup_elem(&lb_rev_nat, &id);
+	if (!rn)
+		return 0;
+	__u32 vip = rn->vip;
+	__u16 port = rn->port;
+	__u32 inner = p->l4_off + sizeof(struct icmp_hdr);
+	__u32 inner_csum_off = inner + offsetof(struct iphdr, check);
+	__u32 inner_dport_off = inner + sizeof(struct iphdr) + offsetof(struct udphdr, dest);
+	int ret;
+	if (nat->loopback) {
+		__u32 client = p->saddr; /* a hairpin's backend is its client */
+		ret = rewrite_addr(skb, p, IP_DADDR_OFF, p->daddr, client);
+		if (ret < 0)
+			return ret;
+		p->daddr = client;
+		if (bpf_l3_csum_replace(skb, inner_csum_off, p->inner_saddr, client, sizeof(client)) < 0 ||
+		    bpf_skb_store_bytes(skb, inner + offsetof(struct iphdr, saddr), &client, sizeof(client), 0) < 0)
+			return -REASON_DROP_INVALID;
+		p->inner_saddr = client;
+	}
+	/* rewrite_addr() fixes only the IP checksum here: an ICMP packet has no L4 checksum it would touch. */
+	ret = rewrite_addr(skb, p, IP_SADDR_OFF, p->saddr, vip);
+	if (ret < 0)
+		return ret;
+	p->saddr = vip;
+	if (bpf_l3_csum_replace(skb, inner_csum_off, p->inner_daddr, vip, sizeof(vip)) < 0 ||
+	    bpf_skb_store_bytes(skb, inner + offsetof(struct iphdr, daddr), &vip, sizeof(vip), 0) < 0)
+		return -REASON_DROP_INVALID;
+	p->inner_daddr = vip;
+	if (p->inner_dport != port) {
+		__u32 icmp_csum_off = p->l4_off + offsetof(struct icmp_hdr, checksum);
+		if (bpf_l4_csum_replace(skb, icmp_csum_off, p->inner_dport, port, sizeof(port)) < 0 ||
+		    bpf_skb_store_bytes(skb, inner_dport_off, &port, sizeof(port), 0) < 0)
+			return -REASON_DROP_INVALID;
+		p->inner_dport = port;
+	}
+	return 0;
+}
+
+/*
+ * NodePort from outside the node (host.bpf.c). The node's device DNATs a
+ * connection to a frontend on a node address with lb_translate(), then
+ * records it by its translated tuple (CT_DIR_NODEPORT) with the frontend's
+ * id: the backend's to_container names the service from it
+ * (lb_nodeport_xlate), and the device's egress finds there which frontend
+ * a reply, or an ICMP error about the connection, must come from
+ * (lb_nodeport_reply). Returns 0 or a negative reason.
+ */
+static __always_inline int lb_nodeport_track(const struct pkt *p, const struct lb_xlate *x, __u64 now)
+{
+	struct ct_key key = {
+		.saddr = p->saddr, .daddr = p->daddr,
+		.sport = p->sport, .dport = p->dport,
+		.proto = p->proto, .dir = CT_DIR_NODEPORT,
+	};
+	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
+	if (e && e->rev_nat_id == x->nat.rev_nat_id && e->expires_ns >= now) {
+		ct_refresh(e, p, 0, now);
+		return 0;
+	}
+	struct ct_entry ne = {
+		.packets_fwd = 1,
+		.bytes_fwd = p->len,
+		.tcp_flags_fwd = p->tcp_flags,
+		.rev_nat_id = x->nat.rev_nat_id,
+	};
+	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		ne.flags |= CT_F_CLOSING;
+	ne.expires_ns = now + ct_lifetime(&ne, p);
+	if (bpf_map_update_elem(&conntrack, &key, &ne, BPF_ANY) < 0)
+		return -REASON_DROP_CT_CREATE_FAILED;
+	return 0;
+}
+
+/*
+ * lb_nodeport_xlate fills `x` for a packet of a NodePort connection from
+ * outside, already translated by the node's device: the frontend's id and
+ * address, with nat.nodeport set (the device rewrites the replies). Leaves
+ * `x` alone for every other packet.
+ */
+static __always_inline void lb_nodeport_xlate(const struct pkt *p, struct lb_xlate *x)
+{
+	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_SCTP)
+		return;
+	struct ct_key key = {
+		.saddr = p->saddr, .daddr = p->daddr,
+		.sport = p->sport, .dport = p->dport,
+		.proto = p->proto, .dir = CT_DIR_NODEPORT,
+	};
+	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
+	if (!e)
+		return;
+	__u16 id = e->rev_nat_id;
+	struct lb_rev_nat *rn = bpf_map_lookup_elem(&lb_rev_nat, &id);
+	if (!rn)
+		return;
+	x->nat.rev_nat_id = id;
+	x->nat.nodeport = 1;
+	x->orig_daddr = rn->vip;
+	x->orig_dport = rn->port;
+}
+
+/*
+ * lb_nodeport_reply tells whether a packet leaving through the node's
+ * device is a reply of a NodePort connection from outside, or an ICMP error
+ * about one (whose quote is the translated packet the client sent), filling
+ * `nat` with the frontend it must come from. Accounts a reply on the entry.
+ */
+static __always_inline int lb_nodeport_reply(const struct pkt *p, __u64 now, struct ct_nat *nat)
+{
+	struct ct_key key = { .dir = CT_DIR_NODEPORT };
+	if (p->icmp_related) {
+		key.saddr = p->inner_saddr;
+		key.daddr = p->inner_daddr;
+		key.sport = p->inner_sport;
+		key.dport = p->inner_dport;
+		key.proto = p->inner_proto;
+	} else {
+		if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_SCTP)
+			return 0;
+		key.saddr = p->daddr;
+		key.daddr = p->saddr;
+		key.sport = p->dport;
+		key.dport = p->sport;
+		key.proto = p->proto;
+	}
+	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
+	if (!e || e->expires_ns < now)
+		return 0;
+	if (!p->icmp_related)
+		ct_refresh(e, p, 1, now);
+	nat->rev_nat_id = e->rev_nat_id;
+	return 1;
+}
+
 #endif

@@ -33,6 +33,7 @@ import {
 } from '../hubble/agent-events.js';
 import { LbWriteRecorder } from '../hubble/service-events.js';
 import { refKey } from '../policy/repository.js';
+import { peerNamedPortsOf, type PeerNamedPorts } from '../policy/ports.js';
 import { type LostCounts, totalLost } from '../hubble/lost.js';
 import { K8sMetadata } from './k8s-metadata.js';
 import { linkDetails, listLinks, nodeAddresses, setupNode } from './node.js';
@@ -48,6 +49,8 @@ import { FileServiceStore } from '../service/store.js';
 import { L7ProxySupervisor, buildProxyConfig } from './l7-proxy.js';
 import { flowFromL7Record } from '../hubble/l7-flow.js';
 import type { L7Record } from '../l7/l7-record.js';
+import { HostDatapath } from '../datapath/lb-host.js';
+import { NodeChangeWatch } from '../datapath/lb-node-watch.js';
 
 export const VERSION = '0.1.0';
 
@@ -67,6 +70,8 @@ export interface AgentOptions {
   /** Trace aggregation: which forwarded packets become trace events (default: medium, every TCP flag, 5 s). */
   trace?: TraceConfig;
   log: (msg: string) => void;
+  /** The node's external devices (`--devices`): NodePort from outside is served on them (host.bpf.c). */
+  devices?: string[];
 }
 
 interface PersistedEndpoints {
@@ -108,6 +113,11 @@ export class Agent {
   private readonly hostIps = new Set<string>();
   /** What the last regeneration did: map writes and deletes, endpoints, distinct resolutions. */
   lastRegeneration = { written: 0, deleted: 0, endpoints: 0, resolutions: 0, groups: 0, endpointsSynced: 0 };
+
+  /** NodePort from outside: the node-device programs, where they are attached (device name -> ifindex), and the watch that keeps both current. */
+  private hostDp?: HostDatapath;
+  private readonly attachedDevices = new Map<string, number>();
+  private nodeWatch?: NodeChangeWatch;
 
   /** The node's L7 proxy process, told each regeneration's L7 rules (see l7-proxy.ts). */
   private readonly l7Proxy: L7ProxySupervisor;
@@ -203,6 +213,7 @@ export class Agent {
     for (const c of this.cidrs.list()) this.upsertCidrIpcache(c.prefix, c.id);
 
     await this.restoreEndpoints();
+    await this.startNodePort();
     if (this.opts.flowExport) await this.openFlowLog(this.opts.flowExport);
     this.events = new EventStream(this.dp.maps.events.fd, flowEvent.size, (batch, count) => this.observer.onRecords(batch, count),
       (err) => this.opts.log(`event reader failed: ${err.message}`));
@@ -244,6 +255,9 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
+    // The node-device programs stay attached, as the endpoints' do: NodePort keeps working from the pinned maps.
+    this.nodeWatch?.stop();
+    this.hostDp?.close();
     await this.l7Proxy.stop();
     await this.events?.stop();
     await this.flowLogWriter?.close();
@@ -313,7 +327,7 @@ export class Agent {
       this.policy.forgetResolutions();
       this.syncedPolicy.clear();
     }
-    this.policy.beginPass(this.allIdentities(), this.podIpsByIdentity());
+    this.policy.beginPass(this.allIdentities(), this.podIpsByIdentity(), this.namedPortsByIdentity());
     let synced = 0;
     for (const r of this.endpoints.values()) {
       const st = this.status.get(r.id)!;
@@ -381,6 +395,13 @@ export class Agent {
       else podIps.set(id, [r.ipv4]);
     }
     return podIps;
+  }
+
+  /** Egress named ports resolve against the destination's (policy/resolve.ts): the named ports of the local endpoints of each identity. */
+  private namedPortsByIdentity(): PeerNamedPorts {
+    return peerNamedPortsOf([...this.endpoints.values()].map((r) => ({
+      identity: this.status.get(r.id)!.identity, ports: this.k8s.pod(r.podNamespace, r.podName)?.containerPorts ?? [],
+    })));
   }
 
   /** Whether an address has an ipcache entry of its own (a local endpoint or the node), which a CIDR /32 must not overwrite. */
@@ -760,6 +781,69 @@ export class Agent {
   }
 
   /**
+   * NodePort: loads the node-device programs when --devices names any,
+   * takes them off devices a previous run served and this one does not,
+   * then keeps the node's addresses (NodePort frontends, host identity) and
+   * the devices' attachment current as links and addresses come and go.
+   */
+  private async startNodePort(): Promise<void> {
+    const devices = this.opts.devices ?? [];
+    const previous = readJsonState<{ devices: string[] }>(this.file('devices.json'), { devices: [] }).devices;
+    const links = await listLinks();
+    for (const name of previous) {
+      const link = links.get(name);
+      if (!devices.includes(name) && link) HostDatapath.detach(link.ifindex);
+    }
+    writeJsonState(this.file('devices.json'), { devices });
+    if (devices.length > 0) this.hostDp = HostDatapath.load(this.opts.bpffsDir);
+    this.nodeWatch = new NodeChangeWatch({
+      log: this.opts.log,
+      onChange: () => void this.mutex.run(() => this.syncNode()).catch((err: Error) => this.opts.log(`following the node's links and addresses failed: ${err.message}`)),
+    });
+    await this.mutex.run(() => this.syncNode());
+  }
+
+  /**
+   * Brings the node's addresses and devices up to date: a new address gets
+   * the host identity and NodePort frontends (the service registry is
+   * rebuilt from its store for the new address set, as at a restart), a
+   * gone one loses them; each --devices link present gets the node-device
+   * programs (again, when it came back under a new ifindex).
+   */
+  private async syncNode(): Promise<void> {
+    const fresh = new Set([this.ipam.gateway, ...(await nodeAddresses())]);
+    const same = fresh.size === this.hostIps.size && [...fresh].every((ip) => this.hostIps.has(ip));
+    if (!same) {
+      for (const ip of this.hostIps) {
+        if (fresh.has(ip)) continue;
+        this.hostIps.delete(ip);
+        this.kernel.deleteIpcache(ip, 32);
+      }
+      for (const ip of fresh) {
+        if (this.hostIps.has(ip)) continue;
+        this.hostIps.add(ip);
+        this.kernel.upsertIpcache(ip, 32, 1);
+      }
+      this.startServices();
+      this.flowContextVersion++;
+      this.opts.log(`node addresses: ${[...this.hostIps].join(', ')}; NodePort frontends follow them`);
+    }
+    if (!this.hostDp) return;
+    const links = await listLinks();
+    for (const name of this.opts.devices ?? []) {
+      const link = links.get(name);
+      if (!link) {
+        this.attachedDevices.delete(name);
+        continue;
+      }
+      if (this.attachedDevices.get(name) === link.ifindex) continue;
+      this.hostDp.attach(link.ifindex);
+      this.attachedDevices.set(name, link.ifindex);
+      this.opts.log(`NodePort: serving on device ${name} (ifindex ${link.ifindex})`);
+    }
+  }
+
+  /**
    * Policy's `toServices` follows the services: new selections, and CIDR
    * identities for the backends of services without a selector. Only the
    * one service is looked at, and policy is regenerated only when some rule
@@ -851,6 +935,7 @@ export class Agent {
       },
       identityLabels: (id) => (this.identities.lookupById(id) ?? this.cidrs.lookupById(id))?.labels.toStrings(),
       policiesForCookie: (cookie) => this.policy.policiesForCookie(cookie),
+      policyLogForCookie: (cookie) => this.policy.policyLogForCookie(cookie),
       serviceById: (id) => this.services.serviceById(id),
       defaultDenyPolicies: (epId, ingress) => {
         const st = this.status.get(epId);

@@ -17,6 +17,7 @@ interface AgentFlags extends FlowExportFlags {
   hubbleSocketPath?: string; hubbleListenAddress: string;
   prometheusServeAddr: string;
   monitorAggregation: string; monitorAggregationInterval: string; monitorAggregationFlags: string;
+  devices?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
@@ -43,6 +44,7 @@ export function registerAgentCommand(program: Command): void {
     .option('--hubble-export-file-max-backups <n>', `rotated flow log files kept, <path>.1 newest (default ${DEFAULT_EXPORT_MAX_BACKUPS})`)
     .option('--hubble-export-allowlist <json>', 'only flows matching one of these FlowFilters (a JSON array) go to the flow log')
     .option('--hubble-export-denylist <json>', 'flows matching one of these FlowFilters (a JSON array) stay out of the flow log')
+    .option('--devices <names>', 'the node\'s external devices, comma-separated (e.g. eth0,eth1): NodePort services answer connections arriving on them. Absent: none')
     .option('--policy-regeneration <how>', 'incremental (only what a change touches) or full (every endpoint on every change: a benchmark baseline)', 'incremental')
     .action(async (f: AgentFlags, cmd: Command) => {
       if (!['default', 'always', 'never'].includes(f.enablePolicy)) throw new MembraneError('EINVAL', `--enable-policy: "${f.enablePolicy}" is not default, always or never`);
@@ -60,10 +62,12 @@ export function registerAgentCommand(program: Command): void {
       const log = (m: string) => process.stderr.write(`${new Date().toISOString()} ${m}\n`);
       // --socket may be taken by the global option of the same name.
       const socket = f.socket ?? cmd.optsWithGlobals<{ socket?: string }>().socket ?? DEFAULT_AGENT_SOCKET;
+      const devices = f.devices === undefined ? [] : f.devices.split(',').map((d) => d.trim()).filter((d) => d !== '');
+      for (const d of devices) if (!/^[^\s/]{1,15}$/.test(d)) throw new MembraneError('EINVAL', `--devices: "${d}" is not a device name (at most 15 characters, no spaces or slashes)`);
       const agent = new Agent({
         node: f.node, clusterName: f.clusterName, podCIDR: f.podCidr, stateDir: f.stateDir,
         bpffsDir: f.bpffsDir ?? `/sys/fs/bpf/membrane/${f.node}`, mtu, enforcement: f.enablePolicy as EnforcementMode,
-        flowRingCapacity: ring, fullRegeneration: f.policyRegeneration === 'full', trace, log, ...(flowExport ? { flowExport } : {}),
+        flowRingCapacity: ring, fullRegeneration: f.policyRegeneration === 'full', trace, log, devices, ...(flowExport ? { flowExport } : {}),
       });
       const metrics = createMembraneMetrics(agent, log);
       await agent.start();

@@ -45,7 +45,7 @@ describe('datapath layouts', () => {
     assert.equal(structs.get('lb_maglev_table')?.size, LB_MAGLEV_SIZE * 4);
   });
 
-  it('agrees with layout.h on the L7 proxy\'s constants (marks, route table, flags, verdict, trace point)', () => {
+  it('agrees with layout.h on the constants of marks, route table, conntrack kinds and flags, verdict, trace point', () => {
     const header = readFileSync(new URL('../../bpf/lib/layout.h', import.meta.url), 'utf8');
     const defined = (name: string) => {
       const m = new RegExp(`^#define ${name} (\\S+)`, 'm').exec(header);
@@ -53,7 +53,7 @@ describe('datapath layouts', () => {
       return Number(m[1]);
     };
     for (const name of ['MARK_MAGIC_MASK', 'MARK_MAGIC_TO_PROXY', 'MARK_MAGIC_FROM_PROXY', 'PROXY_ROUTE_TABLE', 'CT_F_PROXY_REDIRECT',
-      'CT_F_PROXY_UPSTREAM', 'VERDICT_REDIRECTED', 'OBS_TO_PROXY'] as const) {
+      'CT_F_PROXY_UPSTREAM', 'VERDICT_REDIRECTED', 'OBS_TO_PROXY', 'MARK_MAGIC_NODEPORT', 'CT_DIR_SERVICE', 'CT_DIR_NODEPORT'] as const) {
       assert.equal(layout[name], defined(name), name);
     }
   });

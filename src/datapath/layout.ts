@@ -136,6 +136,8 @@ export const CT_F_PROXY_REDIRECT = 8;
 export const CT_F_PROXY_UPSTREAM = 16;
 /** ct_key.dir of a service entry: the client's tuple towards the frontend, remembering its backend. */
 export const CT_DIR_SERVICE = 4;
+/** ct_key.dir of a NodePort entry: a connection from outside the node that the node's device translated. */
+export const CT_DIR_NODEPORT = 8;
 
 export const metricsValue = layout<'packets' | 'bytes'>('metrics_value', 16, [['packets', 'u64', 0], ['bytes', 'u64', 8]]);
 
@@ -249,6 +251,8 @@ export const EP_F_AUDIT_DENIES = 4;
 export const MARK_MAGIC_MASK = 0x0f00;
 export const MARK_MAGIC_TO_PROXY = 0x0200;
 export const MARK_MAGIC_FROM_PROXY = 0x0a00;
+/** Set by the node device's from_netdev on a packet it translated to a NodePort backend (bpf/lib/layout.h). */
+export const MARK_MAGIC_NODEPORT = 0x0500;
 export const PROXY_ROUTE_TABLE = 2004;
 export const METRICS_MAX = 1024;
 export const COUNTER_EVENTS_LOST = 0;

@@ -6,6 +6,7 @@ import { addNetns, deleteNetns, netnsPids } from './netns.js';
 import { isRunning, spawnDetached, stopPids, stopProcess } from './process.js';
 import type { NodeRecord } from './state.js';
 import type { LabToolchain } from './toolchain.js';
+import { WORLD_NODE_DEVICE } from './world.js';
 
 /**
  * A lab node: a network namespace with a membrane agent running in it. The
@@ -64,7 +65,9 @@ export async function startNode(lab: string, index: number, toolchain: LabToolch
     fs.rmSync(p.socket, { force: true });
     const agent = spawnDetached(
       ['nsenter', `--net=${netnsPath(netns)}`, toolchain.membrane, 'agent',
-        '--node', name, '--pod-cidr', podCIDR, '--socket', p.socket, '--state-dir', p.stateDir, '--bpffs-dir', p.bpffsDir, ...agentArgs],
+        '--node', name, '--pod-cidr', podCIDR, '--socket', p.socket, '--state-dir', p.stateDir, '--bpffs-dir', p.bpffsDir,
+        // The world (world.ts) sits behind node 1: its link is that node's external device, where NodePort answers.
+        ...(index === 1 ? ['--devices', WORLD_NODE_DEVICE] : []), ...agentArgs],
       { logFile: p.agentLog, env: { ...process.env, PATH: toolchain.podPath } },
     );
     record = { name, index, netns, podCIDR, socket: p.socket, agent };

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * membrane node-device datapath, attached with tc clsact to the node's
+ * external devices (the agent's --devices), as Cilium's bpf_host does for
+ * NodePort from outside the node:
+ *   from_netdev (tc ingress): a connection to a service frontend on a
+ *     node address (a NodePort; the ipcache says host) is DNATed to its backend with the
+ *     endpoint datapath's lb_translate() and the same service conntrack,
+ *     and recorded for its replies (lb_nodeport_track). The node's stack
+ *     routes it to the backend's veth, whose to_container applies the
+ *     backend's ingress policy to the client's own identity.
+ *   to_netdev (tc egress): a reply of such a connection, or an ICMP error
+ *     about one, is rewritten to come from the frontend (node address:nodePort).
+ * Everything else passes untouched: the device is the node's, not membrane's.
+ * The object shares every map with lxc.bpf.o through the node's pins.
+ */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/conntrack.h"
+#include "lib/events.h"
+#include "lib/lb.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+SEC("tc")
+int from_netdev(struct __sk_buff *skb)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct pkt p = {};
+	if (parse_ipv4(skb, &p) != 0)
+		return TC_ACT_OK; /* ARP, IPv6, fragments...: the node's stack decides */
+	/* Only frontends on the node's own addresses (NodePort): ClusterIPs stay internal, as in Cilium. */
+	struct ipcache_key dst = { .prefixlen = 32, .ip4 = p.daddr };
+	struct ipcache_value *v = bpf_map_lookup_elem(&ipcache, &dst);
+	if (!v || v->identity != ID_HOST)
+		return TC_ACT_OK;
+	struct lb_xlate x = {};
+	int ret = lb_translate(skb, &p, now, &x);
+	if (ret == 0 && x.nat.rev_nat_id) {
+		ret = lb_nodeport_track(&p, &x, now);
+		skb->mark = (skb->mark & ~MARK_MAGIC_MASK) | MARK_MAGIC_NODEPORT;
+	}
+	if (ret < 0) {
+		count_packet((__u8)-ret, DIR_INGRESS, p.len);
+		return TC_ACT_SHOT;
+	}
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int to_netdev(struct __sk_buff *skb)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct pkt p = {};
+	if (parse_ipv4(skb, &p) != 0)
+		return TC_ACT_OK;
+	struct ct_nat nat = {};
+	if (!lb_nodeport_reply(&p, now, &nat))
+		return TC_ACT_OK;
+	int ret = p.icmp_related ? lb_icmp_rev_nat(skb, &p, &nat) : lb_reverse_nat(skb, &p, &nat);
+	if (ret < 0) {
+		count_packet((__u8)-ret, DIR_EGRESS, p.len);
+		return TC_ACT_SHOT;
+	}
+	return TC_ACT_OK;
+}
