@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { describeRelabel } from './case-kit.js';
 import { CASES } from './cases.js';
+import { matrixManifest } from './lab-objects.js';
 import {
   ALL_PODS, WORLD_ANSWER, WORLD_TARGETS, answerOf, cidr, ipBlock, isPod, passes,
   type Namespace, type PodName, type PodRef, type WorldAddress, type WorldRef,
@@ -195,5 +197,44 @@ describe('policy trace against traffic', () => {
     const table = formatTraceDisagreements(found, () => 'deny-133');
     assert.match(table, /^y\/a {3}X {4}!A /m);
     assert.match(table, /x\/c -> x\/b udp\/81: trace deny-133, traffic deny, flows drop with 181 \(ingress denied 133\)/);
+  });
+});
+
+describe('service accounts, label sources, services and relabel steps in the model', () => {
+  it('runs pods a and b as front and c as default, in the lab manifest as in the model', () => {
+    const manifest = matrixManifest();
+    assert.equal((manifest.match(/serviceAccountName: front/g) ?? []).length, 6);
+    assert.doesNotMatch(manifest, /serviceAccountName: default/);
+    const e = byName('ccnp client-with-service-account-egress-to-echo-deny').expect;
+    assert.equal(e(P('y/a'), P('z/c'), 81, 'tcp'), 'deny-181');
+    assert.equal(e(P('y/a'), P('z/c'), 80, 'tcp'), 'allow');
+    assert.equal(e(P('y/c'), P('z/c'), 81, 'tcp'), 'allow');
+  });
+
+  it('lets toServices reach the backends of the services it names or selects, in any namespace from a cluster-wide policy', () => {
+    const e = byName('ccnp: toServices k8sServiceSelector without a namespace').expect;
+    assert.equal(e(P('z/a'), P('y/b'), 81, 'udp'), 'allow');
+    assert.equal(e(P('z/a'), { world: '198.51.100.10' }, 80, 'tcp'), 'allow');
+    assert.equal(e(P('z/a'), { world: '198.51.100.11' }, 80, 'tcp'), 'deny-133');
+    assert.equal(e(P('z/a'), P('y/c'), 80, 'tcp'), 'deny-133');
+    assert.match(matrixManifest(), /name: back, namespace: y, labels: \{tier: back\}/);
+  });
+
+  it('expects a relabel step\'s second round from its own rules', () => {
+    const c = byName('relabel: a namespace that gains a label');
+    assert.ok(c.then);
+    assert.equal(c.expect(P('z/a'), P('x/a'), 80, 'tcp'), 'deny-133');
+    assert.equal(c.then.expect(P('z/a'), P('x/a'), 80, 'tcp'), 'allow');
+    assert.equal(c.expect(P('y/c'), P('z/b'), 80, 'tcp'), 'allow');
+    assert.equal(c.then.expect(P('y/c'), P('z/b'), 80, 'tcp'), 'deny-181');
+    assert.equal(describeRelabel(c.then.relabel), 'relabel namespace z team=blue');
+  });
+
+  it('resolves the egress named port at the destination: only y names TCP 81 "web"', () => {
+    const e = byName('cnp: an egress named port resolves at the destination').expect;
+    assert.equal(e(P('x/a'), P('y/c'), 81, 'tcp'), 'allow');
+    assert.equal(e(P('x/a'), P('y/c'), 80, 'tcp'), 'deny-133');
+    assert.equal(e(P('x/a'), P('z/c'), 81, 'tcp'), 'deny-133');
+    assert.match(matrixManifest(), /namespace: y, labels: \{pod: a\}\}[\s\S]*?- \{name: web, containerPort: 81, protocol: TCP\}/);
   });
 });

@@ -4,21 +4,25 @@
  * world; per case it replaces every policy with the case's, probes the full
  * matrix with real traffic (every pod to every pod, itself included, TCP and
  * UDP 80 and 81; every pod to a few world addresses on TCP 80), checks the
- * drop reasons and AUDIT verdicts the agent's flows report, and checks that
- * `policy trace` gives every connection the verdict traffic got.
+ * drop reasons and AUDIT verdicts the agent's flows report, checks that
+ * `policy trace` gives every connection the verdict traffic got, and that
+ * the flows name the policies (and rules) the trace names as deciding
+ * (attribution.ts). A case with a relabel step runs a second round after
+ * the label change and puts the labels back afterwards.
  */
 import { AgentClient } from '../api/client.js';
 import { MembraneError, errorMessage } from '../common/errors.js';
 import type { Flow } from '../hubble/flow.js';
+import { EVENT_POLICY_VERDICT } from '../datapath/layout.js';
 import { Lab } from '../lab/lab.js';
 import { netnsPath } from '../lab/names.js';
 import type { PodRecord } from '../lab/state.js';
 import { uniqueName } from '../testing/names.js';
-import type { ConformanceCase } from './cases.js';
+import { findAttributionProblems, type AttributionProblem, type PolicyLog } from './attribution.js';
+import { describeRelabel, type ConformanceCase, type Relabel } from './case-kit.js';
+import { matrixManifest } from './lab-objects.js';
 import { PodProber } from './pod-prober.js';
-import {
-  NAMESPACES, POD_NAMES, isPod, passes, podKey, type Expectation, type PodRef, type Verdict,
-} from './model.js';
+import { isPod, passes, podKey, type Expectation, type PodRef, type Verdict } from './model.js';
 import {
   allConnections, connectionKey, findMismatches, observedOutcome, type Connection, type Mismatch, type Observation,
 } from './reachability.js';
@@ -31,32 +35,12 @@ const RECHECK_TIMEOUT_MS = 3_000;
 
 const DROP_REASON: Record<'deny-133' | 'deny-181', number> = { 'deny-133': 133, 'deny-181': 181 };
 
-/** The lab's objects: 3 namespaces, 9 pods each serving its "ns/pod" name on TCP and UDP 80 and 81. */
-export function matrixManifest(): string {
-  const docs: string[] = [];
-  for (const ns of NAMESPACES) {
-    docs.push(`apiVersion: v1\nkind: Namespace\nmetadata: {name: ${ns}, labels: {ns: ${ns}}}\n`);
-    for (const name of POD_NAMES) {
-      docs.push(`apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: ${ns}, labels: {pod: ${name}}}
-spec:
-  containers:
-  - name: serve
-    image: none
-    command: [membrane, workload, serve, --tcp, "80,81", --udp, "80,81", --name, ${ns}/${name}]
-    ports:
-    - {name: serve-80-tcp, containerPort: 80, protocol: TCP}
-    - {name: serve-81-tcp, containerPort: 81, protocol: TCP}
-    - {name: serve-80-udp, containerPort: 80, protocol: UDP}
-    - {name: serve-81-udp, containerPort: 81, protocol: UDP}
-`);
-    }
-  }
-  return docs.join('---\n');
-}
-
-export interface CaseOutcome {
+/** What one round of a case found: the whole matrix probed once against one expectation. */
+export interface RoundOutcome {
+  /** "" for a case's first round; the label change before it for a later one. */
+  step: string;
+  /** What this round expected. */
+  expect: Expectation;
   /** Connections whose reachability differs from the expectation. */
   mismatches: Mismatch[];
   /** Denied connections whose flows show another drop reason, expected reasons no flow showed, missing or stray AUDIT verdicts. */
@@ -65,6 +49,15 @@ export interface CaseOutcome {
   traceDisagreements: TraceDisagreement[];
   /** The trace's verdict of every traced connection, by connectionKey (for the disagreement tables). */
   traceVerdicts: Map<string, Verdict>;
+  /** Connection sides whose verdict flows name other deciding policies than the trace. */
+  attributionProblems: AttributionProblem[];
+  /** Set when no connection side had a verdict flow to compare attribution on (so the check did not run). */
+  attributionUnchecked?: string;
+}
+
+export interface CaseOutcome {
+  /** The first round, then the one after the relabel step, if any. */
+  rounds: RoundOutcome[];
   durationMs: number;
 }
 
@@ -184,12 +177,39 @@ export class ConformanceMatrix {
   /**
    * Runs one case: replaces every policy with the case's, probes the matrix
    * while tracing every connection in one batch, checks reachability, drop
-   * reasons and the trace against traffic.
+   * reasons, the trace against traffic and the flows' attribution against
+   * the trace; for a case with a relabel step, changes the labels and does
+   * it all again, then puts the labels back (also when a round throws).
    */
   async run(c: ConformanceCase): Promise<CaseOutcome> {
     const start = Date.now();
     await this.agent.deleteAllPolicies();
     if (c.policies.trim()) await this.agent.importPolicies({ text: c.policies });
+    const rounds = [await this.round('', c.expect, c.logs ?? [])];
+    if (c.then) {
+      const restore = this.restoreArgs(c.then.relabel);
+      await this.lab.label(c.then.relabel.target, Object.entries(c.then.relabel.set).map(([k, v]) => `${k}=${v}`), { overwrite: true });
+      try {
+        rounds.push(await this.round(describeRelabel(c.then.relabel), c.then.expect, c.logs ?? []));
+      } finally {
+        await this.lab.label(c.then.relabel.target, restore, { overwrite: true });
+      }
+    }
+    return { rounds, durationMs: Date.now() - start };
+  }
+
+  /** The `lab label` arguments that put back what `r` changes: old values again, labels it added removed. */
+  private restoreArgs(r: Relabel): string[] {
+    const state = this.lab.state();
+    const before = r.target.startsWith('ns/')
+      ? state.namespaces.find((n) => n.name === r.target.slice(3))?.labels
+      : state.pods.find((p) => `${p.namespace}/${p.name}` === r.target)?.labels;
+    if (!before) throw new MembraneError('ENOTFOUND', `conformance lab ${this.lab.name} has no ${r.target} to relabel`);
+    return Object.keys(r.set).map((k) => (before[k] !== undefined ? `${k}=${before[k]}` : `${k}-`));
+  }
+
+  /** One round: the whole matrix probed and traced against `expect`, with every check. */
+  private async round(step: string, expect: Expectation, logs: readonly PolicyLog[]): Promise<RoundOutcome> {
     const since = new Date(Date.now() - 20).toISOString();
     const connections = allConnections();
     const traced = tracedConnections(connections);
@@ -202,24 +222,31 @@ export class ConformanceMatrix {
     // Seen dropped though the expectation or the trace lets it through: probe once more, slower, before it counts
     // (a busy 2-core machine can starve a probe).
     const recheck = observations.filter((o) => observedOutcome(o) === 'deny'
-      && (passes(c.expect(o.from, o.to, o.port, o.proto)) || passes(traceVerdicts.get(connectionKey(o)) ?? 'deny-133')));
+      && (passes(expect(o.from, o.to, o.port, o.proto)) || passes(traceVerdicts.get(connectionKey(o)) ?? 'deny-133')));
     if (recheck.length > 0) for (const o of await this.probe(recheck, RECHECK_TIMEOUT_MS)) latest.set(connectionKey(o), o);
-    const mismatches = findMismatches([...latest.values()], c.expect);
+    const mismatches = findMismatches([...latest.values()], expect);
     const observed = new Map([...latest].map(([key, o]) => [key, observedOutcome(o)]));
     const flows = await this.verdictFlows(since);
+    const attribution = findAttributionProblems(traced, traces, flows, flowsOf, logs);
     return {
+      step,
+      expect,
       mismatches,
-      reasonProblems: dropReasonProblems(flows, connections, c.expect, mismatches),
+      reasonProblems: dropReasonProblems(flows, connections, expect, mismatches),
       traceDisagreements: findTraceDisagreements(traced, traces, observed, flows, flowsOf),
       traceVerdicts,
-      durationMs: Date.now() - start,
+      attributionProblems: attribution.problems,
+      ...(attribution.compared === 0 ? { attributionUnchecked: `none of the ${traced.length} traced connections had a verdict flow to compare attribution on` } : {}),
     };
   }
 
-  /** The DROPPED and AUDIT flows since `since`. */
+  /** The DROPPED and AUDIT flows since `since`, and the policy verdicts of what passed (for attribution). */
   private async verdictFlows(since: string): Promise<Flow[]> {
     const flows: Flow[] = [];
-    const whitelist = encodeURIComponent(JSON.stringify([{ verdict: ['DROPPED', 'AUDIT'] }]));
+    const whitelist = encodeURIComponent(JSON.stringify([
+      { verdict: ['DROPPED', 'AUDIT'] },
+      { verdict: ['FORWARDED', 'REDIRECTED'], event_type: [{ type: EVENT_POLICY_VERDICT }] },
+    ]));
     await this.agent.stream(`/v1/flows?number=0&since=${encodeURIComponent(since)}&whitelist=${whitelist}`, (f) => flows.push(f as Flow));
     return flows;
   }

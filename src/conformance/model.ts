@@ -53,6 +53,26 @@ export function podKey(p: PodRef): string {
 }
 
 /**
+ * The service account each pod runs as (the pod's serviceAccountName, label
+ * `io.cilium.k8s.policy.serviceaccount`), the same in every namespace: a
+ * and b share one, c names none and so runs as `default`.
+ */
+export const SERVICE_ACCOUNTS: Readonly<Record<PodName, string | undefined>> = { a: 'front', b: 'front', c: undefined };
+
+/** The service account `p` runs as. */
+export function serviceAccountOf(p: PodRef): string {
+  return SERVICE_ACCOUNTS[p.name] ?? 'default';
+}
+
+/**
+ * A container port name that only the pods of one namespace declare, for
+ * named ports that resolve differently per pod: an egress rule's named port
+ * means the destination's port of that name, so a source without it must
+ * still reach the pods that have it.
+ */
+export const NAMESPACE_NAMED_PORT = { ns: 'y', name: 'web', port: 81, protocol: 'TCP' } as const;
+
+/**
  * The world addresses the pods probe (TCP 80 only), among those the lab's
  * world answers on (lab/world.ts): two of one /24 apart, one far in it,
  * one in another /24.
@@ -99,6 +119,8 @@ export const noPod: PeerSelector = () => false;
 export const inNs = (...ns: Namespace[]): PeerSelector => (p) => isPod(p) && ns.includes(p.ns);
 /** Pods with any of these names (label `pod=<name>`), in every namespace. */
 export const named = (...names: PodName[]): PeerSelector => (p) => isPod(p) && names.includes(p.name);
+/** Pods running as one of these service accounts (SERVICE_ACCOUNTS), in every namespace. */
+export const withServiceAccount = (...accounts: string[]): PeerSelector => (p) => isPod(p) && accounts.includes(serviceAccountOf(p));
 /** One pod, as "x/a". */
 export const pod = (key: `${Namespace}/${PodName}`): PeerSelector => (p) => isPod(p) && podKey(p) === key;
 export const and = (...sels: PeerSelector[]): PeerSelector => (p) => sels.every((s) => s(p));
