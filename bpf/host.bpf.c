@@ -23,6 +23,15 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+static __always_inline int spoofed_from_outside(__u32 saddr)
+{
+	if (saddr == bpf_htonl(LB_LOOPBACK_IP) || bpf_map_lookup_elem(&endpoints, &saddr))
+		return 1;
+	struct ipcache_key src = { .prefixlen = 32, .ip4 = saddr };
+	struct ipcache_value *v = bpf_map_lookup_elem(&ipcache, &src);
+	return v && v->identity == ID_HOST;
+}
+
 SEC("tc")
 int from_netdev(struct __sk_buff *skb)
 {
@@ -30,6 +39,14 @@ int from_netdev(struct __sk_buff *skb)
 	struct pkt p = {};
 	if (parse_ipv4(skb, &p) != 0)
 		return TC_ACT_OK; /* ARP, IPv6, fragments...: the node's stack decides */
+	/*
+	 * Nothing from outside may claim to be the node, a pod of the node or
+	 * the hairpin address: the pods' policies would take it for them.
+	 */
+	if (spoofed_from_outside(p.saddr)) {
+		count_packet(REASON_DROP_INVALID_SIP, DIR_INGRESS, p.len);
+		return TC_ACT_SHOT;
+	}
 	/* Only frontends on the node's own addresses (NodePort): ClusterIPs stay internal, as in Cilium. */
 	struct ipcache_key dst = { .prefixlen = 32, .ip4 = p.daddr };
 	struct ipcache_value *v = bpf_map_lookup_elem(&ipcache, &dst);

@@ -98,7 +98,7 @@ static __always_inline int endpoint_side(struct __sk_buff *skb, const struct pkt
 		count_packet(REASON_FORWARDED, dir, p->len);
 		return TC_ACT_OK;
 	}
-	if (p->icmp_related && ct_related(p, dir, now, reply_nat)) {
+	if (p->icmp_related && ct_related(p, dir, ep->ep_id, now, reply_nat)) {
 		note->due = 1; /* errors are rare: each one is reported */
 		note->reason = TRACE_REASON_RELATED;
 		count_packet(REASON_FORWARDED, dir, p->len);

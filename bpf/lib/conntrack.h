@@ -27,6 +27,14 @@ struct ct_nat {
 	__u8 nodeport;    /* translated at the node's device (NodePort from outside), which also rewrites the replies */
 };
 
+/* The service translation a connection's entry remembers, for its replies and the ICMP errors about it. */
+static __always_inline void ct_nat_of(const struct ct_entry *e, struct ct_nat *nat)
+{
+	nat->rev_nat_id = e->rev_nat_id;
+	nat->loopback = !!(e->flags & CT_F_LB_LOOPBACK);
+	nat->nodeport = !!(e->flags & CT_F_NODEPORT);
+}
+
 enum ct_status {
 	CT_NEW = 0,
 	CT_ESTABLISHED = 1, /* packet in the connection's original direction */
@@ -148,9 +156,7 @@ static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, _
 		*trace_due = ct_trace_due(e, p, 1, t, now);
 		ct_refresh(e, p, 1, now);
 		*flags = e->flags;
-		reply_nat->rev_nat_id = e->rev_nat_id;
-		reply_nat->loopback = !!(e->flags & CT_F_LB_LOOPBACK);
-		reply_nat->nodeport = !!(e->flags & CT_F_NODEPORT);
+		ct_nat_of(e, reply_nat);
 		return CT_REPLY;
 	}
 	return CT_NEW;
@@ -158,14 +164,23 @@ static __always_inline enum ct_status ct_lookup(const struct pkt *p, __u8 dir, _
 
 /*
  * ct_related tells whether an ICMP error is about a tracked connection of
- * the local endpoint on side `dir`. The quoted packet travelled the other
- * way: an error delivered to the endpoint quotes a packet it sent. When the
- * quoted packet went in its connection's original direction, `nat`
- * receives that connection's service translation (an error about a
- * service connection is rewritten like a reply: lb_icmp_rev_nat).
+ * the local endpoint `ep_id` on side `dir`. The quoted packet travelled the
+ * other way: an error delivered to the endpoint quotes a packet it sent.
+ * The entry must be that endpoint's own, and an error delivered to it must
+ * come from the connection's peer or from something that is no local pod
+ * (a router, the node): a pod may not pass off errors about other pods'
+ * connections as related, past policy. When the quoted packet went in its
+ * connection's original direction, `nat` receives that connection's service
+ * translation (an error about a service connection is rewritten like a
+ * reply: lb_icmp_rev_nat).
  */
-static __always_inline int ct_related(const struct pkt *p, __u8 dir, __u64 now, struct ct_nat *nat)
+static __always_inline int ct_related(const struct pkt *p, __u8 dir, __u16 ep_id, __u64 now, struct ct_nat *nat)
 {
+	if (dir == DIR_INGRESS && p->saddr != p->inner_daddr) {
+		__u32 sender = p->saddr;
+		if (bpf_map_lookup_elem(&endpoints, &sender))
+			return 0;
+	}
 	__u8 inner_dir = ct_other_dir(dir);
 	struct ct_key key = {
 		.saddr = p->inner_saddr, .daddr = p->inner_daddr,
@@ -173,10 +188,8 @@ static __always_inline int ct_related(const struct pkt *p, __u8 dir, __u64 now, 
 		.proto = p->inner_proto, .dir = inner_dir,
 	};
 	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
-	if (e && e->expires_ns >= now) {
-		nat->rev_nat_id = e->rev_nat_id;
-		nat->loopback = !!(e->flags & CT_F_LB_LOOPBACK);
-		nat->nodeport = !!(e->flags & CT_F_NODEPORT);
+	if (e && e->ep_id == ep_id && e->expires_ns >= now) {
+		ct_nat_of(e, nat);
 		return 1;
 	}
 	struct ct_key rkey = {
@@ -185,7 +198,7 @@ static __always_inline int ct_related(const struct pkt *p, __u8 dir, __u64 now, 
 		.proto = p->inner_proto, .dir = ct_other_dir(inner_dir),
 	};
 	e = bpf_map_lookup_elem(&conntrack, &rkey);
-	return e && e->expires_ns >= now;
+	return e && e->ep_id == ep_id && e->expires_ns >= now;
 }
 
 /*

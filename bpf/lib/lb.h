@@ -164,6 +164,22 @@ static __always_inline struct lb_backend *lb_pick(const struct pkt *p, const str
 	return be;
 }
 
+/* A new service or NodePort conntrack entry for the first packet `p` of a connection to frontend `rev_nat_id`. */
+static __always_inline struct ct_entry lb_ct_entry(const struct pkt *p, __u16 rev_nat_id, __u32 backend_id, __u64 now)
+{
+	struct ct_entry e = {
+		.packets_fwd = 1,
+		.bytes_fwd = p->len,
+		.tcp_flags_fwd = p->tcp_flags,
+		.rev_nat_id = rev_nat_id,
+		.backend_id = backend_id,
+	};
+	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		e.flags |= CT_F_CLOSING;
+	e.expires_ns = now + ct_lifetime(&e, p);
+	return e;
+}
+
 /*
  * lb_service_backend finds the backend of the packet's service connection:
  * the one its service entry remembers while that backend exists, else a
@@ -199,6 +215,14 @@ static __always_inline struct lb_backend *lb_service_backend(const struct pkt *p
 			}
 			e->backend_id = backend_id;
 		}
+		/*
+		 * The service entry sees only the client's packets: a TCP packet
+		 * without SYN means the client has had the SYN-ACK, so the
+		 * connection keeps its backend for the established lifetime, not
+		 * the handshake's.
+		 */
+		if (p->proto == IPPROTO_TCP && !(p->tcp_flags & TCP_FLAG_SYN))
+			e->flags |= CT_F_SEEN_REPLY;
 		ct_refresh(e, p, 0, now);
 		return be;
 	}
@@ -208,16 +232,7 @@ static __always_inline struct lb_backend *lb_service_backend(const struct pkt *p
 		*reason = REASON_DROP_NO_SERVICE;
 		return NULL;
 	}
-	struct ct_entry ne = {
-		.packets_fwd = 1,
-		.bytes_fwd = p->len,
-		.tcp_flags_fwd = p->tcp_flags,
-		.rev_nat_id = svc->rev_nat_id,
-		.backend_id = backend_id,
-	};
-	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-		ne.flags |= CT_F_CLOSING;
-	ne.expires_ns = now + ct_lifetime(&ne, p);
+	struct ct_entry ne = lb_ct_entry(p, svc->rev_nat_id, backend_id, now);
 	if (bpf_map_update_elem(&conntrack, &ckey, &ne, BPF_ANY) < 0) {
 		*reason = REASON_DROP_CT_CREATE_FAILED;
 		return NULL;
@@ -320,6 +335,15 @@ static __always_inline int lb_reverse_nat(struct __sk_buff *skb, struct pkt *p, 
  * A frontend deleted meanwhile leaves the error as it is.
  * Returns 0 or a negative reason.
  */
+/* Rewrites an address of the IP header an ICMP error quotes, with that header's own checksum (the ICMP checksum's sum stays the same). */
+static __always_inline int rewrite_quoted_addr(struct __sk_buff *skb, __u32 inner, __u32 addr_off, __u32 from, __u32 to)
+{
+	if (bpf_l3_csum_replace(skb, inner + offsetof(struct iphdr, check), from, to, sizeof(to)) < 0 ||
+	    bpf_skb_store_bytes(skb, inner + addr_off, &to, sizeof(to), 0) < 0)
+		return -REASON_DROP_INVALID;
+	return 0;
+}
+
 static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p, const struct ct_nat *nat)
 {
 	__u16 id = nat->rev_nat_id;
@@ -329,18 +353,17 @@ static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p,
 	__u32 vip = rn->vip;
 	__u16 port = rn->port;
 	__u32 inner = p->l4_off + sizeof(struct icmp_hdr);
-	__u32 inner_csum_off = inner + offsetof(struct iphdr, check);
 	__u32 inner_dport_off = inner + sizeof(struct iphdr) + offsetof(struct udphdr, dest);
 	int ret;
 	if (nat->loopback) {
-		__u32 client = p->saddr; /* a hairpin's backend is its client */
+		__u32 client = p->inner_daddr; /* a hairpin's backend is its client */
 		ret = rewrite_addr(skb, p, IP_DADDR_OFF, p->daddr, client);
 		if (ret < 0)
 			return ret;
 		p->daddr = client;
-		if (bpf_l3_csum_replace(skb, inner_csum_off, p->inner_saddr, client, sizeof(client)) < 0 ||
-		    bpf_skb_store_bytes(skb, inner + offsetof(struct iphdr, saddr), &client, sizeof(client), 0) < 0)
-			return -REASON_DROP_INVALID;
+		ret = rewrite_quoted_addr(skb, inner, offsetof(struct iphdr, saddr), p->inner_saddr, client);
+		if (ret < 0)
+			return ret;
 		p->inner_saddr = client;
 	}
 	/* rewrite_addr() fixes only the IP checksum here: an ICMP packet has no L4 checksum it would touch. */
@@ -348,9 +371,9 @@ static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p,
 	if (ret < 0)
 		return ret;
 	p->saddr = vip;
-	if (bpf_l3_csum_replace(skb, inner_csum_off, p->inner_daddr, vip, sizeof(vip)) < 0 ||
-	    bpf_skb_store_bytes(skb, inner + offsetof(struct iphdr, daddr), &vip, sizeof(vip), 0) < 0)
-		return -REASON_DROP_INVALID;
+	ret = rewrite_quoted_addr(skb, inner, offsetof(struct iphdr, daddr), p->inner_daddr, vip);
+	if (ret < 0)
+		return ret;
 	p->inner_daddr = vip;
 	if (p->inner_dport != port) {
 		__u32 icmp_csum_off = p->l4_off + offsetof(struct icmp_hdr, checksum);
@@ -371,27 +394,25 @@ static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p,
  * a reply, or an ICMP error about the connection, must come from
  * (lb_nodeport_reply). Returns 0 or a negative reason.
  */
-static __always_inline int lb_nodeport_track(const struct pkt *p, const struct lb_xlate *x, __u64 now)
+static __always_inline struct ct_key nodeport_key(__u32 saddr, __u32 daddr, __u16 sport, __u16 dport, __u8 proto)
 {
 	struct ct_key key = {
-		.saddr = p->saddr, .daddr = p->daddr,
-		.sport = p->sport, .dport = p->dport,
-		.proto = p->proto, .dir = CT_DIR_NODEPORT,
+		.saddr = saddr, .daddr = daddr,
+		.sport = sport, .dport = dport,
+		.proto = proto, .dir = CT_DIR_NODEPORT,
 	};
+	return key;
+}
+
+static __always_inline int lb_nodeport_track(const struct pkt *p, const struct lb_xlate *x, __u64 now)
+{
+	struct ct_key key = nodeport_key(p->saddr, p->daddr, p->sport, p->dport, p->proto);
 	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
 	if (e && e->rev_nat_id == x->nat.rev_nat_id && e->expires_ns >= now) {
 		ct_refresh(e, p, 0, now);
 		return 0;
 	}
-	struct ct_entry ne = {
-		.packets_fwd = 1,
-		.bytes_fwd = p->len,
-		.tcp_flags_fwd = p->tcp_flags,
-		.rev_nat_id = x->nat.rev_nat_id,
-	};
-	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-		ne.flags |= CT_F_CLOSING;
-	ne.expires_ns = now + ct_lifetime(&ne, p);
+	struct ct_entry ne = lb_ct_entry(p, x->nat.rev_nat_id, 0, now);
 	if (bpf_map_update_elem(&conntrack, &key, &ne, BPF_ANY) < 0)
 		return -REASON_DROP_CT_CREATE_FAILED;
 	return 0;
@@ -407,11 +428,7 @@ static __always_inline void lb_nodeport_xlate(const struct pkt *p, struct lb_xla
 {
 	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_SCTP)
 		return;
-	struct ct_key key = {
-		.saddr = p->saddr, .daddr = p->daddr,
-		.sport = p->sport, .dport = p->dport,
-		.proto = p->proto, .dir = CT_DIR_NODEPORT,
-	};
+	struct ct_key key = nodeport_key(p->saddr, p->daddr, p->sport, p->dport, p->proto);
 	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
 	if (!e)
 		return;
@@ -433,21 +450,13 @@ static __always_inline void lb_nodeport_xlate(const struct pkt *p, struct lb_xla
  */
 static __always_inline int lb_nodeport_reply(const struct pkt *p, __u64 now, struct ct_nat *nat)
 {
-	struct ct_key key = { .dir = CT_DIR_NODEPORT };
+	struct ct_key key;
 	if (p->icmp_related) {
-		key.saddr = p->inner_saddr;
-		key.daddr = p->inner_daddr;
-		key.sport = p->inner_sport;
-		key.dport = p->inner_dport;
-		key.proto = p->inner_proto;
+		key = nodeport_key(p->inner_saddr, p->inner_daddr, p->inner_sport, p->inner_dport, p->inner_proto);
 	} else {
 		if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP && p->proto != IPPROTO_SCTP)
 			return 0;
-		key.saddr = p->daddr;
-		key.daddr = p->saddr;
-		key.sport = p->dport;
-		key.dport = p->sport;
-		key.proto = p->proto;
+		key = nodeport_key(p->daddr, p->saddr, p->dport, p->sport, p->proto);
 	}
 	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
 	if (!e || e->expires_ns < now)

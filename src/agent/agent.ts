@@ -118,6 +118,8 @@ export class Agent {
   private hostDp?: HostDatapath;
   private readonly attachedDevices = new Map<string, number>();
   private nodeWatch?: NodeChangeWatch;
+  /** Set by stop() under the mutex: nothing queued after it touches the datapath. */
+  private stopping = false;
 
   /** The node's L7 proxy process, told each regeneration's L7 rules (see l7-proxy.ts). */
   private readonly l7Proxy: L7ProxySupervisor;
@@ -255,8 +257,10 @@ export class Agent {
   }
 
   async stop(): Promise<void> {
-    // The node-device programs stay attached, as the endpoints' do: NodePort keeps working from the pinned maps.
+    // A node change already queued must not touch the maps once they are closed.
     this.nodeWatch?.stop();
+    await this.mutex.run(async () => { this.stopping = true; });
+    // The node-device programs stay attached, as the endpoints' do: NodePort keeps working from the pinned maps.
     this.hostDp?.close();
     await this.l7Proxy.stop();
     await this.events?.stop();
@@ -811,6 +815,7 @@ export class Agent {
    * programs (again, when it came back under a new ifindex).
    */
   private async syncNode(): Promise<void> {
+    if (this.stopping) return;
     const fresh = new Set([this.ipam.gateway, ...(await nodeAddresses())]);
     const same = fresh.size === this.hostIps.size && [...fresh].every((ip) => this.hostIps.has(ip));
     if (!same) {

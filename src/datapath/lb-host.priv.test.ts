@@ -18,6 +18,7 @@ import { RingBuf } from './ringbuf.js';
 import { DatapathState } from './state.js';
 
 const TC_ACT_OK = 0;
+const TC_ACT_SHOT = 2;
 const NODE_IP = '198.51.100.1';
 const CLIENT = '198.51.100.10';
 const B = { ip: '10.203.0.11', epId: 31, identity: 1201 };
@@ -94,6 +95,15 @@ describe('NodePort on the node\'s device (BPF_PROG_TEST_RUN)', () => {
     const res = host.testRun('from_netdev', syn);
     assert.equal(res.retval, TC_ACT_OK);
     assert.deepEqual(res.packet, syn);
+  });
+
+  it('drops what comes in from outside claiming to be a pod of the node, the node itself or the hairpin address', () => {
+    for (const src of [B.ip, NODE_IP, '169.254.42.1']) {
+      const spoofed = fillChecksums(buildPacket({ src, dst: NODE_IP, proto: 'tcp', sport: 41006, dport: NODE_PORT, tcpFlags: TCP_SYN }));
+      assert.equal(host.testRun('from_netdev', spoofed).retval, TC_ACT_SHOT, src);
+      const direct = fillChecksums(buildPacket({ src, dst: B.ip, proto: 'tcp', sport: 41007, dport: 8080, tcpFlags: TCP_SYN }));
+      assert.equal(host.testRun('from_netdev', direct).retval, TC_ACT_SHOT, `${src}, straight to a pod`);
+    }
   });
 
   it('passes traffic that is not for a NodePort untouched, both ways', () => {

@@ -23,6 +23,9 @@ const ICMP_TIME_EXCEEDED = 11;
 const A = { ip: '10.202.0.10', epId: 21, identity: 1101 };
 const B = { ip: '10.202.0.11', epId: 22, identity: 1102 };
 const R1 = { ip: '10.202.1.1', identity: 4101 };
+/** A third pod, without any allow: what it sends is judged by its (default-deny) policy. */
+const X = { ip: '10.202.0.12', epId: 23, identity: 1103 };
+const TC_ACT_SHOT = 2;
 const VIP = '10.96.202.1';
 
 const OUTER = 14;
@@ -82,7 +85,9 @@ describe('ICMP errors about service connections (BPF_PROG_TEST_RUN)', () => {
         [true, false].map((egress) => [`any${egress}`, { key: { identity: 0, egress, protocol: 0, port: 0, prefixLen: 0 }, value: { deny: false, proxyPort: 0, cookie: 1 } }]),
       ));
     }
-    for (const p of [A, B, R1]) state.upsertIpcache(p.ip, 32, p.identity);
+    state.upsertEndpoint(X.ip, { ifindex: 1, identity: X.identity, epId: X.epId, flags: 0, mac: '02:00:00:00:00:0c', nodeMac: '02:00:00:00:00:0b' });
+    state.syncPolicy(X.epId, new Map());
+    for (const p of [A, B, R1, X]) state.upsertIpcache(p.ip, 32, p.identity);
   });
   after(() => dp?.close());
   beforeEach(() => {
@@ -149,6 +154,19 @@ describe('ICMP errors about service connections (BPF_PROG_TEST_RUN)', () => {
       inner: { saddr: ip4ToInt(A.ip), daddr: ip4ToInt(VIP), sport: 40103, dport: 53 },
       checksums: allValid,
     });
+  });
+
+  it('never takes an error another pod forges about a connection it is no part of for related: its policy judges it, and nothing is rewritten', () => {
+    state.syncService(udpService(B.ip));
+    assert.equal(dp.testRun('from_container', send(40105)).retval, TC_ACT_REDIRECT);
+    const quoted: PacketSpec = { src: A.ip, dst: B.ip, proto: 'udp', sport: 40105, dport: 5353, payload: 5 };
+    // X's own side: B's entry of the connection is not X's, so X's default deny drops it.
+    assert.equal(dp.testRun('from_container', icmpError(X.ip, A.ip, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quoted)).retval, TC_ACT_SHOT);
+    // A's side: an error from a local pod that is not the connection's peer goes to A's policy (allow-all here), untranslated.
+    const forged = icmpError(X.ip, A.ip, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, quoted);
+    const { retval, packet } = dp.testRun('to_container', forged);
+    assert.equal(retval, TC_ACT_OK);
+    assert.deepEqual(packet, forged, 'not rewritten to come from the VIP');
   });
 
   it('leaves an error about a connection that was not translated as it is', () => {

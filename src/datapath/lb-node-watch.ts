@@ -23,8 +23,9 @@ export class NodeChangeWatch {
 
   /** Starts watching; stop() ends the child. */
   constructor(private readonly opts: NodeWatchOptions) {
-    // Through a shell that ends `ip monitor` when its stdin closes: an agent killed outright leaves no watcher behind.
-    this.child = spawn('sh', ['-c', 'ip -o monitor link address & read _; kill $!'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Through a shell that ends `ip monitor` when its stdin closes (an agent killed outright leaves no watcher
+    // behind) and exits itself when `ip monitor` does, so that its end is reported.
+    this.child = spawn('sh', ['-c', 'exec 3<&0; ip -o monitor link address & ip=$!; { read _ <&3; kill $ip; } & wait $ip'], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', () => this.schedule());
     this.child.on('error', (err) => opts.log(`watching the node's links and addresses failed: ${err.message}; NodePort follows them only at start`));
     this.child.on('exit', (code, signal) => {

@@ -61,6 +61,17 @@ describe('service translation (BPF_PROG_TEST_RUN)', () => {
     assert.equal(ctEntry.decode(conn!).revNatId, 5);
   });
 
+  it('keeps an established connection on its backend for the established lifetime, not the handshake\'s 60 s', () => {
+    state.syncService(svc());
+    const pkt = (tcpFlags: number) => fillChecksums(buildPacket({ src: A.ip, dst: VIP, proto: 'tcp', sport: 40009, dport: 80, tcpFlags }));
+    const serviceEntry = () => ctEntry.decode(dp.maps.conntrack.lookup(ctKey.encode({ saddr: ip4ToInt(A.ip), daddr: ip4ToInt(VIP), sport: 40009, dport: 80, proto: 6, dir: CT_DIR_SERVICE }))!);
+    const secondsLeft = () => (serviceEntry().expiresNs - Number(process.hrtime.bigint())) / 1e9;
+    dp.testRun('from_container', pkt(TCP_SYN));
+    assert.ok(secondsLeft() <= 60, `after the SYN: ${secondsLeft()} s`);
+    dp.testRun('from_container', pkt(TCP_ACK)); // the client's ACK: it has had the SYN-ACK
+    assert.ok(secondsLeft() > 3600, `once established: ${secondsLeft()} s`);
+  });
+
   it('rewrites the reply of a remote backend to come from VIP:port on the way into the pod', () => {
     state.syncService(svc());
     dp.testRun('from_container', fillChecksums(buildPacket({ src: A.ip, dst: VIP, proto: 'tcp', sport: 40001, dport: 80, tcpFlags: TCP_SYN })));

@@ -263,6 +263,12 @@ export function nextFlowUuid(): string {
 let lastTimeMs = Number.NaN;
 let lastTime = '';
 /** A flow's `time`: the ISO string of a wall-clock ms (fractions dropped, as toISOString does). */
+/** Hubble's policy_log of the rules behind `cookies`: their distinct log values; undefined when none has one. */
+export function policyLogOf(ctx: FlowContext, cookies: readonly number[]): string[] | undefined {
+  const logs = [...new Set(cookies.map((c) => ctx.policyLogForCookie?.(c)).filter((v): v is string => !!v))];
+  return logs.length > 0 ? logs : undefined;
+}
+
 export function isoTime(ms: number): string {
   const whole = Math.trunc(ms);
   if (whole !== lastTimeMs) {
@@ -322,8 +328,8 @@ export function flowsFromEvent(ev: FlowEventRecord, ctx: FlowContext): Flow[] {
     } else if (denied) f.egress_denied_by = policies;
     else f.egress_allowed_by = policies;
     // A default-deny drop has no rule, so no log value either.
-    const log = ev.cookie !== 0 ? ctx.policyLogForCookie?.(ev.cookie) : undefined;
-    if (log) f.policy_log = [log];
+    const logs = policyLogOf(ctx, ev.cookie !== 0 ? [ev.cookie] : []);
+    if (logs) f.policy_log = logs;
   };
 
   const out: Flow[] = [];

@@ -11,7 +11,7 @@
  * every other flow. Pure.
  */
 import type { L7Header, L7Record } from '../l7/l7-record.js';
-import { endpointFor, type Flow, type FlowContext, isoTime, nextFlowUuid } from './flow.js';
+import { endpointFor, type Flow, type FlowContext, isoTime, nextFlowUuid, policyLogOf } from './flow.js';
 
 /** The monitor's message type of L7 records (Hubble's event_type.type). */
 export const EVENT_L7 = 129;
@@ -85,6 +85,6 @@ function attributeL7(flow: L7Flow, r: L7Record, ctx: FlowContext): void {
   const ingress = (r.policyDirection ?? r.conn.direction) === 'INGRESS';
   if (r.verdict === 'FORWARDED') flow[ingress ? 'ingress_allowed_by' : 'egress_allowed_by'] = policies;
   else flow[ingress ? 'ingress_denied_by' : 'egress_denied_by'] = policies;
-  const logs = [...new Set(r.cookies.map((c) => ctx.policyLogForCookie?.(c)).filter((v): v is string => !!v))];
-  if (logs.length > 0) flow.policy_log = logs;
+  const logs = policyLogOf(ctx, r.cookies);
+  if (logs) flow.policy_log = logs;
 }

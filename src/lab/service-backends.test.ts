@@ -136,5 +136,8 @@ describe('service backends', () => {
       endpoints: [{ addresses: ['10.244.1.9'], ready: true, serving: true, terminating: false }],
     });
     assert.deepEqual(serviceBackends({ ...svc, spec: { ...svc.spec, selector: undefined } }, inputs([], { slices: [fromSlice] })), []);
+    // A headless service is DNS only: both pods are its backends, each on its own port.
+    const headless = serviceBackends({ ...svc, spec: { ...svc.spec, clusterIP: 'None' } }, inputs([same, other]));
+    assert.deepEqual(headless.map((b) => [b.ip, b.ports['diameter']]), [['10.244.1.5', 3868], ['10.244.1.6', 3869]]);
   });
 });

@@ -47,15 +47,16 @@ export function resolveTargetPort(port: ServicePortSpec, pod: Pick<PodRecord, 'c
  * backend they would refuse is left out of that port, as a pod without the
  * named port is, so one pod can never make the agents refuse its service.
  */
-function servable(port: Pick<ServicePortSpec, 'port' | 'protocol'>, backendPort: number): boolean {
-  return backendPortProblem(port, backendPort) === undefined;
+function servable(svc: ServiceRecord, port: Pick<ServicePortSpec, 'port' | 'protocol'>, backendPort: number): boolean {
+  // A headless service never reaches the agents: DNS names every backend port as it is.
+  return svc.spec.clusterIP === HEADLESS || backendPortProblem(port, backendPort) === undefined;
 }
 
 function podBackend(svc: ServiceRecord, pod: PodRecord, terminating: boolean): ServiceBackendModel | undefined {
   const ports: Record<string, number> = {};
   for (const p of svc.spec.ports) {
     const target = resolveTargetPort(p, pod);
-    if (target !== undefined && servable(p, target)) ports[p.name] = target;
+    if (target !== undefined && servable(svc, p, target)) ports[p.name] = target;
   }
   if (Object.keys(ports).length === 0 && svc.spec.ports.length > 0) return undefined;
   const backend: ServiceBackendModel = { ip: pod.ip, ports, pod: { namespace: pod.namespace, name: pod.name } };
@@ -66,7 +67,7 @@ function podBackend(svc: ServiceRecord, pod: PodRecord, terminating: boolean): S
 function sliceBackends(svc: ServiceRecord, slice: EndpointSliceRecord): ServiceBackendModel[] {
   const ports: Record<string, number> = {};
   for (const sp of slice.slice.ports) {
-    if (svc.spec.ports.some((p) => p.name === sp.name && p.protocol === sp.protocol && servable(p, sp.port))) ports[sp.name] = sp.port;
+    if (svc.spec.ports.some((p) => p.name === sp.name && p.protocol === sp.protocol && servable(svc, p, sp.port))) ports[sp.name] = sp.port;
   }
   // A slice without a port of the service's gives it nothing to balance to.
   if (Object.keys(ports).length === 0 && svc.spec.ports.length > 0) return [];
