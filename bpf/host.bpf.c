@@ -9,6 +9,8 @@
  *     and recorded for its replies (lb_nodeport_track). The node's stack
  *     routes it to the backend's veth, whose to_container applies the
  *     backend's ingress policy to the client's own identity.
+ *     An ICMP error from outside about such a connection (a router quoting
+ *     a reply) is handed to the backend (lb_nodeport_icmp_in).
  *   to_netdev (tc egress): a reply of such a connection, or an ICMP error
  *     about one, is rewritten to come from the frontend (node address:nodePort).
  * Everything else passes untouched: the device is the node's, not membrane's.
@@ -52,6 +54,14 @@ int from_netdev(struct __sk_buff *skb)
 	struct ipcache_value *v = bpf_map_lookup_elem(&ipcache, &dst);
 	if (!v || v->identity != ID_HOST)
 		return TC_ACT_OK;
+	if (p.icmp_related) {
+		int err = lb_nodeport_icmp_in(skb, &p, now);
+		if (err < 0) {
+			count_packet((__u8)-err, DIR_INGRESS, p.len);
+			return TC_ACT_SHOT;
+		}
+		return TC_ACT_OK;
+	}
 	struct lb_xlate x = {};
 	int ret = lb_translate(skb, &p, now, &x);
 	if (ret == 0 && x.nat.rev_nat_id) {

@@ -467,4 +467,52 @@ static __always_inline int lb_nodeport_reply(const struct pkt *p, __u64 now, str
 	return 1;
 }
 
+/*
+ * lb_nodeport_icmp_in hands an ICMP error arriving from outside about a
+ * NodePort connection (a router on the client's path quoting a reply that
+ * left as nodeIP:nodePort, such as fragmentation needed) to the
+ * connection's backend: the outer destination and the quoted source become
+ * the backend's address, the quoted source port its port, so the backend's
+ * stack learns about its own packet (path MTU discovery for NodePort
+ * replies). Returns 1 when rewritten, 0 when the error is about no NodePort
+ * connection, or a negative reason.
+ */
+static __always_inline int lb_nodeport_icmp_in(struct __sk_buff *skb, struct pkt *p, __u64 now)
+{
+	/* The quoted packet is a reply: the client's service entry has the tuple the other way round. */
+	struct ct_key key = {
+		.saddr = p->inner_daddr, .daddr = p->inner_saddr,
+		.sport = p->inner_dport, .dport = p->inner_sport,
+		.proto = p->inner_proto, .dir = CT_DIR_SERVICE,
+	};
+	struct ct_entry *e = bpf_map_lookup_elem(&conntrack, &key);
+	if (!e || e->expires_ns < now || p->daddr != p->inner_saddr)
+		return 0;
+	__u32 id = e->backend_id;
+	struct lb_backend *be = bpf_map_lookup_elem(&lb_backends, &id);
+	if (!be)
+		return 0;
+	__u32 ip = be->ip;
+	__u16 port = be->port;
+	__u32 inner = p->l4_off + sizeof(struct icmp_hdr);
+	/* rewrite_addr() fixes only the IP checksum here: an ICMP packet has no L4 checksum it would touch. */
+	int ret = rewrite_addr(skb, p, IP_DADDR_OFF, p->daddr, ip);
+	if (ret < 0)
+		return ret;
+	p->daddr = ip;
+	ret = rewrite_quoted_addr(skb, inner, offsetof(struct iphdr, saddr), p->inner_saddr, ip);
+	if (ret < 0)
+		return ret;
+	p->inner_saddr = ip;
+	if (p->inner_sport != port) {
+		__u32 icmp_csum_off = p->l4_off + offsetof(struct icmp_hdr, checksum);
+		__u32 inner_sport_off = inner + sizeof(struct iphdr) + offsetof(struct udphdr, source);
+		if (bpf_l4_csum_replace(skb, icmp_csum_off, p->inner_sport, port, sizeof(port)) < 0 ||
+		    bpf_skb_store_bytes(skb, inner_sport_off, &port, sizeof(port), 0) < 0)
+			return -REASON_DROP_INVALID;
+		p->inner_sport = port;
+	}
+	return 1;
+}
+
 #endif

@@ -90,6 +90,29 @@ describe('NodePort on the node\'s device (BPF_PROG_TEST_RUN)', () => {
     assert.equal(out.readUInt16BE(42 + 22), NODE_PORT, 'quoted port');
   });
 
+  it('hands an ICMP error from a router on the client\'s path (about a reply from nodeIP:nodePort) to the backend, which takes it as related', () => {
+    const syn = host.testRun('from_netdev', fillChecksums(buildPacket({ src: CLIENT, dst: NODE_IP, proto: 'tcp', sport: 41008, dport: NODE_PORT, tcpFlags: TCP_SYN })));
+    assert.equal(dp.testRun('to_container', syn.packet, 1, syn.mark).retval, TC_ACT_OK); // the backend's side of the connection
+    const ROUTER = '198.51.100.254';
+    const fragNeeded = fillChecksums(buildPacket({
+      src: ROUTER, dst: NODE_IP, proto: 'icmp', icmpType: 3, quoted: { src: NODE_IP, dst: CLIENT, proto: 'tcp', sport: NODE_PORT, dport: 41008 },
+    }));
+    fragNeeded.writeUInt8(4, 35); // code 4: fragmentation needed
+    fillChecksums(fragNeeded);
+    const inbound = host.testRun('from_netdev', fragNeeded);
+    assert.equal(inbound.retval, TC_ACT_OK);
+    assert.equal(inbound.packet.readUInt32BE(30), ip4ToInt(B.ip), 'outer destination: the backend');
+    assert.equal(inbound.packet.readUInt32BE(42 + 12), ip4ToInt(B.ip), 'quoted source: the backend');
+    assert.equal(inbound.packet.readUInt16BE(42 + 20), 8080, 'quoted source port: the backend\'s');
+    assert.deepEqual(checksumsValid(inbound.packet), { ip: true, l4: true });
+    rb.consume();
+    assert.equal(dp.testRun('to_container', inbound.packet).retval, TC_ACT_OK);
+    assert.ok(!rb.consume().map((b) => flowEvent.decode(b)).some((e) => e.type === EVENT_POLICY_VERDICT), 'related: no policy verdict of its own');
+    // An error about a connection that is not one leaves the node's device as it came.
+    const stray = fillChecksums(buildPacket({ src: ROUTER, dst: NODE_IP, proto: 'icmp', icmpType: 3, quoted: { src: NODE_IP, dst: CLIENT, proto: 'tcp', sport: NODE_PORT, dport: 41999 } }));
+    assert.deepEqual(host.testRun('from_netdev', stray).packet, stray);
+  });
+
   it('leaves a ClusterIP alone on the node\'s device (only frontends on node addresses are served from outside)', () => {
     const syn = fillChecksums(buildPacket({ src: CLIENT, dst: '10.96.203.1', proto: 'tcp', sport: 41003, dport: 80, tcpFlags: TCP_SYN }));
     const res = host.testRun('from_netdev', syn);

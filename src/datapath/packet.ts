@@ -87,16 +87,18 @@ function l4Layout(frame: Buffer): { ip: number; l4: number; proto: number; csum:
   const ip = 14;
   const l4 = ip + (frame[ip]! & 0x0f) * 4;
   const proto = frame[ip + 9]!;
-  return { ip, l4, proto, csum: proto === 6 ? l4 + 16 : proto === 17 ? l4 + 6 : undefined };
+  return { ip, l4, proto, csum: proto === 6 ? l4 + 16 : proto === 17 ? l4 + 6 : proto === 1 ? l4 + 2 : undefined };
 }
 
+/** The sum of the pseudo-header TCP and UDP checksums cover (ICMP has none: 0). */
 function pseudoHeaderSum(frame: Buffer, ip: number, l4: number, proto: number): number {
+  if (proto === 1) return 0;
   const len = frame.readUInt16BE(ip + 2) - (l4 - ip);
   return frame.readUInt16BE(ip + 12) + frame.readUInt16BE(ip + 14) + frame.readUInt16BE(ip + 16) + frame.readUInt16BE(ip + 18) + proto + len;
 }
 
 /**
- * Fills the IPv4 and TCP/UDP checksums of `frame` in place (a UDP checksum
+ * Fills the IPv4 and TCP/UDP/ICMP checksums of `frame` in place (a UDP checksum
  * is left 0, "none", when `udpZero`). Returns the frame.
  */
 export function fillChecksums(frame: Buffer, udpZero = false): Buffer {
@@ -113,7 +115,7 @@ export function fillChecksums(frame: Buffer, udpZero = false): Buffer {
   return frame;
 }
 
-/** Whether the frame's IPv4 and TCP/UDP checksums are right (a UDP checksum of 0 means none). */
+/** Whether the frame's IPv4 and TCP/UDP/ICMP checksums are right (a UDP checksum of 0 means none). */
 export function checksumsValid(frame: Buffer): { ip: boolean; l4: boolean } {
   const { ip, l4, proto, csum } = l4Layout(frame);
   const ipOk = inetChecksum(frame.subarray(ip, l4)) === 0;
