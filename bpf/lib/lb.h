@@ -344,6 +344,21 @@ static __always_inline int rewrite_quoted_addr(struct __sk_buff *skb, __u32 inne
 	return 0;
 }
 
+/*
+ * Rewrites a port of the L4 header an ICMP error quotes (`port_off` within
+ * the UDP/TCP header); the ICMP checksum covers it, the quoted L4 checksum
+ * is left as sent (see lb_icmp_rev_nat).
+ */
+static __always_inline int rewrite_quoted_port(struct __sk_buff *skb, const struct pkt *p, __u32 inner, __u32 port_off, __u16 from, __u16 to)
+{
+	if (from == to)
+		return 0;
+	if (bpf_l4_csum_replace(skb, p->l4_off + offsetof(struct icmp_hdr, checksum), from, to, sizeof(to)) < 0 ||
+	    bpf_skb_store_bytes(skb, inner + sizeof(struct iphdr) + port_off, &to, sizeof(to), 0) < 0)
+		return -REASON_DROP_INVALID;
+	return 0;
+}
+
 static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p, const struct ct_nat *nat)
 {
 	__u16 id = nat->rev_nat_id;
@@ -353,7 +368,6 @@ static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p,
 	__u32 vip = rn->vip;
 	__u16 port = rn->port;
 	__u32 inner = p->l4_off + sizeof(struct icmp_hdr);
-	__u32 inner_dport_off = inner + sizeof(struct iphdr) + offsetof(struct udphdr, dest);
 	int ret;
 	if (nat->loopback) {
 		__u32 client = p->inner_daddr; /* a hairpin's backend is its client */
@@ -375,13 +389,10 @@ static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p,
 	if (ret < 0)
 		return ret;
 	p->inner_daddr = vip;
-	if (p->inner_dport != port) {
-		__u32 icmp_csum_off = p->l4_off + offsetof(struct icmp_hdr, checksum);
-		if (bpf_l4_csum_replace(skb, icmp_csum_off, p->inner_dport, port, sizeof(port)) < 0 ||
-		    bpf_skb_store_bytes(skb, inner_dport_off, &port, sizeof(port), 0) < 0)
-			return -REASON_DROP_INVALID;
-		p->inner_dport = port;
-	}
+	ret = rewrite_quoted_port(skb, p, inner, offsetof(struct udphdr, dest), p->inner_dport, port);
+	if (ret < 0)
+		return ret;
+	p->inner_dport = port;
 	return 0;
 }
 
@@ -504,14 +515,10 @@ static __always_inline int lb_nodeport_icmp_in(struct __sk_buff *skb, struct pkt
 	if (ret < 0)
 		return ret;
 	p->inner_saddr = ip;
-	if (p->inner_sport != port) {
-		__u32 icmp_csum_off = p->l4_off + offsetof(struct icmp_hdr, checksum);
-		__u32 inner_sport_off = inner + sizeof(struct iphdr) + offsetof(struct udphdr, source);
-		if (bpf_l4_csum_replace(skb, icmp_csum_off, p->inner_sport, port, sizeof(port)) < 0 ||
-		    bpf_skb_store_bytes(skb, inner_sport_off, &port, sizeof(port), 0) < 0)
-			return -REASON_DROP_INVALID;
-		p->inner_sport = port;
-	}
+	ret = rewrite_quoted_port(skb, p, inner, offsetof(struct udphdr, source), p->inner_sport, port);
+	if (ret < 0)
+		return ret;
+	p->inner_sport = port;
 	return 1;
 }
 

@@ -51,22 +51,13 @@ spec:
     ports: [{port: http}]
 `;
 
-interface ProbeResult { target: string; ok: boolean }
-
 describe('egress named ports in the lab (privileged, real traffic)', () => {
   const lab = uniqueName('enp');
-  const { membrane, ok } = labCli(lab);
-  const podIp = async (name: string): Promise<string> => {
-    const list = JSON.parse((await ok(['lab', 'get', 'pods', '-n', 'np', '-o', 'json'])).stdout) as { name: string; ip: string }[];
-    return list.find((p) => p.name === name)!.ip;
-  };
+  const cli = labCli(lab);
+  const { membrane, ok } = cli;
+  const podIp = (name: string) => cli.podIp('np', name);
   /** Whether the client reaches each target, in the order given. */
-  const reach = async (...targets: string[]): Promise<boolean[]> => {
-    const res = await membrane(['lab', 'exec', 'np/client', '--', 'membrane', 'workload', 'probe', '--timeout', '2s', '-o', 'json',
-      ...targets.flatMap((t) => ['--to', t])]);
-    const results = res.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProbeResult);
-    return targets.map((t) => results.find((r) => r.target === t)?.ok ?? false);
-  };
+  const reach = (...targets: string[]) => cli.reach('np/client', ...targets);
 
   before(async () => {
     requireRoot();

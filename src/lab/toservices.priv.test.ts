@@ -67,26 +67,17 @@ spec:
     - k8sService: {serviceName: partner, namespace: shop}
 `;
 
-interface ProbeResult { target: string; ok: boolean; error?: string }
-
 describe('toServices in the lab (privileged, real traffic)', () => {
   const lab = uniqueName('ts');
-  const { membrane, ok } = labCli(lab);
+  const cli = labCli(lab);
+  const { membrane, ok } = cli;
   const clusterIP = async (name: string): Promise<string> => {
     const list = JSON.parse((await ok(['lab', 'get', 'svc', '-n', 'shop', '-o', 'json'])).stdout) as { name: string; clusterIP: string }[];
     return list.find((s) => s.name === name)!.clusterIP;
   };
-  const podIp = async (name: string): Promise<string> => {
-    const list = JSON.parse((await ok(['lab', 'get', 'pods', '-n', 'shop', '-o', 'json'])).stdout) as { name: string; ip: string }[];
-    return list.find((p) => p.name === name)!.ip;
-  };
+  const podIp = (name: string) => cli.podIp('shop', name);
   /** Which targets the client reaches, in the order given. */
-  const reach = async (...targets: string[]): Promise<boolean[]> => {
-    const res = await membrane(['lab', 'exec', 'shop/client', '--', 'membrane', 'workload', 'probe', '--timeout', '2s', '-o', 'json',
-      ...targets.flatMap((t) => ['--to', t])]);
-    const results = res.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProbeResult);
-    return targets.map((t) => results.find((r) => r.target === t)?.ok ?? false);
-  };
+  const reach = (...targets: string[]) => cli.reach('shop/client', ...targets);
 
   before(async () => {
     requireRoot();
