@@ -14,6 +14,7 @@ import { type FlowFilter, compileFlowFilters, parseFlowFilters } from '../hubble
 import type { Flow } from '../hubble/flow.js';
 import { lostEventsLine } from '../hubble/lost.js';
 import { streamAgentEvents } from './agent-events-route.js';
+import { parseCniRequest, runCniInAgent, writeCniAnswer } from './cni-route.js';
 import { replayFlows } from '../hubble/history.js';
 import { type FlowSelection, flowSelected, pastUntil } from '../hubble/grpc/select.js';
 
@@ -109,6 +110,10 @@ export class ApiServer {
       const body = requireObject<CniGcRequest>(await readBody(req), 'POST /v1/cni/gc');
       if (!Array.isArray(body.validAttachments)) throw new MembraneError('EINVAL', 'validAttachments: must be an array', { path: 'validAttachments' });
       return agent.cniGc(body);
+    });
+    // The compiled CNI shim's fast path (src/api/cni-route.ts).
+    r('POST', '/v1/cni', async (req, res) => {
+      writeCniAnswer(res, await runCniInAgent(agent, this.socketPath, parseCniRequest(await readBody(req))));
     });
     r('GET', '/v1/identities', () => agent.listIdentities());
     r('GET', '/v1/policies', () => agent.listPolicies());

@@ -14,6 +14,7 @@
  *   GET    /v1/endpoints/cni/{containerId}/{ifName}     -> EndpointModel
  *   DELETE /v1/endpoints/cni/{containerId}/{ifName}     -> 204 (also when absent)
  *   POST   /v1/cni/gc          CniGcRequest             -> CniGcResponse
+ *   POST   /v1/cni             {env, stdin} (CniRequest, src/api/cni-route.ts) -> 200, the CNI plugin's stdout; exit code in header membrane-cni-exit-code
  *   GET    /v1/identities                               -> IdentityModel[]
  *   GET    /v1/policies                                 -> PolicyListModel
  *   PUT    /v1/policies        PolicyImportRequest      -> PolicyImportResponse (returns once enforced)

@@ -14,7 +14,6 @@
 import { randomBytes } from 'node:crypto';
 import type { EndpointChangeRequest } from '../api/types.js';
 import { MembraneError, errorMessage } from '../common/errors.js';
-import { CniAgentClient } from './agent-client.js';
 import { podLabels } from './cni-args.js';
 import type { CommandContext } from './command.js';
 import type { Invocation } from './config.js';
@@ -24,7 +23,7 @@ import { buildAddResult, type CniResult } from './result.js';
 import { Rollback } from './rollback.js';
 import { hostSideLines, localUnicastMac, podSideLines, vethNames, type VethPlan } from './veth.js';
 
-export async function cmdAdd({ env, conf, note, timed }: CommandContext): Promise<CniResult> {
+export async function cmdAdd({ env, conf, agent, note, timed }: CommandContext): Promise<CniResult> {
   if (!netnsExists(env.netns)) {
     throw new CniError(CniCode.UnknownContainer, `the network namespace ${env.netns} (CNI_NETNS) does not exist`);
   }
@@ -32,7 +31,6 @@ export async function cmdAdd({ env, conf, note, timed }: CommandContext): Promis
     throw new CniError(CniCode.InvalidEnvironment, `CNI_NETNS ${env.netns} is the node's own network namespace, not a pod's`,
       'the runtime must create a network namespace for the pod and pass its path');
   }
-  const agent = new CniAgentClient(conf.agentSocket);
   const names = vethNames(env.containerId, env.ifName);
   const attachment = `${env.containerId}:${env.ifName}`;
   const rollback = new Rollback();

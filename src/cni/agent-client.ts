@@ -65,7 +65,23 @@ function dechunk(data: Buffer): Buffer {
   }
 }
 
-export class CniAgentClient {
+/**
+ * The agent calls the CNI commands make. CniAgentClient makes them over the
+ * agent's socket; inside the agent (POST /v1/cni, src/api/cni-route.ts) an
+ * in-process implementation makes them directly, with the same answers and
+ * errors as the wire would give.
+ */
+export interface CniAgentApi {
+  healthz(): Promise<{ ok: boolean }>;
+  allocateIp(owner: string): Promise<IpamResponse>;
+  releaseIp(ip: string): Promise<void>;
+  putEndpoint(req: EndpointChangeRequest): Promise<EndpointModel>;
+  getEndpointByAttachment(containerId: string, ifName: string): Promise<EndpointModel>;
+  deleteEndpointByAttachment(containerId: string, ifName: string): Promise<void>;
+  cniGc(req: CniGcRequest): Promise<CniGcResponse>;
+}
+
+export class CniAgentClient implements CniAgentApi {
   constructor(readonly socketPath: string, private readonly timeoutMs = 120_000) {}
 
   /** One call; resolves with the parsed JSON body (undefined when empty). Throws as the file's doc says. */

@@ -10,14 +10,14 @@
  */
 import type { EndpointModel } from '../api/types.js';
 import { MembraneError } from '../common/errors.js';
-import { CniAgentClient } from './agent-client.js';
+import type { CniAgentApi } from './agent-client.js';
 import type { CommandContext } from './command.js';
 import { CniCode, CniError, toCniError } from './errors.js';
 import { netnsExists, readIpv4Addresses, readLink } from './links.js';
 import { expectedFromPrevResult } from './result.js';
 import { vethNames } from './veth.js';
 
-export async function cmdCheck({ env, conf }: CommandContext): Promise<undefined> {
+export async function cmdCheck({ env, conf, agent }: CommandContext): Promise<undefined> {
   const expected = expectedFromPrevResult(conf.prevResult, env.ifName);
   if (!netnsExists(env.netns)) {
     throw new CniError(CniCode.UnknownContainer, `the network namespace ${env.netns} (CNI_NETNS) does not exist`);
@@ -26,7 +26,7 @@ export async function cmdCheck({ env, conf }: CommandContext): Promise<undefined
   const problems: string[] = [];
   let step = 'asking the agent for the endpoint';
   try {
-    const endpoint = await endpointOrUndefined(new CniAgentClient(conf.agentSocket), env.containerId, env.ifName);
+    const endpoint = await endpointOrUndefined(agent, env.containerId, env.ifName);
     const hostIfName = expected.hostIfName ?? vethNames(env.containerId, env.ifName).host;
     if (!endpoint) {
       problems.push(`the agent has no endpoint for ${attachment}`);
@@ -61,7 +61,7 @@ export async function cmdCheck({ env, conf }: CommandContext): Promise<undefined
   return undefined;
 }
 
-async function endpointOrUndefined(agent: CniAgentClient, containerId: string, ifName: string): Promise<EndpointModel | undefined> {
+async function endpointOrUndefined(agent: CniAgentApi, containerId: string, ifName: string): Promise<EndpointModel | undefined> {
   try {
     return await agent.getEndpointByAttachment(containerId, ifName);
   } catch (err) {

@@ -11,14 +11,12 @@
  * measured slower: a 45-50 ms link deletion one time in two, against 20-25.
  */
 import { errorMessage } from '../common/errors.js';
-import { CniAgentClient } from './agent-client.js';
 import type { CommandContext } from './command.js';
 import { isAgentUnreachable, toCniError } from './errors.js';
 import { deleteLinkIfExists } from './links.js';
 import { vethNames } from './veth.js';
 
-export async function cmdDel({ env, conf, note, timed }: CommandContext): Promise<undefined> {
-  const agent = new CniAgentClient(conf.agentSocket);
+export async function cmdDel({ env, conf, agent, note, timed }: CommandContext): Promise<undefined> {
   let agentError: unknown;
   try {
     await timed('endpoint', () => agent.deleteEndpointByAttachment(env.containerId, env.ifName));

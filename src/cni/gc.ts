@@ -6,7 +6,6 @@
  * nothing on success.
  */
 import { errorMessage } from '../common/errors.js';
-import { CniAgentClient } from './agent-client.js';
 import type { CommandContext } from './command.js';
 import { CniCode, CniError, toCniError } from './errors.js';
 import { deleteLinkIfExists } from './links.js';
@@ -14,8 +13,7 @@ import { deleteLinkIfExists } from './links.js';
 /** Only links membrane names (see veth.ts) are ever deleted, whatever the agent reports. */
 const MEMBRANE_HOST_LINK = /^lxc[0-9a-f]{12}$/;
 
-export async function cmdGc({ conf, note }: CommandContext): Promise<undefined> {
-  const agent = new CniAgentClient(conf.agentSocket);
+export async function cmdGc({ conf, agent, note }: CommandContext): Promise<undefined> {
   let removed;
   try {
     ({ removed } = await agent.cniGc({ validAttachments: conf.validAttachments ?? [] }));

@@ -15,7 +15,9 @@ export interface InvocationLogEntry {
   outcome: 'ok' | 'error';
   code?: number;
   msg?: string;
-  /** From the process's start to the entry, the Node.js start-up included. */
+  /** Who ran it: the plugin process, or the agent (POST /v1/cni, the compiled shim's fast path). */
+  servedBy?: 'plugin' | 'agent';
+  /** From the process's start to the entry, the Node.js start-up included (in the agent: from the request's start). */
   durationMs: number;
   /** Node.js start-up: from the process's start to the plugin's first line. */
   startupMs?: number;

@@ -13,6 +13,7 @@ import { MembraneError } from '../common/errors.js';
 import { run } from '../common/exec.js';
 import { MEMBRANE_CNI_BIN, startTestNode, type TestNode } from '../testing/agent.js';
 import { requireRoot, uniqueName } from '../testing/names.js';
+import { CniAgentClient } from './agent-client.js';
 import { invokeCni, type CniCommand, type CniOutcome } from './invoke.js';
 import { vethNames } from './veth.js';
 
@@ -286,6 +287,31 @@ for (const version of ['1.0.0', '1.1.0'] as const) {
         assert.equal(await linkExists(node.nodeNetns, hostLink(keep)), true);
         assert.equal((await agent().getEndpointByAttachment(keep.containerId, 'eth0')).hostIfName, hostLink(keep));
         assertOk(await cni('DEL', keep), 'DEL keep');
+      });
+
+      it('the compiled shim has the agent run ADD and DEL (POST /v1/cni), and the Node plugin runs them when the agent is down', async () => {
+        const pod = await newPod();
+        const logFile = join(tmp, `${pod.containerId}.log`);
+        const served = (): unknown[] => readFileSync(logFile, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { servedBy?: unknown }).servedBy);
+        assertOk(await cni('ADD', pod, { config: netConf({ logFile }) }), 'ADD');
+        assertOk(await cni('DEL', pod, { config: netConf({ logFile }) }), 'DEL');
+        assert.deepEqual(served(), ['agent', 'agent'], 'bin/membrane-cni runs the shim, which the agent answered');
+        const down = netConf({ logFile, agentSocket: join(tmp, 'no-agent.sock') });
+        assertError(await cni('ADD', pod, { config: down }), 11, /agent is not running/);
+        assertOk(await cni('DEL', pod, { config: down }), 'DEL without agent');
+        assert.deepEqual(served(), ['agent', 'agent', 'plugin', 'plugin'], 'the shim fell back to the Node plugin');
+      });
+
+      it('POST /v1/cni refuses a malformed invocation with EINVAL naming the field', async () => {
+        const raw = new CniAgentClient(node.socket);
+        const refused = async (body: unknown, path: string): Promise<void> => {
+          await assert.rejects(raw.request('POST', '/v1/cni', body), (err: unknown) =>
+            err instanceof MembraneError && err.code === 'EINVAL' && err.path === path && err.message.includes(path));
+        };
+        await refused({ env: { CNI_COMMAND: 1 }, stdin: '{}' }, 'env.CNI_COMMAND');
+        await refused({ env: { PATH: '/bin' }, stdin: '{}' }, 'env.PATH');
+        await refused({ env: {}, stdin: { cniVersion: '1.1.0' } }, 'stdin');
+        await refused({ stdin: '' }, 'env');
       });
     } else {
       it('STATUS and GC are refused with 1 for a 1.0.0 configuration', async () => {

@@ -4,15 +4,10 @@
  * code 50, "plugin not available".
  */
 import { errorMessage } from '../common/errors.js';
-import { CniAgentClient } from './agent-client.js';
 import type { CommandContext } from './command.js';
 import { CniCode, CniError, agentNotRunningMessage, isAgentUnreachable } from './errors.js';
 
-/** STATUS is polled by runtimes; a wedged agent must not hang it. */
-const STATUS_TIMEOUT_MS = 10_000;
-
-export async function cmdStatus({ conf }: CommandContext): Promise<undefined> {
-  const agent = new CniAgentClient(conf.agentSocket, STATUS_TIMEOUT_MS);
+export async function cmdStatus({ conf, agent }: CommandContext): Promise<undefined> {
   let healthy: boolean;
   try {
     healthy = (await agent.healthz()).ok === true;
