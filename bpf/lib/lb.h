@@ -359,6 +359,33 @@ static __always_inline int rewrite_quoted_port(struct __sk_buff *skb, const stru
 	return 0;
 }
 
+/*
+ * Rewrites one side of an ICMP error to `addr`:`port`: the outer address at
+ * `outer_off` (its IP checksum; an ICMP packet has no L4 checksum
+ * rewrite_addr() would touch) and the same peer in the quoted packet (its
+ * address at `quoted_addr_off` of the quoted IP header, its port at
+ * `quoted_port_off` of the quoted L4 header), keeping `p` in step.
+ */
+static __always_inline int rewrite_icmp_peer(struct __sk_buff *skb, struct pkt *p, __u32 outer_off, __u32 *outer,
+					     __u32 quoted_addr_off, __u32 *quoted_addr, __u32 quoted_port_off, __u16 *quoted_port,
+					     __u32 addr, __u16 port)
+{
+	__u32 inner = p->l4_off + sizeof(struct icmp_hdr);
+	int ret = rewrite_addr(skb, p, outer_off, *outer, addr);
+	if (ret < 0)
+		return ret;
+	*outer = addr;
+	ret = rewrite_quoted_addr(skb, inner, quoted_addr_off, *quoted_addr, addr);
+	if (ret < 0)
+		return ret;
+	*quoted_addr = addr;
+	ret = rewrite_quoted_port(skb, p, inner, quoted_port_off, *quoted_port, port);
+	if (ret < 0)
+		return ret;
+	*quoted_port = port;
+	return 0;
+}
+
 static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p, const struct ct_nat *nat)
 {
 	__u16 id = nat->rev_nat_id;
@@ -380,20 +407,9 @@ static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p,
 			return ret;
 		p->inner_saddr = client;
 	}
-	/* rewrite_addr() fixes only the IP checksum here: an ICMP packet has no L4 checksum it would touch. */
-	ret = rewrite_addr(skb, p, IP_SADDR_OFF, p->saddr, vip);
-	if (ret < 0)
-		return ret;
-	p->saddr = vip;
-	ret = rewrite_quoted_addr(skb, inner, offsetof(struct iphdr, daddr), p->inner_daddr, vip);
-	if (ret < 0)
-		return ret;
-	p->inner_daddr = vip;
-	ret = rewrite_quoted_port(skb, p, inner, offsetof(struct udphdr, dest), p->inner_dport, port);
-	if (ret < 0)
-		return ret;
-	p->inner_dport = port;
-	return 0;
+	/* The error comes from the frontend, about the packet the client sent to it. */
+	return rewrite_icmp_peer(skb, p, IP_SADDR_OFF, &p->saddr, offsetof(struct iphdr, daddr), &p->inner_daddr,
+				 offsetof(struct udphdr, dest), &p->inner_dport, vip, port);
 }
 
 /*
@@ -505,21 +521,10 @@ static __always_inline int lb_nodeport_icmp_in(struct __sk_buff *skb, struct pkt
 		return 0;
 	__u32 ip = be->ip;
 	__u16 port = be->port;
-	__u32 inner = p->l4_off + sizeof(struct icmp_hdr);
-	/* rewrite_addr() fixes only the IP checksum here: an ICMP packet has no L4 checksum it would touch. */
-	int ret = rewrite_addr(skb, p, IP_DADDR_OFF, p->daddr, ip);
-	if (ret < 0)
-		return ret;
-	p->daddr = ip;
-	ret = rewrite_quoted_addr(skb, inner, offsetof(struct iphdr, saddr), p->inner_saddr, ip);
-	if (ret < 0)
-		return ret;
-	p->inner_saddr = ip;
-	ret = rewrite_quoted_port(skb, p, inner, offsetof(struct udphdr, source), p->inner_sport, port);
-	if (ret < 0)
-		return ret;
-	p->inner_sport = port;
-	return 1;
+	/* The error goes to the backend, about the reply it sent. */
+	int ret = rewrite_icmp_peer(skb, p, IP_DADDR_OFF, &p->daddr, offsetof(struct iphdr, saddr), &p->inner_saddr,
+				    offsetof(struct udphdr, source), &p->inner_sport, ip, port);
+	return ret < 0 ? ret : 1;
 }
 
 #endif
