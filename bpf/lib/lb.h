@@ -285,6 +285,13 @@ static __always_inline int lb_translate(struct __sk_buff *skb, struct pkt *p, __
 	return 0;
 }
 
+/* The frontend a translated connection's replies and errors come from; NULL when it was deleted meanwhile. */
+static __always_inline const struct lb_rev_nat *lb_frontend_of(const struct ct_nat *nat)
+{
+	__u16 id = nat->rev_nat_id;
+	return bpf_map_lookup_elem(&lb_rev_nat, &id);
+}
+
 /*
  * lb_reverse_nat rewrites a reply of a service connection to come from the
  * frontend (VIP:port); a hairpin reply also goes back to the client's own
@@ -293,8 +300,7 @@ static __always_inline int lb_translate(struct __sk_buff *skb, struct pkt *p, __
  */
 static __always_inline int lb_reverse_nat(struct __sk_buff *skb, struct pkt *p, const struct ct_nat *nat)
 {
-	__u16 id = nat->rev_nat_id;
-	struct lb_rev_nat *rn = bpf_map_lookup_elem(&lb_rev_nat, &id);
+	const struct lb_rev_nat *rn = lb_frontend_of(nat);
 	if (!rn)
 		return 0;
 	__u32 vip = rn->vip;
@@ -388,8 +394,7 @@ static __always_inline int rewrite_icmp_peer(struct __sk_buff *skb, struct pkt *
 
 static __always_inline int lb_icmp_rev_nat(struct __sk_buff *skb, struct pkt *p, const struct ct_nat *nat)
 {
-	__u16 id = nat->rev_nat_id;
-	struct lb_rev_nat *rn = bpf_map_lookup_elem(&lb_rev_nat, &id);
+	const struct lb_rev_nat *rn = lb_frontend_of(nat);
 	if (!rn)
 		return 0;
 	__u32 vip = rn->vip;

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { requireRoot, uniqueName } from '../testing/names.js';
+import { installEndpoint } from '../testing/test-datapath.js';
 import { EVENT_POLICY_VERDICT, MARK_MAGIC_NODEPORT, flowEvent, ip4ToInt } from './layout.js';
 import { HostDatapath } from './lb-host.js';
 import { BPFFS_ROOT, LxcDatapath } from './loader.js';
@@ -41,11 +42,7 @@ describe('NodePort on the node\'s device (BPF_PROG_TEST_RUN)', () => {
     host = HostDatapath.load(pinDir);
     state = new DatapathState(dp);
     rb = new RingBuf(dp.maps.events.fd);
-    state.upsertEndpoint(B.ip, { ifindex: 1, identity: B.identity, epId: B.epId, flags: 0, mac: '02:00:00:00:00:0a', nodeMac: '02:00:00:00:00:0b' });
-    state.syncPolicy(B.epId, new Map(
-      [true, false].map((egress) => [`any${egress}`, { key: { identity: 0, egress, protocol: 0, port: 0, prefixLen: 0 }, value: { deny: false, proxyPort: 0, cookie: 1 } }]),
-    ));
-    state.upsertIpcache(B.ip, 32, B.identity);
+    installEndpoint(state, B);
     state.upsertIpcache(NODE_IP, 32, 1);
     state.syncService({ id: 9, vip: NODE_IP, port: NODE_PORT, protocol: 6, algorithm: 'random', affinityTimeoutSec: 0, backends: [{ ip: B.ip, port: 8080, state: 'active' }] });
     state.syncService({ id: 10, vip: '10.96.203.1', port: 80, protocol: 6, algorithm: 'random', affinityTimeoutSec: 0, backends: [{ ip: B.ip, port: 8080, state: 'active' }] });

@@ -8,6 +8,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireRoot } from '../testing/names.js';
+import { clearServices, installEndpoint } from '../testing/test-datapath.js';
 import { ip4ToInt, LB_LOOPBACK_IP } from './layout.js';
 import type { LbFrontend } from './lb.js';
 import { LxcDatapath } from './loader.js';
@@ -79,21 +80,13 @@ describe('ICMP errors about service connections (BPF_PROG_TEST_RUN)', () => {
     requireRoot();
     dp = LxcDatapath.load();
     state = new DatapathState(dp);
-    for (const ep of [A, B]) {
-      state.upsertEndpoint(ep.ip, { ifindex: 1, identity: ep.identity, epId: ep.epId, flags: 0, mac: '02:00:00:00:00:0a', nodeMac: '02:00:00:00:00:0b' });
-      state.syncPolicy(ep.epId, new Map(
-        [true, false].map((egress) => [`any${egress}`, { key: { identity: 0, egress, protocol: 0, port: 0, prefixLen: 0 }, value: { deny: false, proxyPort: 0, cookie: 1 } }]),
-      ));
-    }
-    state.upsertEndpoint(X.ip, { ifindex: 1, identity: X.identity, epId: X.epId, flags: 0, mac: '02:00:00:00:00:0c', nodeMac: '02:00:00:00:00:0b' });
-    state.syncPolicy(X.epId, new Map());
-    for (const p of [A, B, R1, X]) state.upsertIpcache(p.ip, 32, p.identity);
+    installEndpoint(state, A);
+    installEndpoint(state, B);
+    installEndpoint(state, X, false);
+    state.upsertIpcache(R1.ip, 32, R1.identity);
   });
   after(() => dp?.close());
-  beforeEach(() => {
-    for (const f of state.realizedServices()) state.deleteService(f.id);
-    for (const k of [...dp.maps.conntrack.keys()]) dp.maps.conntrack.delete(k);
-  });
+  beforeEach(() => clearServices(state, dp));
 
   const udpService = (backend: string, over: Partial<LbFrontend> = {}): LbFrontend => ({
     id: 7, vip: VIP, port: 53, protocol: 17, algorithm: 'random', affinityTimeoutSec: 0,

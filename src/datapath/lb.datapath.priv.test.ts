@@ -7,6 +7,7 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { requireRoot } from '../testing/names.js';
+import { clearServices, installEndpoint } from '../testing/test-datapath.js';
 import { CT_DIR_SERVICE, DIR_EGRESS, ctEntry, ctKey, ip4ToInt } from './layout.js';
 import type { LbFrontend } from './lb.js';
 import { LxcDatapath } from './loader.js';
@@ -31,17 +32,11 @@ describe('service translation (BPF_PROG_TEST_RUN)', () => {
     requireRoot();
     dp = LxcDatapath.load();
     state = new DatapathState(dp);
-    state.upsertEndpoint(A.ip, { ifindex: 1, identity: A.identity, epId: A.epId, flags: 0, mac: '02:00:00:00:00:0a', nodeMac: '02:00:00:00:00:0b' });
-    for (const p of [A, R1, R2]) state.upsertIpcache(p.ip, 32, p.identity);
-    state.syncPolicy(A.epId, new Map(
-      [true, false].map((egress) => [`any${egress}`, { key: { identity: 0, egress, protocol: 0, port: 0, prefixLen: 0 }, value: { deny: false, proxyPort: 0, cookie: 1 } }]),
-    ));
+    installEndpoint(state, A);
+    for (const p of [R1, R2]) state.upsertIpcache(p.ip, 32, p.identity);
   });
   after(() => dp?.close());
-  beforeEach(() => {
-    for (const f of state.realizedServices()) state.deleteService(f.id);
-    for (const k of [...dp.maps.conntrack.keys()]) dp.maps.conntrack.delete(k);
-  });
+  beforeEach(() => clearServices(state, dp));
 
   const svc = (over: Partial<LbFrontend> = {}): LbFrontend => ({
     id: 5, vip: VIP, port: 80, protocol: 6, algorithm: 'random', affinityTimeoutSec: 0,

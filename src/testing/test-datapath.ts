@@ -10,6 +10,7 @@ import {
 } from '../datapath/layout.js';
 import type { BpfMap } from '../datapath/map.js';
 import { RingBuf } from '../datapath/ringbuf.js';
+import type { DatapathState } from '../datapath/state.js';
 
 export interface TestEndpoint { ip: string; epId: number; identity: number }
 export interface TestPeer { ip: string; identity: number }
@@ -49,6 +50,25 @@ export class TestDatapath {
     this.rb.free();
     this.dp.close();
   }
+}
+
+/**
+ * Installs a test endpoint through the agent's own kernel-state writer
+ * (endpoints map, ipcache, policy): with `allowAll` its policy lets
+ * everything in and out, otherwise it has none (default deny both ways).
+ */
+export function installEndpoint(state: DatapathState, ep: TestEndpoint, allowAll = true): void {
+  state.upsertEndpoint(ep.ip, { ifindex: 1, identity: ep.identity, epId: ep.epId, flags: 0, mac: '02:00:00:00:00:0a', nodeMac: '02:00:00:00:00:0b' });
+  state.upsertIpcache(ep.ip, 32, ep.identity);
+  state.syncPolicy(ep.epId, new Map(allowAll
+    ? [true, false].map((egress) => [`any${egress}`, { key: { identity: 0, egress, protocol: 0, port: 0, prefixLen: 0 }, value: { deny: false, proxyPort: 0, cookie: 1 } }])
+    : []));
+}
+
+/** Between service tests: no service in the maps, no connection tracked. */
+export function clearServices(state: DatapathState, dp: LxcDatapath): void {
+  for (const f of state.realizedServices()) state.deleteService(f.id);
+  clear(dp.maps.conntrack);
 }
 
 function clear(map: BpfMap): void {
